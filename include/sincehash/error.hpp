@@ -1,0 +1,243 @@
+#ifndef SINCEHASH_ERROR_HPP
+#define SINCEHASH_ERROR_HPP
+
+#include <cstddef>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace sincehash {
+
+/// Error codes shared by every component. The numeric values are stable: they may be stored
+/// or compared across versions.
+enum class errc : int {
+  ok = 0,            ///< no error
+  invalid_argument,  ///< a caller passed a value outside the documented domain
+  parse_error,       ///< input text does not follow the expected grammar
+  out_of_range,      ///< a value parsed but lies outside the representable range
+  invalid_date,      ///< a date is well-formed text but names no real instant (Feb 30, 25:00)
+  config_error,      ///< a configuration key is unknown, missing or has a bad value
+  invalid_record,    ///< a polled record cannot be classified (not an object, no id, ...)
+  store_error,       ///< a state store failed; nothing was committed
+  conflict,          ///< a concurrent writer or a stale lease token was detected
+  io_error,          ///< reading or writing a file or stream failed
+  unsupported,       ///< the operation needs a facility this build or system lacks
+  crypto_error,      ///< a sealed value failed to open or a key is wrong
+};
+
+/// A short stable name for an error code, e.g. "parse_error". Never null.
+[[nodiscard]] constexpr const char* to_string(errc code) noexcept {
+  switch (code) {
+    case errc::ok:
+      return "ok";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::parse_error:
+      return "parse_error";
+    case errc::out_of_range:
+      return "out_of_range";
+    case errc::invalid_date:
+      return "invalid_date";
+    case errc::config_error:
+      return "config_error";
+    case errc::invalid_record:
+      return "invalid_record";
+    case errc::store_error:
+      return "store_error";
+    case errc::conflict:
+      return "conflict";
+    case errc::io_error:
+      return "io_error";
+    case errc::unsupported:
+      return "unsupported";
+    case errc::crypto_error:
+      return "crypto_error";
+  }
+  return "unknown";
+}
+
+/// Marks an error that has no meaningful byte position.
+inline constexpr std::size_t no_position = static_cast<std::size_t>(-1);
+
+/// What went wrong: a code, a human-readable message naming what is wrong and where, and the
+/// byte position in the input (or `no_position`).
+struct error_info {
+  errc code = errc::ok;
+  std::string message;
+  std::size_t position = no_position;
+
+  /// "parse_error at byte 7: expected ':'" — the message prefixed with code and position.
+  [[nodiscard]] std::string describe() const {
+    std::string out = to_string(code);
+    if (position != no_position) {
+      out += " at byte ";
+      out += std::to_string(position);
+    }
+    out += ": ";
+    out += message;
+    return out;
+  }
+};
+
+/// The exception thrown at configuration and I/O boundaries. Carries the same code, message and
+/// position as an `error_info`; `what()` is `error_info::describe()`.
+class error : public std::runtime_error {
+ public:
+  explicit error(error_info info) : std::runtime_error(info.describe()), info_(std::move(info)) {}
+  error(errc code, std::string message, std::size_t position = no_position)
+      : error(error_info{code, std::move(message), position}) {}
+
+  /// The error code.
+  [[nodiscard]] errc code() const noexcept { return info_.code; }
+  /// The message without code or position.
+  [[nodiscard]] const std::string& message() const noexcept { return info_.message; }
+  /// The byte position in the input, or `no_position`.
+  [[nodiscard]] std::size_t position() const noexcept { return info_.position; }
+  /// Everything at once.
+  [[nodiscard]] const error_info& info() const noexcept { return info_; }
+
+ private:
+  error_info info_;
+};
+
+namespace detail {
+struct unexpect_tag {};
+}  // namespace detail
+
+/// Build the error alternative of a `result<T>`: `return fail(errc::parse_error, "...", pos);`
+[[nodiscard]] inline error_info fail(errc code, std::string message, std::size_t position = no_position) {
+  return error_info{code, std::move(message), position};
+}
+
+/// An expected-like value for hot paths: either a `T` or an `error_info`. Never throws unless
+/// `value()` is called on an error, which throws `sincehash::error`.
+template <class T>
+class [[nodiscard]] result {
+  static_assert(!std::is_reference<T>::value, "sincehash::result<T> requires T not to be a reference");
+  static_assert(!std::is_same<std::decay_t<T>, error_info>::value,
+                "sincehash::result<T> requires T other than error_info");
+
+ public:
+  using value_type = T;
+
+  /// A success holding `v`.
+  template <class U = T, std::enable_if_t<std::is_constructible<T, U&&>::value &&
+                                              !std::is_same<std::decay_t<U>, result>::value &&
+                                              !std::is_same<std::decay_t<U>, error_info>::value,
+                                          int> = 0>
+  result(U&& v) noexcept(std::is_nothrow_constructible<T, U&&>::value)  // NOLINT: implicit by design
+      : ok_(true) {
+    ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+  }
+  /// A failure holding `e`.
+  result(error_info e) : ok_(false) {  // NOLINT: implicit by design
+    ::new (static_cast<void*>(&error_)) error_info(std::move(e));
+  }
+  result(const result& other) : ok_(other.ok_) {
+    if (ok_) {
+      ::new (static_cast<void*>(&value_)) T(other.value_);
+    } else {
+      ::new (static_cast<void*>(&error_)) error_info(other.error_);
+    }
+  }
+  result(result&& other) noexcept(std::is_nothrow_move_constructible<T>::value) : ok_(other.ok_) {
+    if (ok_) {
+      ::new (static_cast<void*>(&value_)) T(std::move(other.value_));
+    } else {
+      ::new (static_cast<void*>(&error_)) error_info(std::move(other.error_));
+    }
+  }
+  result& operator=(const result& other) {
+    if (this != &other) {
+      result copy(other);
+      destroy();
+      ::new (static_cast<void*>(this)) result(std::move(copy));
+    }
+    return *this;
+  }
+  result& operator=(result&& other) noexcept(std::is_nothrow_move_constructible<T>::value) {
+    if (this != &other) {
+      destroy();
+      ::new (static_cast<void*>(this)) result(std::move(other));
+    }
+    return *this;
+  }
+  ~result() { destroy(); }
+
+  /// True when a value is held.
+  [[nodiscard]] bool has_value() const noexcept { return ok_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return ok_; }
+
+  /// The value; throws `sincehash::error` carrying the error when there is none.
+  [[nodiscard]] T& value() & {
+    if (!ok_) throw sincehash::error(error_);
+    return value_;
+  }
+  [[nodiscard]] const T& value() const& {
+    if (!ok_) throw sincehash::error(error_);
+    return value_;
+  }
+  [[nodiscard]] T&& value() && {
+    if (!ok_) throw sincehash::error(error_);
+    return std::move(value_);
+  }
+  /// The value or `fallback` when there is none.
+  template <class U>
+  [[nodiscard]] T value_or(U&& fallback) const& {
+    return ok_ ? value_ : static_cast<T>(std::forward<U>(fallback));
+  }
+
+  /// Unchecked access: the caller has tested `has_value()`.
+  [[nodiscard]] T& operator*() & noexcept { return value_; }
+  [[nodiscard]] const T& operator*() const& noexcept { return value_; }
+  [[nodiscard]] T* operator->() noexcept { return &value_; }
+  [[nodiscard]] const T* operator->() const noexcept { return &value_; }
+
+  /// The error; only meaningful when `has_value()` is false.
+  [[nodiscard]] const error_info& error() const& noexcept { return error_; }
+  [[nodiscard]] error_info&& error() && noexcept { return std::move(error_); }
+  /// The error code, `errc::ok` on success.
+  [[nodiscard]] errc code() const noexcept { return ok_ ? errc::ok : error_.code; }
+
+ private:
+  void destroy() noexcept {
+    if (ok_) {
+      value_.~T();
+    } else {
+      error_.~error_info();
+    }
+  }
+  union {
+    T value_;
+    error_info error_;
+  };
+  bool ok_;
+};
+
+/// `result<void>`: success or an `error_info`.
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  using value_type = void;
+  result() = default;
+  result(error_info e) : error_(std::move(e)), ok_(false) {}  // NOLINT: implicit by design
+
+  [[nodiscard]] bool has_value() const noexcept { return ok_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return ok_; }
+  /// Throws `sincehash::error` when this holds an error.
+  void value() const {
+    if (!ok_) throw sincehash::error(error_);
+  }
+  [[nodiscard]] const error_info& error() const& noexcept { return error_; }
+  [[nodiscard]] errc code() const noexcept { return ok_ ? errc::ok : error_.code; }
+
+ private:
+  error_info error_;
+  bool ok_ = true;
+};
+
+}  // namespace sincehash
+
+#endif  // SINCEHASH_ERROR_HPP

@@ -1,0 +1,13 @@
+#ifndef SINCEHASH_SINCEHASH_HPP
+#define SINCEHASH_SINCEHASH_HPP
+
+// The umbrella header: includes every component that needs no optional dependency.
+// Back ends with their own dependency (store/sqlite.hpp, store/redis.hpp, ...) are included
+// separately, together with their CMake target (sincehash::sqlite, ...).
+
+#include "sincehash/digest.hpp"
+#include "sincehash/error.hpp"
+#include "sincehash/time.hpp"
+#include "sincehash/version.hpp"
+
+#endif  // SINCEHASH_SINCEHASH_HPP

@@ -1,0 +1,50 @@
+# Builds and runs tests/consumer/app against sincehash consumed one way:
+#   MODE=add_subdirectory | fetchcontent | find_package (after cmake --install to a temp prefix)
+cmake_minimum_required(VERSION 3.21)
+foreach(var MODE SOURCE_DIR WORK_DIR GENERATOR)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run_consumer.cmake requires -D${var}=...")
+  endif()
+endforeach()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+endfunction()
+
+set(extra "")
+if(CXX_COMPILER)
+  list(APPEND extra -DCMAKE_CXX_COMPILER=${CXX_COMPILER})
+endif()
+
+if(MODE STREQUAL "find_package")
+  set(prefix "${WORK_DIR}/prefix")
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/lib-build" -G "${GENERATOR}" ${extra}
+      -DSINCEHASH_BUILD_TESTS=OFF -DSINCEHASH_BUILD_EXAMPLES=OFF -DSINCEHASH_INSTALL=ON
+      -DCMAKE_INSTALL_PREFIX=${prefix})
+  run(${CMAKE_COMMAND} --install "${WORK_DIR}/lib-build")
+  if(NOT EXISTS "${prefix}/share/cmake/sincehash/sincehashConfig.cmake")
+    message(FATAL_ERROR "installed package config not found under share/cmake/sincehash")
+  endif()
+  if(NOT EXISTS "${prefix}/share/cmake/sincehash/FindxxHash.cmake")
+    message(FATAL_ERROR "FindxxHash.cmake was not installed beside the package config")
+  endif()
+  list(APPEND extra -DCMAKE_PREFIX_PATH=${prefix})
+endif()
+
+run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer/app" -B "${WORK_DIR}/app-build" -G "${GENERATOR}"
+    ${extra} -DSINCEHASH_CONSUME=${MODE} -DSINCEHASH_SOURCE=${SOURCE_DIR})
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/app-build")
+execute_process(COMMAND "${WORK_DIR}/app-build/consumer_app" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "consumer_app failed (${rc}):\n${out}\n${err}")
+endif()
+if(NOT out MATCHES "consumer ok")
+  message(FATAL_ERROR "consumer_app printed an unexpected answer:\n${out}")
+endif()
+message(STATUS "${MODE}: ${out}")
