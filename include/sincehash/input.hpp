@@ -1,0 +1,317 @@
+#ifndef SINCEHASH_INPUT_HPP
+#define SINCEHASH_INPUT_HPP
+
+// Frames a stream of polled records into batches, in bounded memory, without parsing them:
+//   - a single JSON array                      → its elements, positions 1, 2, 3, ...
+//   - a single object with an array under "results" (HubSpot) or "records" (Salesforce)
+//                                              → that array's elements, positions 1, 2, 3, ...
+//   - any other single value spanning several lines → that one record, position 1
+//   - anything else                            → NDJSON: one record per line, position = line
+// Each record is handed out as the exact bytes of the input (no re-serialisation). Framing only
+// tracks strings and nesting; whether a record is valid JSON is decided later, per record, so a
+// bad line is reported with its position instead of stopping the run.
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sincehash/error.hpp"
+
+namespace sincehash {
+
+/// One framed record: its bytes and its 1-based position (input line for NDJSON, element index
+/// for an array). `bytes` points into the reader's buffer: valid until the next `next_batch`.
+struct framed_record {
+  std::string_view bytes;
+  std::size_t position = 0;
+};
+
+/// Reads records from a C stream in batches. Not thread-safe; one reader per stream.
+class record_reader {
+ public:
+  /// How the input was recognised (known after the first batch).
+  enum class shape { unknown, ndjson, array, wrapped_array, single };
+
+  /// Reads from `in` (not owned, not closed). `max_batch` records per batch at most;
+  /// `max_record_bytes` bounds one record (a longer one is an error naming its position).
+  explicit record_reader(std::FILE* in, std::size_t max_batch = 1000,
+                         std::size_t max_record_bytes = std::size_t{64} << 20)
+      : in_(in), max_batch_(max_batch == 0 ? 1 : max_batch), max_record_(max_record_bytes) {}
+
+  /// The next batch into `out` (cleared first). Returns false at the end of the input with `out`
+  /// empty. Throws `sincehash::error` (io_error on a read failure, parse_error on an array that
+  /// is cut off or a record over the size limit) naming the position.
+  bool next_batch(std::vector<framed_record>& out) {
+    out.clear();
+    compact();
+    if (shape_ == shape::unknown) detect();
+    // Reading more input may move the buffer, so records are kept as offsets until the batch is
+    // complete and only then turned into views.
+    spans_.clear();
+    while (spans_.size() < max_batch_) {
+      span rec;
+      const bool got = shape_ == shape::ndjson   ? next_line(rec)
+                       : shape_ == shape::single ? next_single(rec)
+                                                 : next_element(rec);
+      if (!got) break;
+      spans_.push_back(rec);
+    }
+    for (const auto& r : spans_)
+      out.push_back({std::string_view(buf_.data() + r.offset, r.length), r.position});
+    return !out.empty();
+  }
+
+  /// How the input was recognised.
+  [[nodiscard]] shape input_shape() const noexcept { return shape_; }
+
+ private:
+  std::FILE* in_;
+  std::size_t max_batch_;
+  std::size_t max_record_;
+  struct span {
+    std::size_t offset = 0;
+    std::size_t length = 0;
+    std::size_t position = 0;
+  };
+  std::vector<span> spans_;
+  std::string buf_;
+  std::size_t pos_ = 0;  // next unread byte in buf_
+  bool eof_ = false;
+  shape shape_ = shape::unknown;
+  std::size_t line_ = 0;     // NDJSON: lines handed out so far
+  std::size_t element_ = 0;  // arrays: elements handed out so far
+  bool array_done_ = false;
+
+  // Drops consumed bytes; records handed out earlier become invalid, as documented.
+  void compact() {
+    if (pos_ > 0) {
+      buf_.erase(0, pos_);
+      pos_ = 0;
+    }
+  }
+
+  // Appends more input; false at end of input.
+  bool fill() {
+    if (eof_) return false;
+    char chunk[1 << 16];
+    const std::size_t n = std::fread(chunk, 1, sizeof chunk, in_);
+    if (n < sizeof chunk) {
+      if (std::ferror(in_))
+        throw error(errc::io_error, std::string("reading the input failed: ") + std::strerror(errno));
+      eof_ = true;
+    }
+    buf_.append(chunk, n);
+    return n > 0;
+  }
+
+  static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+  // Skips white space (reading more as needed); false at end of input.
+  bool skip_space() {
+    for (;;) {
+      while (pos_ < buf_.size() && space(buf_[pos_])) ++pos_;
+      if (pos_ < buf_.size()) return true;
+      if (!fill()) return false;
+    }
+  }
+
+  // Length of the JSON value starting at buf_[from] (object, array, string or scalar), reading
+  // more input as needed; 0 when the input ends inside it.
+  std::size_t value_length(std::size_t from) {
+    std::size_t i = from;
+    int depth = 0;
+    bool in_string = false;
+    for (;;) {
+      while (i < buf_.size()) {
+        const char c = buf_[i];
+        if (in_string) {
+          if (c == '\\') {
+            if (i + 1 >= buf_.size()) break;
+            i += 2;
+            continue;
+          }
+          if (c == '"') {
+            in_string = false;
+            if (depth == 0) return i + 1 - from;
+          }
+        } else if (c == '"') {
+          in_string = true;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if (c == '}' || c == ']') {
+          if (depth == 0) return i - from;  // a scalar ends at the enclosing bracket
+          if (--depth == 0) return i + 1 - from;
+        } else if (depth == 0 && (c == ',' || space(c))) {
+          return i - from;
+        }
+        ++i;
+        if (i - from > max_record_) {
+          throw error(errc::parse_error, "a record is longer than " + std::to_string(max_record_) + " bytes",
+                      element_ + 1);
+        }
+      }
+      if (!fill()) return depth == 0 && !in_string && i > from ? i - from : 0;
+    }
+  }
+
+  void detect() {
+    if (!skip_space()) {
+      shape_ = shape::ndjson;
+      return;
+    }
+    if (buf_[pos_] == '[') {
+      shape_ = shape::array;
+      ++pos_;
+      return;
+    }
+    if (buf_[pos_] == '{') {
+      // One object followed only by white space, holding "results" or "records" → wrapped.
+      const std::size_t len = value_length(pos_);
+      if (len > 0) {
+        std::size_t after = pos_ + len;
+        while (after < buf_.size() && space(buf_[after])) ++after;
+        if (after == buf_.size() && eof_) {
+          std::size_t array_at = find_wrapped_array(pos_, pos_ + len);
+          if (array_at != std::string::npos) {
+            shape_ = shape::wrapped_array;
+            pos_ = array_at + 1;
+            return;
+          }
+          if (std::string_view(buf_.data() + pos_, len).find('\n') != std::string_view::npos) {
+            shape_ = shape::single;  // one pretty-printed record
+            return;
+          }
+        }
+      }
+    }
+    shape_ = shape::ndjson;
+  }
+
+  // Position of the '[' of a top-level "results" or "records" array inside the object
+  // buf_[begin, end), or npos.
+  std::size_t find_wrapped_array(std::size_t begin, std::size_t end) const {
+    int depth = 0;
+    bool in_string = false;
+    std::size_t key_start = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      const char c = buf_[i];
+      if (in_string) {
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          in_string = false;
+          if (depth == 1) {
+            std::string_view key(buf_.data() + key_start, i - key_start);
+            std::size_t j = i + 1;
+            while (j < end && space(buf_[j])) ++j;
+            if (j < end && buf_[j] == ':' && (key == "results" || key == "records")) {
+              ++j;
+              while (j < end && space(buf_[j])) ++j;
+              if (j < end && buf_[j] == '[') return j;
+            }
+          }
+        }
+      } else if (c == '"') {
+        in_string = true;
+        key_start = i + 1;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        --depth;
+      }
+    }
+    return std::string::npos;
+  }
+
+  bool next_line(span& rec) {
+    for (;;) {
+      std::size_t nl = buf_.find('\n', pos_);
+      while (nl == std::string::npos) {
+        if (buf_.size() - pos_ > max_record_) {
+          throw error(errc::parse_error,
+                      "line " + std::to_string(line_ + 1) + " is longer than " + std::to_string(max_record_) +
+                          " bytes",
+                      line_ + 1);
+        }
+        if (!fill()) break;
+        nl = buf_.find('\n', pos_);
+      }
+      if (pos_ >= buf_.size()) return false;
+      const std::size_t end = nl == std::string::npos ? buf_.size() : nl;
+      std::size_t first = pos_;
+      std::size_t last = end;
+      pos_ = nl == std::string::npos ? buf_.size() : nl + 1;
+      ++line_;
+      while (last > first && space(buf_[last - 1])) --last;
+      while (first < last && space(buf_[first])) ++first;
+      if (last - first > max_record_) {
+        throw error(
+            errc::parse_error,
+            "line " + std::to_string(line_) + " is longer than " + std::to_string(max_record_) + " bytes",
+            line_);
+      }
+      if (first == last) continue;  // blank lines are not records, but they count as lines
+      rec.offset = first;
+      rec.length = last - first;
+      rec.position = line_;
+      return true;
+    }
+  }
+
+  bool next_single(span& rec) {
+    if (element_ > 0 || !skip_space()) return false;
+    const std::size_t len = value_length(pos_);
+    rec.offset = pos_;
+    rec.length = len;
+    rec.position = ++element_;
+    pos_ = buf_.size();
+    return true;
+  }
+
+  bool next_element(span& rec) {
+    if (array_done_) return false;
+    if (!skip_space()) throw error(errc::parse_error, "the input array is not closed", element_ + 1);
+    if (element_ > 0) {
+      if (buf_[pos_] == ',') {
+        ++pos_;
+        if (!skip_space()) throw error(errc::parse_error, "the input array is not closed", element_ + 1);
+      } else if (buf_[pos_] != ']') {
+        throw error(errc::parse_error,
+                    "expected ',' or ']' after element " + std::to_string(element_) + " of the input array",
+                    element_ + 1);
+      }
+    }
+    if (buf_[pos_] == ']') {
+      array_done_ = true;
+      ++pos_;
+      check_trailer();
+      return false;
+    }
+    const std::size_t len = value_length(pos_);
+    if (len == 0)
+      throw error(errc::parse_error, "the input array is cut off in element " + std::to_string(element_ + 1),
+                  element_ + 1);
+    rec.offset = pos_;
+    rec.length = len;
+    rec.position = ++element_;
+    pos_ += len;
+    return true;
+  }
+
+  // After the array: nothing but white space (plain array) or the rest of the wrapping object.
+  void check_trailer() {
+    if (shape_ == shape::wrapped_array) {
+      pos_ = buf_.size();
+      return;
+    }
+    if (skip_space()) throw error(errc::parse_error, "unexpected data after the input array", element_ + 1);
+  }
+};
+
+}  // namespace sincehash
+
+#endif  // SINCEHASH_INPUT_HPP

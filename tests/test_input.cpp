@@ -1,0 +1,139 @@
+#include <sincehash/input.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct framed {
+  std::string bytes;
+  std::size_t position;
+};
+
+struct read_all_result {
+  std::vector<framed> records;
+  std::vector<std::size_t> batch_sizes;
+  sincehash::record_reader::shape shape;
+};
+
+read_all_result read_all(const std::string& input, std::size_t batch = 1000, std::size_t limit = 1 << 20) {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f != nullptr);
+  std::fwrite(input.data(), 1, input.size(), f);
+  std::rewind(f);
+  sincehash::record_reader reader(f, batch, limit);
+  read_all_result out;
+  std::vector<sincehash::framed_record> b;
+  try {
+    while (reader.next_batch(b)) {
+      out.batch_sizes.push_back(b.size());
+      for (const auto& r : b) out.records.push_back({std::string(r.bytes), r.position});
+    }
+  } catch (...) {
+    std::fclose(f);
+    throw;
+  }
+  out.shape = reader.input_shape();
+  std::fclose(f);
+  return out;
+}
+
+}  // namespace
+
+using shape = sincehash::record_reader::shape;
+
+TEST_CASE("NDJSON: one record per line, positions are input lines, blank lines skipped but counted") {
+  auto r = read_all("{\"id\":1}\n\n  {\"id\":2}  \r\nnot json\n{\"id\":4}");
+  CHECK(r.shape == shape::ndjson);
+  REQUIRE(r.records.size() == 4);
+  CHECK(r.records[0].bytes == "{\"id\":1}");
+  CHECK(r.records[0].position == 1);
+  CHECK(r.records[1].bytes == "{\"id\":2}");
+  CHECK(r.records[1].position == 3);
+  CHECK(r.records[2].bytes == "not json");  // framing does not judge; the detector reports it
+  CHECK(r.records[2].position == 4);
+  CHECK(r.records[3].bytes == "{\"id\":4}");
+  CHECK(r.records[3].position == 5);
+}
+
+TEST_CASE("a JSON array: its elements with their exact bytes, strings holding brackets and quotes") {
+  const std::string a = R"({"id":"a]","n":{"x":[1,2]}})";
+  const std::string b = R"({"id":"b\"},{","v":null})";
+  auto r = read_all("[\n " + a + " ,\n" + b + ", 42 ,\"s\"]\n");
+  CHECK(r.shape == shape::array);
+  REQUIRE(r.records.size() == 4);
+  CHECK(r.records[0].bytes == a);
+  CHECK(r.records[1].bytes == b);
+  CHECK(r.records[2].bytes == "42");
+  CHECK(r.records[3].bytes == "\"s\"");
+  CHECK(r.records[3].position == 4);
+}
+
+TEST_CASE("an object wrapping the records under results or records") {
+  for (const char* key : {"results", "records"}) {
+    auto r = read_all(std::string("{\"paging\":{\"next\":{\"after\":\"2\"}},\"") + key +
+                      "\":[{\"id\":1},{\"id\":2}],\"total\":2}\n");
+    CHECK(r.shape == shape::wrapped_array);
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[1].bytes == "{\"id\":2}");
+    CHECK(r.records[1].position == 2);
+  }
+  // "results" nested deeper is not the wrapper: the object is one NDJSON record.
+  auto nested = read_all("{\"a\":{\"results\":[1]}}\n");
+  CHECK(nested.shape == shape::ndjson);
+  REQUIRE(nested.records.size() == 1);
+}
+
+TEST_CASE("one pretty-printed record spanning lines is one record") {
+  auto r = read_all("{\n  \"id\": 7,\n  \"name\": \"x\"\n}\n");
+  CHECK(r.shape == shape::single);
+  REQUIRE(r.records.size() == 1);
+  CHECK(r.records[0].position == 1);
+  CHECK(r.records[0].bytes.find("\"name\": \"x\"") != std::string::npos);
+}
+
+TEST_CASE("batches are bounded and together hold every record in order") {
+  std::string ndjson, array = "[";
+  for (int i = 1; i <= 2500; ++i) {
+    ndjson += "{\"id\":" + std::to_string(i) + ",\"pad\":\"" +
+              std::string(static_cast<std::size_t>(i % 97), 'x') + "\"}\n";
+    array += (i > 1 ? "," : "") + std::string("{\"id\":") + std::to_string(i) + "}";
+  }
+  array += "]";
+  for (const auto& input : {ndjson, array}) {
+    auto r = read_all(input, 1000);
+    CHECK(r.batch_sizes == std::vector<std::size_t>{1000, 1000, 500});
+    REQUIRE(r.records.size() == 2500);
+    for (std::size_t i = 0; i < r.records.size(); ++i) {
+      CHECK(r.records[i].position == i + 1);
+      const std::string head = "{\"id\":" + std::to_string(i + 1);
+      REQUIRE(r.records[i].bytes.size() > head.size());
+      CHECK(r.records[i].bytes.compare(0, head.size(), head) == 0);
+      CHECK((r.records[i].bytes[head.size()] == ',' || r.records[i].bytes[head.size()] == '}'));
+    }
+  }
+}
+
+TEST_CASE("a cut-off array, garbage after it and an oversized record are errors naming the position") {
+  try {
+    (void)read_all("[{\"id\":1},{\"id\":2");
+    FAIL("no error");
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == sincehash::errc::parse_error);
+    CHECK(e.position() == 2);
+  }
+  CHECK_THROWS_AS(read_all("[{\"id\":1}] {\"id\":2}"), sincehash::error);
+  CHECK_THROWS_AS(read_all("[{\"id\":1} {\"id\":2}]"), sincehash::error);
+  try {
+    (void)read_all("{\"id\":1}\n{\"id\":\"" + std::string(5000, 'y') + "\"}\n", 10, 1000);
+    FAIL("no error");
+  } catch (const sincehash::error& e) {
+    CHECK(e.position() == 2);
+  }
+  CHECK(read_all("").records.empty());
+  CHECK(read_all("[]").records.empty());
+  CHECK(read_all(" \n ").records.empty());
+}
