@@ -1,2 +1,5 @@
 // Everything sincehash offers in this build: the umbrella plus each optional back end present.
 #include <sincehash/sincehash.hpp>
+#ifdef SINCEHASH_HAS_SQLITE
+#include <sincehash/store/sqlite.hpp>
+#endif

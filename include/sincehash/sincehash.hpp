@@ -8,6 +8,8 @@
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/time.hpp"
+#include "sincehash/store.hpp"
+#include "sincehash/store/memory.hpp"
 #include "sincehash/version.hpp"
 
 #endif  // SINCEHASH_SINCEHASH_HPP

@@ -1,0 +1,379 @@
+#ifndef SINCEHASH_STORE_MEMORY_HPP
+#define SINCEHASH_STORE_MEMORY_HPP
+
+#include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_memory_table.hpp>
+#include <sincehash/error.hpp>
+#include <sincehash/store.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sincehash {
+
+/// Settings of a `memory_store`.
+struct memory_store_options {
+  /// Test only: called inside `commit` before each row write (see `fault_hook`).
+  fault_hook fault_injector;
+};
+
+/// A state store held in this process's memory: for tests and short-lived connectors; nothing
+/// survives the object. Implements the whole contract documented in store.hpp.
+///
+/// Compact: about 48 bytes per record for its state, plus its share of the index (4 bytes per
+/// slot, at most 70% full) and one length byte before the id's own bytes (ids under 128 bytes).
+/// `allocated_bytes` reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB of ids, 65,535
+/// fingerprints (a larger fingerprint id in a state is refused with `errc::invalid_argument`).
+///
+/// Thread safety: every member function may be called concurrently. Each partition has its own
+/// reader/writer lock: reads of a partition run in parallel, a commit holds its partition's lock
+/// exclusively only while applying its rows, and calls on different partitions do not wait for
+/// each other. `for_each`'s callback runs under the partition's read lock and must not call the
+/// store.
+class memory_store {
+ public:
+  /// An empty store.
+  explicit memory_store(memory_store_options options = {}) : options_(std::move(options)) {}
+  memory_store(const memory_store&) = delete;
+  memory_store& operator=(const memory_store&) = delete;
+
+  /// See store.hpp. One read lock on the partition for the whole batch.
+  [[nodiscard]] std::vector<std::optional<record_state>> get_many(
+      std::string_view partition, const std::vector<std::string_view>& ids) const {
+    std::vector<std::optional<record_state>> out(ids.size());
+    const part* p = find(partition);
+    if (p == nullptr) return out;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    p->table.find_many(ids, [&](std::size_t i, std::uint32_t idx) {
+      if (idx != detail::memory_none) out[i] = detail::memory_decode(p->table.entry(idx));
+    });
+    return out;
+  }
+
+  /// See store.hpp.
+  void commit(std::string_view partition, const commit_batch& batch) {
+    detail::store_plan plan = detail::plan_commit(batch);
+    for (const auto& u : batch.upserts) {
+      if (!detail::memory_fits(u.second)) {
+        throw error(errc::invalid_argument, "memory_store: fingerprint id " +
+                                                std::to_string(u.second.fingerprint) + " exceeds 65535");
+      }
+    }
+    std::vector<std::uint64_t> hashes(plan.ops.size());
+    for (std::size_t i = 0; i < plan.ops.size(); ++i)
+      hashes[i] = detail::memory_hash(detail::store_op_id(batch, plan.ops[i]));
+    std::vector<std::uint64_t> mark_hashes(plan.marks.size());
+    for (std::size_t i = 0; i < plan.marks.size(); ++i)
+      mark_hashes[i] = detail::memory_hash(batch.rescan_seen[plan.marks[i]]);
+
+    part& p = obtain(partition);
+    std::unique_lock<std::shared_mutex> lock(p.mutex);
+    std::optional<offset_value> next_offset;
+    bool move_offset = batch.offset && detail::store_offset_advances(p.offset, *batch.offset);
+    if (move_offset) next_offset = *batch.offset;
+    if (batch.complete_rescan && !p.rescan_active) {
+      throw error(errc::conflict, "memory_store: commit completes a rescan of '" + std::string(partition) +
+                                      "' but none is active (completed or abandoned meanwhile)");
+    }
+    p.table.reserve(plan.upsert_count);
+    std::vector<undo_step> undo;
+    undo.reserve(plan.ops.size() + plan.marks.size());
+    const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
+    std::size_t step = 0;
+    try {
+      for (std::size_t i = 0; i < plan.ops.size(); ++i) {
+        const detail::store_op& op = plan.ops[i];
+        std::string_view id = detail::store_op_id(batch, op);
+        std::uint32_t idx = p.table.find(id, hashes[i]);
+        if (options_.fault_injector) options_.fault_injector(step);
+        ++step;
+        if (op.kind == detail::store_op_kind::upsert) {
+          detail::memory_entry e = detail::memory_encode(batch.upserts[op.index].second, 0);
+          e.flags |= seen;
+          if (idx != detail::memory_none) {
+            undo.push_back({undo_kind::overwrite, idx, hashes[i], p.table.entry(idx)});
+            e.id_ref = p.table.entry(idx).id_ref;
+            p.table.entry(idx) = e;
+          } else {
+            idx = p.table.insert_new(id, hashes[i], e);
+            undo.push_back({undo_kind::inserted, idx, hashes[i], {}});
+          }
+        } else if (idx != detail::memory_none) {
+          p.table.unlink(idx, hashes[i]);
+          undo.push_back({undo_kind::erased, idx, hashes[i], {}});
+        }
+      }
+      if (seen != 0) {
+        for (std::size_t i = 0; i < plan.marks.size(); ++i) {
+          std::uint32_t idx = p.table.find(batch.rescan_seen[plan.marks[i]], mark_hashes[i]);
+          if (idx == detail::memory_none) continue;
+          if (options_.fault_injector) options_.fault_injector(step);
+          ++step;
+          undo.push_back({undo_kind::overwrite, idx, mark_hashes[i], p.table.entry(idx)});
+          p.table.entry(idx).flags |= detail::memory_seen;
+        }
+      }
+    } catch (...) {
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+        switch (it->kind) {
+          case undo_kind::overwrite:
+            p.table.entry(it->idx) = it->old;
+            break;
+          case undo_kind::inserted:
+            p.table.unlink(it->idx, it->hash);
+            p.table.free_entry(it->idx);
+            break;
+          case undo_kind::erased:
+            p.table.relink(it->idx, it->hash);
+            break;
+        }
+      }
+      throw;
+    }
+    for (const undo_step& u : undo) {
+      if (u.kind == undo_kind::erased) p.table.free_entry(u.idx);
+    }
+    if (move_offset) p.offset.swap(next_offset);
+    if (batch.complete_rescan) {
+      p.rescan_active = false;
+      p.last_rescan = batch.rescan_completed_at;
+    }
+    p.table.maybe_compact();
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::optional<offset_value> offset(std::string_view partition) const {
+    const part* p = find(partition);
+    if (p == nullptr) return std::nullopt;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    return p->offset;
+  }
+
+  /// See store.hpp.
+  void reset_offset(std::string_view partition, bool forget_records) {
+    part& p = obtain(partition);
+    std::unique_lock<std::shared_mutex> lock(p.mutex);
+    p.offset.reset();
+    if (forget_records) {
+      p.table.clear();
+      p.rescan_active = false;
+    }
+  }
+
+  /// See store.hpp. Throws `errc::store_error` beyond 65,535 fingerprints in one partition.
+  [[nodiscard]] std::uint32_t intern_fingerprint(std::string_view partition, std::string_view text) {
+    part& p = obtain(partition);
+    std::lock_guard<std::mutex> lock(p.fingerprint_mutex);
+    auto it = p.fingerprint_ids.find(std::string(text));
+    if (it != p.fingerprint_ids.end()) return it->second;
+    if (p.fingerprints.size() >= 0xFFFF) {
+      throw error(errc::store_error,
+                  "memory_store: more than 65535 fingerprints in partition '" + std::string(partition) + "'");
+    }
+    p.fingerprints.emplace_back(text);
+    auto id = static_cast<std::uint32_t>(p.fingerprints.size());
+    p.fingerprint_ids.emplace(std::string(text), id);
+    return id;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::optional<std::string> fingerprint_text(std::string_view partition,
+                                                            std::uint32_t id) const {
+    const part* p = find(partition);
+    if (p == nullptr) return std::nullopt;
+    std::lock_guard<std::mutex> lock(p->fingerprint_mutex);
+    if (id == 0 || id > p->fingerprints.size()) return std::nullopt;
+    return p->fingerprints[id - 1];
+  }
+
+  /// See store.hpp. Runs under the partition's read lock.
+  template <class F>
+  void for_each(std::string_view partition, F&& f) const {
+    const part* p = find(partition);
+    if (p == nullptr) return;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    p->table.each([&](std::uint32_t idx) {
+      const record_state state = detail::memory_decode(p->table.entry(idx));
+      f(p->table.id_of(idx), state);
+    });
+  }
+
+  /// See store.hpp.
+  std::size_t purge_expired(instant now) {
+    std::size_t n = 0;
+    for (part* p : all()) n += purge(*p, now);
+    return n;
+  }
+
+  /// See store.hpp.
+  std::size_t purge_expired(std::string_view partition, instant now) {
+    part* p = find(partition);
+    return p == nullptr ? 0 : purge(*p, now);
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::size_t count(std::string_view partition) const {
+    const part* p = find(partition);
+    if (p == nullptr) return 0;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    return p->table.size();
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::vector<std::string> partitions() const {
+    std::shared_lock<std::shared_mutex> lock(directory_mutex_);
+    std::vector<std::string> out;
+    for (const auto& kv : parts_) {
+      const part& p = *kv.second;
+      std::shared_lock<std::shared_mutex> part_lock(p.mutex);
+      std::lock_guard<std::mutex> fingerprint_lock(p.fingerprint_mutex);
+      if (p.table.size() != 0 || p.offset || p.rescan_active || p.last_rescan || !p.fingerprints.empty()) {
+        out.push_back(kv.first);
+      }
+    }
+    return out;
+  }
+
+  /// See store.hpp. Costs one pass over the partition's records in memory.
+  void begin_rescan(std::string_view partition) {
+    part& p = obtain(partition);
+    std::unique_lock<std::shared_mutex> lock(p.mutex);
+    clear_marks(p);
+    p.rescan_active = true;
+  }
+
+  /// See store.hpp.
+  void abandon_rescan(std::string_view partition) {
+    part* p = find(partition);
+    if (p == nullptr) return;
+    std::unique_lock<std::shared_mutex> lock(p->mutex);
+    clear_marks(*p);
+    p->rescan_active = false;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] bool rescan_active(std::string_view partition) const {
+    const part* p = find(partition);
+    if (p == nullptr) return false;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    return p->rescan_active;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::vector<std::string> rescan_unseen(std::string_view partition) const {
+    std::vector<std::string> out;
+    const part* p = find(partition);
+    if (p == nullptr) return out;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    if (!p->rescan_active) return out;
+    p->table.each([&](std::uint32_t idx) {
+      if (!(p->table.entry(idx).flags & detail::memory_seen)) out.emplace_back(p->table.id_of(idx));
+    });
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::optional<instant> last_rescan(std::string_view partition) const {
+    const part* p = find(partition);
+    if (p == nullptr) return std::nullopt;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    return p->last_rescan;
+  }
+
+  /// Bytes this store holds for record states (index, state blocks, id chunks), all partitions.
+  [[nodiscard]] std::size_t allocated_bytes() const {
+    std::size_t n = 0;
+    for (const part* p : all()) {
+      std::shared_lock<std::shared_mutex> lock(p->mutex);
+      n += p->table.allocated_bytes();
+    }
+    return n;
+  }
+
+ private:
+  enum class undo_kind : std::uint8_t { overwrite, inserted, erased };
+  struct undo_step {
+    undo_kind kind;
+    std::uint32_t idx;
+    std::uint64_t hash;
+    detail::memory_entry old;
+  };
+
+  struct part {
+    mutable std::shared_mutex mutex;
+    detail::memory_table table;
+    std::optional<offset_value> offset;
+    bool rescan_active = false;
+    std::optional<instant> last_rescan;
+    mutable std::mutex fingerprint_mutex;
+    std::vector<std::string> fingerprints;
+    std::unordered_map<std::string, std::uint32_t> fingerprint_ids;
+  };
+
+  static void clear_marks(part& p) noexcept {
+    p.table.each([&](std::uint32_t idx) {
+      p.table.entry(idx).flags &= static_cast<std::uint8_t>(~detail::memory_seen);
+    });
+  }
+
+  static std::size_t purge(part& p, instant now) {
+    std::unique_lock<std::shared_mutex> lock(p.mutex);
+    const std::int64_t limit = now.time_since_epoch().count();
+    std::vector<std::uint32_t> doomed;
+    p.table.each([&](std::uint32_t idx) {
+      const detail::memory_entry& e = p.table.entry(idx);
+      if ((e.flags & detail::memory_has_expires) && e.expires <= limit) doomed.push_back(idx);
+    });
+    for (std::uint32_t idx : doomed) {
+      p.table.unlink(idx, detail::memory_hash(p.table.id_of(idx)));
+      p.table.free_entry(idx);
+    }
+    p.table.maybe_compact();
+    return doomed.size();
+  }
+
+  part* find(std::string_view name) const {
+    std::shared_lock<std::shared_mutex> lock(directory_mutex_);
+    auto it = parts_.find(name);
+    return it == parts_.end() ? nullptr : it->second.get();
+  }
+
+  part& obtain(std::string_view name) {
+    if (part* p = find(name)) return *p;
+    std::unique_lock<std::shared_mutex> lock(directory_mutex_);
+    auto it = parts_.find(name);
+    if (it == parts_.end()) it = parts_.emplace(std::string(name), std::make_unique<part>()).first;
+    return *it->second;
+  }
+
+  std::vector<part*> all() const {
+    std::shared_lock<std::shared_mutex> lock(directory_mutex_);
+    std::vector<part*> out;
+    out.reserve(parts_.size());
+    for (const auto& kv : parts_) out.push_back(kv.second.get());
+    return out;
+  }
+
+  memory_store_options options_;
+  mutable std::shared_mutex directory_mutex_;
+  std::map<std::string, std::unique_ptr<part>, std::less<>> parts_;
+};
+
+static_assert(is_state_store_v<memory_store>, "sincehash::memory_store must implement the store contract");
+
+}  // namespace sincehash
+
+#endif  // SINCEHASH_STORE_MEMORY_HPP

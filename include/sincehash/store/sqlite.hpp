@@ -1,0 +1,708 @@
+#ifndef SINCEHASH_STORE_SQLITE_HPP
+#define SINCEHASH_STORE_SQLITE_HPP
+
+// The embedded default back end: one SQLite file (link sincehash::sqlite).
+
+#include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_sqlite.hpp>
+#include <sincehash/error.hpp>
+#include <sincehash/store.hpp>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sincehash {
+
+/// How durable a commit is once `commit` returns (PRAGMA synchronous in WAL mode).
+enum class sqlite_sync : std::uint8_t {
+  /// The default: the WAL is synced on every commit; a committed batch survives a power loss.
+  full,
+  /// The WAL is synced only at checkpoints: faster; a crash of the process loses nothing, but a
+  /// power loss or OS crash may roll back the last commits (the file stays consistent). Since
+  /// the offset rolls back with the states, this costs redelivery (at-least-once), never a loss.
+  normal,
+};
+
+/// Settings of a `sqlite_store`.
+struct sqlite_options {
+  sqlite_sync synchronous = sqlite_sync::full;     ///< see `sqlite_sync`
+  std::chrono::milliseconds busy_timeout{10'000};  ///< how long to wait for another writer's lock
+  std::int64_t cache_kib = 64 * 1024;              ///< page cache of this connection, KiB
+  /// Bytes of the file read through a memory map (PRAGMA mmap_size); 0 reads with pread only.
+  std::int64_t mmap_bytes = 256ll * 1024 * 1024;
+  /// WAL pages written before an automatic checkpoint (PRAGMA wal_autocheckpoint). Larger
+  /// values write each changed page to the main file less often (random ids touch many pages);
+  /// the WAL grows up to about this many 4 KiB pages and is truncated back after a checkpoint.
+  std::int64_t wal_checkpoint_pages = 16384;
+  fault_hook fault_injector;  ///< test only: see `fault_hook`
+};
+
+/// A state store in one SQLite file (created when missing): WAL journal, one `BEGIN IMMEDIATE`
+/// transaction per commit with rows written in id order, prepared statements reused, ids stored
+/// byte-exact as BLOBs, digests as 0/8/16-byte BLOBs, instants as INTEGER nanoseconds (UTC).
+/// Implements the whole contract documented in store.hpp.
+///
+/// The schema is versioned (PRAGMA user_version, `schema_version`); an older file is migrated on
+/// open, a newer one is refused with `errc::store_error` naming both versions, a file of another
+/// application (PRAGMA application_id) is refused too.
+///
+/// Several processes (and several `sqlite_store` objects) may use one file at once: SQLite's
+/// locks serialise the commits, and each waits up to `busy_timeout` before failing with
+/// `errc::conflict` (nothing committed). Thread safety: every member function may be called
+/// concurrently; one object runs one call at a time (open one object per thread for parallel
+/// reads). `for_each`'s callback runs under that lock and must not call the same object.
+/// Errors from SQLite throw `sincehash::error` with `errc::store_error` (or `errc::conflict`).
+class sqlite_store {
+ public:
+  /// The schema version this library writes and understands.
+  static constexpr int schema_version = detail::sqlite_schema_version;
+
+  /// Opens (or creates) the state file at `path` and migrates its schema.
+  explicit sqlite_store(const std::string& path, sqlite_options options = {}) : options_(std::move(options)) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      close();
+      throw error(errc::store_error, "sqlite: cannot open '" + path + "': " + msg);
+    }
+    try {
+      sqlite3_extended_result_codes(db_, 1);
+      sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+      migrate(path);
+      std::string pragmas = "PRAGMA synchronous=";
+      pragmas += options_.synchronous == sqlite_sync::full ? "FULL" : "NORMAL";
+      pragmas += ";PRAGMA cache_size=-" + std::to_string(options_.cache_kib);
+      pragmas += ";PRAGMA mmap_size=" + std::to_string(options_.mmap_bytes);
+      pragmas += ";PRAGMA wal_autocheckpoint=" + std::to_string(options_.wal_checkpoint_pages);
+      pragmas += ";PRAGMA journal_size_limit=" + std::to_string(options_.wal_checkpoint_pages * 4096) + ";";
+      detail::sqlite_exec(db_, pragmas.c_str());
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+  sqlite_store(const sqlite_store&) = delete;
+  sqlite_store& operator=(const sqlite_store&) = delete;
+  ~sqlite_store() { close(); }
+
+  /// See store.hpp. One read transaction; ids looked up `IN (...)` in chunks of one statement.
+  [[nodiscard]] std::vector<std::optional<record_state>> get_many(std::string_view partition,
+                                                                  const std::vector<std::string_view>& ids) {
+    std::vector<std::optional<record_state>> out(ids.size());
+    if (ids.empty()) return out;
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return out;
+    std::vector<std::uint32_t> order(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    std::vector<std::string_view> distinct;
+    distinct.reserve(ids.size());
+    for (std::uint32_t i : order) {
+      if (distinct.empty() || distinct.back() != ids[i]) distinct.push_back(ids[i]);
+    }
+    std::vector<std::optional<record_state>> found(distinct.size());
+    for (std::size_t base = 0; base < distinct.size(); base += read_chunk) {
+      detail::sqlite_cursor c(db_, statement(stmt::get_chunk));
+      c.bind(1, *pid);
+      for (std::size_t k = 0; k < read_chunk; ++k) {
+        c.bind_blob(static_cast<int>(k + 2), distinct[std::min(base + k, distinct.size() - 1)]);
+      }
+      while (c.step()) {
+        std::string_view id = c.blob(0);
+        auto at = std::lower_bound(distinct.begin(), distinct.end(), id);
+        if (at != distinct.end() && *at == id)
+          found[static_cast<std::size_t>(at - distinct.begin())] = state_of(c, 1);
+      }
+    }
+    std::size_t d = 0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i > 0 && ids[order[i]] != ids[order[i - 1]]) ++d;
+      out[order[i]] = found[d];
+    }
+    tx.done();
+    return out;
+  }
+
+  /// See store.hpp. One `BEGIN IMMEDIATE` transaction; rolled back on any failure.
+  void commit(std::string_view partition, const commit_batch& batch) {
+    detail::store_plan plan = detail::plan_commit(batch);
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::int64_t pid = obtain_partition(partition, tx);
+    partition_row row = read_partition(pid);
+    bool move_offset = batch.offset && detail::store_offset_advances(row.offset, *batch.offset);
+    if (batch.complete_rescan && !row.rescan_active) {
+      throw error(errc::conflict, "sqlite_store: commit completes a rescan of '" + std::string(partition) +
+                                      "' but none is active (completed or abandoned meanwhile)");
+    }
+    std::size_t step = 0;
+    auto before_write = [&] {
+      if (options_.fault_injector) options_.fault_injector(step);
+      ++step;
+    };
+    for (const detail::store_op& op : plan.ops) {
+      before_write();
+      if (op.kind == detail::store_op_kind::upsert) {
+        const auto& u = batch.upserts[op.index];
+        detail::sqlite_cursor c(db_, statement(stmt::upsert));
+        c.bind(1, pid);
+        c.bind_blob(2, u.first);
+        c.bind_digest(3, u.second.hash);
+        c.bind(4, static_cast<std::int64_t>(u.second.fingerprint));
+        c.bind(5, u.second.updated);
+        c.bind(6, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
+        c.bind(7, u.second.expires);
+        c.run();
+      } else {
+        detail::sqlite_cursor c(db_, statement(stmt::erase));
+        c.bind(1, pid);
+        c.bind_blob(2, batch.erasures[op.index]);
+        c.run();
+      }
+    }
+    if (row.rescan_active && !batch.complete_rescan) {
+      std::vector<std::string_view> marks;
+      marks.reserve(plan.upsert_count + plan.marks.size());
+      for (const detail::store_op& op : plan.ops) {
+        if (op.kind == detail::store_op_kind::upsert) marks.push_back(batch.upserts[op.index].first);
+      }
+      std::size_t middle = marks.size();
+      for (std::uint32_t m : plan.marks) marks.push_back(batch.rescan_seen[m]);
+      std::inplace_merge(marks.begin(), marks.begin() + static_cast<std::ptrdiff_t>(middle), marks.end());
+      for (std::string_view id : marks) {
+        before_write();
+        detail::sqlite_cursor c(db_, statement(stmt::mark));
+        c.bind(1, pid);
+        c.bind_blob(2, id);
+        c.run();
+      }
+    }
+    if (move_offset) {
+      before_write();
+      detail::sqlite_cursor c(db_, statement(stmt::set_offset));
+      c.bind(1, pid);
+      c.bind(2, static_cast<std::int64_t>(batch.offset->kind));
+      c.bind_text(3, batch.offset->text);
+      c.bind(4, batch.offset->number);
+      c.run();
+    }
+    if (batch.complete_rescan) {
+      before_write();
+      clear_marks(pid);
+      set_rescan(pid, false, batch.rescan_completed_at);
+    }
+    tx.commit();
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::optional<offset_value> offset(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return std::nullopt;
+    auto row = read_partition(*pid);
+    tx.done();
+    return row.offset;
+  }
+
+  /// See store.hpp.
+  void reset_offset(std::string_view partition, bool forget_records) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::int64_t pid = obtain_partition(partition, tx);
+    {
+      detail::sqlite_cursor c(db_, statement(stmt::clear_offset));
+      c.bind(1, pid);
+      c.run();
+    }
+    if (forget_records) {
+      detail::sqlite_cursor c(db_, statement(stmt::forget_records));
+      c.bind(1, pid);
+      c.run();
+      clear_marks(pid);
+      set_rescan(pid, false, std::nullopt);
+    }
+    tx.commit();
+  }
+
+  /// See store.hpp. Written immediately in its own transaction; ids are cached per object.
+  [[nodiscard]] std::uint32_t intern_fingerprint(std::string_view partition, std::string_view text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string key = std::to_string(partition.size());
+    key.push_back(':');
+    key.append(partition);
+    key.append(text);
+    auto cached = fingerprint_cache_.find(key);
+    if (cached != fingerprint_cache_.end()) return cached->second;
+    write_transaction tx(*this);
+    std::int64_t pid = obtain_partition(partition, tx);
+    std::optional<std::int64_t> id;
+    for (int attempt = 0; attempt < 2 && !id; ++attempt) {
+      if (attempt == 1) {
+        detail::sqlite_cursor c(db_, statement(stmt::fingerprint_insert));
+        c.bind(1, pid);
+        c.bind_blob(2, text);
+        c.run();
+      }
+      detail::sqlite_cursor c(db_, statement(stmt::fingerprint_find));
+      c.bind(1, pid);
+      c.bind_blob(2, text);
+      if (c.step()) id = c.integer(0);
+    }
+    if (!id || *id <= 0 || *id > 0xFFFFFFFF)
+      throw error(errc::store_error, "sqlite_store: cannot intern a fingerprint");
+    tx.commit();
+    auto result = static_cast<std::uint32_t>(*id);
+    fingerprint_cache_.emplace(std::move(key), result);
+    return result;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::optional<std::string> fingerprint_text(std::string_view partition, std::uint32_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return std::nullopt;
+    detail::sqlite_cursor c(db_, statement(stmt::fingerprint_text));
+    c.bind(1, *pid);
+    c.bind(2, static_cast<std::int64_t>(id));
+    if (!c.step()) return std::nullopt;
+    return std::string(c.blob(0));
+  }
+
+  /// See store.hpp. In id order, inside one read transaction.
+  template <class F>
+  void for_each(std::string_view partition, F&& f) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return;
+    detail::sqlite_cursor c(db_, statement(stmt::all_records));
+    c.bind(1, *pid);
+    while (c.step()) {
+      const record_state state = state_of(c, 1);
+      f(c.blob(0), state);
+    }
+    tx.done();
+  }
+
+  /// See store.hpp.
+  std::size_t purge_expired(instant now) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    detail::sqlite_cursor c(db_, statement(stmt::purge_all));
+    c.bind(1, static_cast<std::int64_t>(now.time_since_epoch().count()));
+    c.run();
+    auto n = static_cast<std::size_t>(sqlite3_changes64(db_));
+    tx.commit();
+    return n;
+  }
+
+  /// See store.hpp.
+  std::size_t purge_expired(std::string_view partition, instant now) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return 0;
+    detail::sqlite_cursor c(db_, statement(stmt::purge_one));
+    c.bind(1, *pid);
+    c.bind(2, static_cast<std::int64_t>(now.time_since_epoch().count()));
+    c.run();
+    auto n = static_cast<std::size_t>(sqlite3_changes64(db_));
+    tx.commit();
+    return n;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::size_t count(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return 0;
+    detail::sqlite_cursor c(db_, statement(stmt::count));
+    c.bind(1, *pid);
+    return c.step() ? static_cast<std::size_t>(c.integer(0)) : 0;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::vector<std::string> partitions() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::vector<std::string> out;
+    detail::sqlite_cursor c(db_, statement(stmt::partitions));
+    while (c.step()) out.emplace_back(c.blob(0));
+    return out;
+  }
+
+  /// See store.hpp. Deletes the marks of a running rescan (proportional to their number).
+  void begin_rescan(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::int64_t pid = obtain_partition(partition, tx);
+    clear_marks(pid);
+    set_rescan(pid, true, std::nullopt);
+    tx.commit();
+  }
+
+  /// See store.hpp.
+  void abandon_rescan(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return;
+    clear_marks(*pid);
+    set_rescan(*pid, false, std::nullopt);
+    tx.commit();
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] bool rescan_active(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    return pid && read_partition(*pid).rescan_active;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::vector<std::string> rescan_unseen(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::vector<std::string> out;
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid || !read_partition(*pid).rescan_active) return out;
+    detail::sqlite_cursor c(db_, statement(stmt::unseen));
+    c.bind(1, *pid);
+    while (c.step()) out.emplace_back(c.blob(0));
+    return out;
+  }
+
+  /// See store.hpp.
+  [[nodiscard]] std::optional<instant> last_rescan(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return std::nullopt;
+    return read_partition(*pid).last_rescan;
+  }
+
+  /// Runs `PRAGMA integrity_check`: "ok", or SQLite's description of the damage.
+  [[nodiscard]] std::string integrity_check() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_, "PRAGMA integrity_check", -1, &raw, nullptr);
+    if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "preparing integrity_check");
+    std::string out;
+    {
+      detail::sqlite_cursor c(db_, raw);
+      while (c.step()) {
+        if (!out.empty()) out += '\n';
+        out += c.text(0);
+      }
+    }
+    sqlite3_finalize(raw);
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t read_chunk = 64;
+
+  enum class stmt : std::size_t {
+    find_partition,
+    insert_partition,
+    read_partition,
+    get_chunk,
+    upsert,
+    erase,
+    mark,
+    clear_marks,
+    set_offset,
+    clear_offset,
+    set_rescan,
+    forget_records,
+    fingerprint_find,
+    fingerprint_insert,
+    fingerprint_text,
+    all_records,
+    purge_all,
+    purge_one,
+    count,
+    partitions,
+    unseen,
+    size_
+  };
+
+  struct partition_row {
+    std::optional<offset_value> offset;
+    bool rescan_active = false;
+    std::optional<instant> last_rescan;
+  };
+
+  // A deferred read transaction: one snapshot for the whole call.
+  class read_transaction {
+   public:
+    explicit read_transaction(sqlite_store& s) : s_(s) { detail::sqlite_exec(s_.db_, "BEGIN"); }
+    read_transaction(const read_transaction&) = delete;
+    read_transaction& operator=(const read_transaction&) = delete;
+    ~read_transaction() {
+      if (open_) sqlite3_exec(s_.db_, "COMMIT", nullptr, nullptr, nullptr);
+    }
+    void done() {
+      open_ = false;
+      detail::sqlite_exec(s_.db_, "COMMIT");
+    }
+
+   private:
+    sqlite_store& s_;
+    bool open_ = true;
+  };
+
+  // A write transaction: rolled back unless `commit` succeeds.
+  class write_transaction {
+   public:
+    explicit write_transaction(sqlite_store& s) : s_(s) { detail::sqlite_exec(s_.db_, "BEGIN IMMEDIATE"); }
+    write_transaction(const write_transaction&) = delete;
+    write_transaction& operator=(const write_transaction&) = delete;
+    ~write_transaction() {
+      if (open_) sqlite3_exec(s_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    void commit() {
+      detail::sqlite_exec(s_.db_, "COMMIT");
+      open_ = false;
+      for (auto& kv : new_partitions) s_.partition_cache_.insert(std::move(kv));
+    }
+    std::vector<std::pair<std::string, std::int64_t>> new_partitions;
+
+   private:
+    sqlite_store& s_;
+    bool open_ = true;
+  };
+
+  static const char* sql_of(stmt s) {
+    switch (s) {
+      case stmt::find_partition:
+        return "SELECT id FROM partitions WHERE name=?1";
+      case stmt::insert_partition:
+        return "INSERT INTO partitions(name) VALUES(?1)";
+      case stmt::read_partition:
+        return "SELECT offset_kind, offset_text, offset_number, rescan_active, last_rescan FROM partitions "
+               "WHERE id=?1";
+      case stmt::get_chunk:
+        return nullptr;
+      case stmt::upsert:
+        return "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, "
+               "expires) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+      case stmt::erase:
+        return "DELETE FROM records WHERE partition=?1 AND id=?2";
+      case stmt::mark:
+        return "INSERT OR IGNORE INTO rescan_seen(partition, id) VALUES(?1, ?2)";
+      case stmt::clear_marks:
+        return "DELETE FROM rescan_seen WHERE partition=?1";
+      case stmt::set_offset:
+        return "UPDATE partitions SET offset_kind=?2, offset_text=?3, offset_number=?4 WHERE id=?1";
+      case stmt::clear_offset:
+        return "UPDATE partitions SET offset_kind=NULL, offset_text=NULL, offset_number=NULL WHERE id=?1";
+      case stmt::set_rescan:
+        return "UPDATE partitions SET rescan_active=?2, last_rescan=coalesce(?3, last_rescan) WHERE id=?1";
+      case stmt::forget_records:
+        return "DELETE FROM records WHERE partition=?1";
+      case stmt::fingerprint_find:
+        return "SELECT id FROM fingerprints WHERE partition=?1 AND text=?2";
+      case stmt::fingerprint_insert:
+        return "INSERT INTO fingerprints(partition, id, text) "
+               "VALUES(?1, (SELECT coalesce(max(id), 0) + 1 FROM fingerprints WHERE partition=?1), ?2)";
+      case stmt::fingerprint_text:
+        return "SELECT text FROM fingerprints WHERE partition=?1 AND id=?2";
+      case stmt::all_records:
+        return "SELECT id, hash, fingerprint, updated, last_seen, expires FROM records WHERE partition=?1 "
+               "ORDER BY id";
+      case stmt::purge_all:
+        return "DELETE FROM records WHERE expires<=?1";
+      case stmt::purge_one:
+        return "DELETE FROM records WHERE partition=?1 AND expires<=?2";
+      case stmt::count:
+        return "SELECT count(*) FROM records WHERE partition=?1";
+      case stmt::partitions:
+        return "SELECT name FROM partitions ORDER BY name";
+      case stmt::unseen:
+        return "SELECT r.id FROM records r WHERE r.partition=?1 AND NOT EXISTS("
+               "SELECT 1 FROM rescan_seen s WHERE s.partition=?1 AND s.id=r.id) ORDER BY r.id";
+      case stmt::size_:
+        break;
+    }
+    return nullptr;
+  }
+
+  sqlite3_stmt* statement(stmt which) {
+    auto i = static_cast<std::size_t>(which);
+    if (statements_[i] == nullptr) {
+      std::string sql;
+      if (which == stmt::get_chunk) {
+        sql =
+            "SELECT id, hash, fingerprint, updated, last_seen, expires FROM records WHERE partition=?1 AND "
+            "id IN (";
+        for (std::size_t k = 0; k < read_chunk; ++k) sql += k == 0 ? "?" : ",?";
+        sql += ")";
+      } else {
+        sql = sql_of(which);
+      }
+      int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                  &statements_[i], nullptr);
+      if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "preparing " + sql.substr(0, 60));
+    }
+    return statements_[i];
+  }
+
+  static record_state state_of(const detail::sqlite_cursor& c, int first) {
+    record_state s;
+    s.hash = c.digest_at(first);
+    s.fingerprint = static_cast<std::uint32_t>(c.integer(first + 1));
+    s.updated = c.opt_instant(first + 2);
+    s.last_seen = instant(std::chrono::nanoseconds(c.integer(first + 3)));
+    s.expires = c.opt_instant(first + 4);
+    return s;
+  }
+
+  std::optional<std::int64_t> partition_id(std::string_view name) {
+    auto it = partition_cache_.find(std::string(name));
+    if (it != partition_cache_.end()) return it->second;
+    detail::sqlite_cursor c(db_, statement(stmt::find_partition));
+    c.bind_blob(1, name);
+    if (!c.step()) return std::nullopt;
+    std::int64_t id = c.integer(0);
+    partition_cache_.emplace(std::string(name), id);
+    return id;
+  }
+
+  std::int64_t obtain_partition(std::string_view name, write_transaction& tx) {
+    if (auto id = partition_id(name)) return *id;
+    {
+      detail::sqlite_cursor c(db_, statement(stmt::insert_partition));
+      c.bind_blob(1, name);
+      c.run();
+    }
+    std::int64_t id = sqlite3_last_insert_rowid(db_);
+    tx.new_partitions.emplace_back(std::string(name), id);
+    return id;
+  }
+
+  partition_row read_partition(std::int64_t pid) {
+    partition_row row;
+    detail::sqlite_cursor c(db_, statement(stmt::read_partition));
+    c.bind(1, pid);
+    if (!c.step()) return row;
+    if (!c.is_null(0)) {
+      std::int64_t kind = c.integer(0);
+      if (kind < 0 || kind > 2)
+        throw error(errc::store_error, "sqlite_store: unknown offset kind " + std::to_string(kind));
+      row.offset = offset_value{static_cast<offset_kind>(kind), std::string(c.text(1)), c.integer(2)};
+    }
+    row.rescan_active = c.integer(3) != 0;
+    row.last_rescan = c.opt_instant(4);
+    return row;
+  }
+
+  void clear_marks(std::int64_t pid) {
+    detail::sqlite_cursor c(db_, statement(stmt::clear_marks));
+    c.bind(1, pid);
+    c.run();
+  }
+
+  void set_rescan(std::int64_t pid, bool active, std::optional<instant> completed) {
+    detail::sqlite_cursor c(db_, statement(stmt::set_rescan));
+    c.bind(1, pid);
+    c.bind(2, static_cast<std::int64_t>(active ? 1 : 0));
+    c.bind(3, completed);
+    c.run();
+  }
+
+  void migrate(const std::string& path) {
+    std::string mode;
+    {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &raw, nullptr);
+      if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "opening '" + path + "'");
+      {
+        detail::sqlite_cursor c(db_, raw);
+        if (c.step()) mode = std::string(c.text(0));
+      }
+      sqlite3_finalize(raw);
+    }
+    if (mode != "wal") {
+      throw error(errc::store_error,
+                  "sqlite: '" + path + "' cannot use the WAL journal (mode is '" + mode + "')");
+    }
+    write_transaction tx(*this);
+    std::int64_t app = pragma_integer("application_id");
+    std::int64_t version = pragma_integer("user_version");
+    if (app != 0 && app != detail::sqlite_application_id) {
+      throw error(errc::store_error, "sqlite: '" + path +
+                                         "' belongs to another application (application_id " +
+                                         std::to_string(app) + "), not a sincehash state store");
+    }
+    if (version > schema_version) {
+      throw error(errc::store_error, "sqlite: '" + path + "' has schema version " + std::to_string(version) +
+                                         ", newer than version " + std::to_string(schema_version) +
+                                         " understood by this sincehash; upgrade sincehash to open it");
+    }
+    if (version < 0) throw error(errc::store_error, "sqlite: '" + path + "' has a negative schema version");
+    if (version == schema_version && app == detail::sqlite_application_id) return;
+    for (auto v = static_cast<std::size_t>(version); v < static_cast<std::size_t>(schema_version); ++v) {
+      detail::sqlite_exec(db_, detail::sqlite_migrations[v]);
+    }
+    std::string set = "PRAGMA application_id=" + std::to_string(detail::sqlite_application_id) +
+                      ";PRAGMA user_version=" + std::to_string(schema_version) + ";";
+    detail::sqlite_exec(db_, set.c_str());
+    tx.commit();
+  }
+
+  std::int64_t pragma_integer(const char* name) {
+    std::string sql = std::string("PRAGMA ") + name;
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
+    if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "reading " + sql);
+    std::int64_t v = 0;
+    {
+      detail::sqlite_cursor c(db_, raw);
+      if (c.step()) v = c.integer(0);
+    }
+    sqlite3_finalize(raw);
+    return v;
+  }
+
+  void close() noexcept {
+    for (auto& s : statements_) {
+      sqlite3_finalize(s);
+      s = nullptr;
+    }
+    if (db_ != nullptr) sqlite3_close_v2(db_);
+    db_ = nullptr;
+  }
+
+  sqlite_options options_;
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+  sqlite3_stmt* statements_[static_cast<std::size_t>(stmt::size_)] = {};
+  std::unordered_map<std::string, std::int64_t> partition_cache_;
+  std::unordered_map<std::string, std::uint32_t> fingerprint_cache_;
+};
+
+static_assert(is_state_store_v<sqlite_store>, "sincehash::sqlite_store must implement the store contract");
+
+}  // namespace sincehash
+
+#endif  // SINCEHASH_STORE_SQLITE_HPP

@@ -1,0 +1,703 @@
+// One conformance suite for every state store back end. A back end joins by adding a fixture
+// type (see memory_fixture / sqlite_fixture) to `SINCEHASH_STORE_FIXTURES`.
+#include <sincehash/store.hpp>
+#include <sincehash/store/memory.hpp>
+#ifdef SINCEHASH_HAS_SQLITE
+#include <sincehash/store/sqlite.hpp>
+#endif
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using sincehash::commit_batch;
+using sincehash::digest;
+using sincehash::errc;
+using sincehash::instant;
+using sincehash::offset_kind;
+using sincehash::offset_value;
+using sincehash::record_state;
+
+static_assert(sincehash::is_state_store_v<sincehash::memory_store>, "memory_store implements the contract");
+static_assert(!sincehash::is_state_store_v<int>, "an int is not a store");
+static_assert(!sincehash::is_state_store_v<std::map<std::string, record_state>>, "a map is not a store");
+
+namespace {
+
+// Each fixture owns one fresh, empty store per test case. `fault` is consulted before every row
+// write of a commit. `reopen()` (durable back ends only) drops the object and opens the same data.
+struct memory_fixture {
+  static constexpr bool durable = false;
+  sincehash::fault_hook fault;
+  std::unique_ptr<sincehash::memory_store> store;
+  memory_fixture() {
+    sincehash::memory_store_options o;
+    o.fault_injector = [this](std::size_t i) {
+      if (fault) fault(i);
+    };
+    store = std::make_unique<sincehash::memory_store>(std::move(o));
+  }
+  sincehash::memory_store& operator*() { return *store; }
+};
+
+#ifdef SINCEHASH_HAS_SQLITE
+std::filesystem::path fresh_path(const char* tag) {
+  static std::atomic<int> counter{0};
+  auto dir = std::filesystem::path(SINCEHASH_TEST_BINARY_DIR) / "store_tmp";
+  std::filesystem::create_directories(dir);
+  auto p =
+      dir / (std::string(tag) + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".db");
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
+  return p;
+}
+
+struct sqlite_fixture {
+  static constexpr bool durable = true;
+  sincehash::fault_hook fault;
+  std::filesystem::path path = fresh_path("conformance");
+  std::unique_ptr<sincehash::sqlite_store> store;
+  sqlite_fixture() { reopen(); }
+  ~sqlite_fixture() {
+    store.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  }
+  void reopen() {
+    store.reset();
+    sincehash::sqlite_options o;
+    o.synchronous = sincehash::sqlite_sync::normal;
+    o.fault_injector = [this](std::size_t i) {
+      if (fault) fault(i);
+    };
+    store = std::make_unique<sincehash::sqlite_store>(path.string(), std::move(o));
+  }
+  sincehash::sqlite_store& operator*() { return *store; }
+};
+#define SINCEHASH_STORE_FIXTURES memory_fixture, sqlite_fixture
+#else
+#define SINCEHASH_STORE_FIXTURES memory_fixture
+#endif
+
+instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }
+
+record_state state(std::uint64_t h, std::int64_t seen, std::optional<std::int64_t> updated = std::nullopt,
+                   std::optional<std::int64_t> expires = std::nullopt, std::uint32_t fp = 1) {
+  record_state s;
+  s.hash = digest{h, 0, 64};
+  s.fingerprint = fp;
+  s.last_seen = at(seen);
+  if (updated) s.updated = at(*updated);
+  if (expires) s.expires = at(*expires);
+  return s;
+}
+
+template <class S>
+std::map<std::string, record_state> dump(S& s, std::string_view partition) {
+  std::map<std::string, record_state> out;
+  s.for_each(partition, [&](std::string_view id, const record_state& st) {
+    bool inserted = out.emplace(std::string(id), st).second;
+    CHECK(inserted);
+  });
+  return out;
+}
+
+template <class S>
+std::optional<record_state> get_one(S& s, std::string_view partition, std::string_view id) {
+  return s.get_many(partition, std::vector<std::string_view>{id}).at(0);
+}
+
+commit_batch upserting(std::vector<std::pair<std::string, record_state>> rows) {
+  commit_batch b;
+  b.upserts = std::move(rows);
+  return b;
+}
+
+// Everything a reader can observe about a partition.
+struct observation {
+  std::map<std::string, record_state> records;
+  std::optional<offset_value> offset;
+  bool rescan = false;
+  std::vector<std::string> unseen;
+  std::size_t count = 0;
+  bool operator==(const observation& o) const {
+    return records == o.records && offset == o.offset && rescan == o.rescan && unseen == o.unseen &&
+           count == o.count;
+  }
+};
+
+template <class S>
+observation observe(S& s, std::string_view p) {
+  return {dump(s, p), s.offset(p), s.rescan_active(p), s.rescan_unseen(p), s.count(p)};
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("store: get_many answers position by position, duplicates and unknown ids included", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  std::vector<std::string_view> none{"a", "b"};
+  auto empty = s.get_many("p", none);
+  REQUIRE(empty.size() == 2);
+  CHECK_FALSE(empty[0]);
+  CHECK_FALSE(empty[1]);
+  CHECK(s.get_many("p", {}).empty());
+
+  s.commit("p",
+           upserting({{"a", state(1, 10, 5)}, {"b", state(2, 20)}, {"c", state(3, 30, std::nullopt, 99)}}));
+  std::vector<std::string_view> ids{"c", "a", "zz", "a", "c", "b", "a"};
+  auto got = s.get_many("p", ids);
+  REQUIRE(got.size() == ids.size());
+  CHECK(got[0] == state(3, 30, std::nullopt, 99));
+  CHECK(got[1] == state(1, 10, 5));
+  CHECK_FALSE(got[2]);
+  CHECK(got[3] == state(1, 10, 5));
+  CHECK(got[4] == got[0]);
+  CHECK(got[5] == state(2, 20));
+  CHECK(got[6] == got[1]);
+
+  // More ids than one internal chunk, every other one absent.
+  commit_batch many;
+  std::vector<std::string> names;
+  for (int i = 0; i < 500; ++i) names.push_back("id-" + std::to_string(i));
+  for (int i = 0; i < 500; i += 2)
+    many.upserts.emplace_back(names[i], state(static_cast<std::uint64_t>(i) + 1, i));
+  s.commit("q", many);
+  std::vector<std::string_view> views(names.rbegin(), names.rend());
+  auto res = s.get_many("q", views);
+  for (std::size_t k = 0; k < views.size(); ++k) {
+    int i = 499 - static_cast<int>(k);
+    if (i % 2 == 0) {
+      REQUIRE(res[k]);
+      CHECK(res[k]->hash.low == static_cast<std::uint64_t>(i) + 1);
+    } else {
+      CHECK_FALSE(res[k]);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("store: states keep every field exactly, ids are arbitrary bytes", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  record_state wide;
+  wide.hash = digest{0x0123456789abcdefULL, 0xfedcba9876543210ULL, 128};
+  wide.fingerprint = 7;
+  wide.updated = at(-1'000'000'000'123);
+  wide.last_seen = at(std::numeric_limits<std::int64_t>::max());
+  wide.expires = at(std::numeric_limits<std::int64_t>::min());
+  record_state bare;  // empty digest, no dates
+  const std::string odd("a\0b\xff", 4);
+  const std::string big(70'000, 'x');  // longer than one id chunk of the memory store
+  s.commit("p", upserting({{odd, wide}, {"", bare}, {big, state(9, 9)}, {"\x80", state(8, 8)}}));
+  CHECK(get_one(s, "p", odd) == wide);
+  CHECK(get_one(s, "p", "") == bare);
+  CHECK(get_one(s, "p", big) == state(9, 9));
+  CHECK(get_one(s, "p", std::string("a\0b", 3)) == std::nullopt);
+  auto all = dump(s, "p");
+  CHECK(all.size() == 4);
+  CHECK(all.count(odd) == 1);
+  CHECK(all.count(big) == 1);
+}
+
+TEST_CASE_TEMPLATE("store: a malformed batch is refused whole", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  s.commit("p", upserting({{"a", state(1, 1)}}));
+  auto before = observe(s, "p");
+
+  commit_batch both = upserting({{"b", state(2, 2)}, {"x", state(3, 3)}});
+  both.erasures = {"x"};
+  both.offset = offset_value::from_integer(5);
+  CHECK_THROWS_WITH_AS(s.commit("p", both), doctest::Contains("both upserted and erased"), sincehash::error);
+
+  commit_batch bad_digest = upserting({{"b", record_state{}}});
+  bad_digest.upserts[0].second.hash = digest{1, 2, 64};
+  CHECK_THROWS_AS(s.commit("p", bad_digest), sincehash::error);
+  CHECK(observe(s, "p") == before);
+
+  // Repeated upserts of one id: the last one wins.
+  s.commit("p", upserting({{"d", state(1, 1)}, {"e", state(5, 5)}, {"d", state(2, 2)}}));
+  CHECK(get_one(s, "p", "d") == state(2, 2));
+}
+
+TEST_CASE_TEMPLATE("store: a failure injected before any row write of a commit leaves nothing visible", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  commit_batch base =
+      upserting({{"a", state(1, 1)}, {"b", state(2, 2)}, {"c", state(3, 3)}, {"d", state(4, 4)}});
+  base.offset = offset_value::from_integer(5);
+  s.commit("p", base);
+  s.commit("other", upserting({{"a", state(100, 100)}}));
+  s.begin_rescan("p");
+  commit_batch marks;
+  marks.rescan_seen = {"a"};
+  s.commit("p", marks);
+  const observation before = observe(s, "p");
+  REQUIRE(before.unseen == std::vector<std::string>{"b", "c", "d"});
+
+  commit_batch next = upserting({{"e", state(50, 50)}, {"b", state(20, 20)}, {"z", state(60, 60)}});
+  next.erasures = {"c", "absent"};
+  next.rescan_seen = {"d"};
+  next.offset = offset_value::from_integer(9);
+
+  std::size_t k = 0;
+  for (;; ++k) {
+    REQUIRE(k < 100);
+    bool fired = false;
+    f.fault = [&](std::size_t i) {
+      if (i == k) {
+        fired = true;
+        throw sincehash::error(errc::store_error, "injected");
+      }
+    };
+    try {
+      s.commit("p", next);
+    } catch (const sincehash::error& e) {
+      CAPTURE(k);
+      REQUIRE(fired);
+      CHECK(e.message() == "injected");
+      CHECK(observe(s, "p") == before);
+      continue;
+    }
+    CHECK_FALSE(fired);
+    break;
+  }
+  CHECK(k >= 4);  // at least the four distinct ids of `next` were written one by one
+  f.fault = nullptr;
+  const observation after = observe(s, "p");
+  CHECK(after.offset == offset_value::from_integer(9));
+  CHECK(after.records.size() == 5);
+  CHECK(after.records.at("b") == state(20, 20));
+  CHECK(after.records.count("c") == 0);
+  CHECK(after.unseen.empty());  // a was marked, b/e/z upserted during the rescan, d marked
+  CHECK(dump(s, "other").at("a") == state(100, 100));
+}
+
+TEST_CASE_TEMPLATE("store: partitions never see each other's data", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  commit_batch one = upserting({{"x", state(1, 1)}});
+  one.offset = offset_value::from_integer(1);
+  commit_batch two = upserting({{"x", state(2, 2)}, {"y", state(3, 3)}});
+  two.offset = offset_value::from_string("cursor");
+  s.commit("tenant-1/contacts", one);
+  s.commit("tenant-1/deals", two);
+  CHECK(get_one(s, "tenant-1/contacts", "x") == state(1, 1));
+  CHECK(get_one(s, "tenant-1/deals", "x") == state(2, 2));
+  CHECK_FALSE(get_one(s, "tenant-1/contacts", "y"));
+  CHECK(s.count("tenant-1/contacts") == 1);
+  CHECK(s.count("tenant-1/deals") == 2);
+  CHECK(s.count("tenant-1") == 0);
+  CHECK(s.offset("tenant-1/contacts") == offset_value::from_integer(1));
+  CHECK(s.offset("tenant-1/deals") == offset_value::from_string("cursor"));
+  CHECK(s.partitions() == std::vector<std::string>{"tenant-1/contacts", "tenant-1/deals"});
+
+  s.begin_rescan("tenant-1/deals");
+  CHECK_FALSE(s.rescan_active("tenant-1/contacts"));
+  CHECK(s.rescan_unseen("tenant-1/contacts").empty());
+  CHECK(s.rescan_unseen("tenant-1/deals") == std::vector<std::string>{"x", "y"});
+
+  s.reset_offset("tenant-1/contacts", true);
+  CHECK(s.count("tenant-1/contacts") == 0);
+  CHECK(s.count("tenant-1/deals") == 2);
+  CHECK(s.offset("tenant-1/deals") == offset_value::from_string("cursor"));
+  CHECK(s.rescan_active("tenant-1/deals"));
+}
+
+TEST_CASE_TEMPLATE("store: purge_expired erases states whose expiry is not after now", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  s.commit("p", upserting({{"soon", state(1, 0, std::nullopt, 100)},
+                           {"later", state(2, 0, std::nullopt, 200)},
+                           {"never", state(3, 0)}}));
+  s.commit("q", upserting({{"soon", state(4, 0, std::nullopt, 100)}}));
+  CHECK(sincehash::expired(*get_one(s, "p", "soon"), at(100)));
+  CHECK_FALSE(sincehash::expired(*get_one(s, "p", "soon"), at(99)));
+  CHECK_FALSE(sincehash::expired(*get_one(s, "p", "never"), at(std::numeric_limits<std::int64_t>::max())));
+
+  CHECK(s.purge_expired(at(99)) == 0);
+  CHECK(s.purge_expired("p", at(100)) == 1);
+  CHECK_FALSE(get_one(s, "p", "soon"));
+  CHECK(get_one(s, "q", "soon"));  // the other partition was not purged
+  CHECK(s.purge_expired(at(1000)) == 2);
+  CHECK(dump(s, "p").size() == 1);
+  CHECK(get_one(s, "p", "never"));
+  CHECK(s.count("q") == 0);
+}
+
+TEST_CASE("refresh_due: at most one TTL refresh per quarter of the TTL") {
+  const auto ttl = std::chrono::nanoseconds(100s);
+  const instant now = at(1'000'000'000'000);
+  record_state s;
+  CHECK(sincehash::refresh_due(s, now, ttl));  // no expiry yet
+  s.expires = now + ttl;                       // just written
+  CHECK_FALSE(sincehash::refresh_due(s, now, ttl));
+  s.expires = now + 76s;  // 24 s since the write
+  CHECK_FALSE(sincehash::refresh_due(s, now, ttl));
+  s.expires = now + 75s;  // a quarter passed
+  CHECK(sincehash::refresh_due(s, now, ttl));
+  s.expires = now - 1s;  // already expired
+  CHECK(sincehash::refresh_due(s, now, ttl));
+  CHECK(sincehash::refresh_due(s, now, std::chrono::nanoseconds::zero()));  // TTL removed: clear the expiry
+  s.expires.reset();
+  CHECK_FALSE(sincehash::refresh_due(s, now, std::chrono::nanoseconds::zero()));
+}
+
+TEST_CASE_TEMPLATE("store: the offset never moves backwards, for every kind", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  auto commit_offset = [&](const char* p, offset_value v, const char* id) {
+    commit_batch b = upserting({{id, state(1, 1)}});
+    b.offset = std::move(v);
+    s.commit(p, b);
+  };
+  CHECK_FALSE(s.offset("i"));
+
+  SUBCASE("instant: by nanoseconds, not by text") {
+    commit_offset("i", offset_value::from_instant(at(2000), "1970-01-01T00:00:00.000002Z"), "a");
+    commit_offset("i", offset_value::from_instant(at(1000), "9999 (text sorts later)"), "b");
+    CHECK(s.offset("i")->number == 2000);
+    CHECK(get_one(s, "i", "b"));  // the rest of the batch was still applied
+    commit_offset("i", offset_value::from_instant(at(2000), "same instant, other text"), "c");
+    CHECK(s.offset("i")->text == "1970-01-01T00:00:00.000002Z");
+    commit_offset("i", offset_value::from_instant(at(-5), "before 1970"), "d");
+    CHECK(s.offset("i")->number == 2000);
+    commit_offset("i", offset_value::from_instant(at(3000), "later"), "e");
+    CHECK(s.offset("i") == offset_value::from_instant(at(3000), "later"));
+  }
+  SUBCASE("integer: numerically") {
+    commit_offset("i", offset_value::from_integer(9), "a");
+    commit_offset("i", offset_value::from_integer(10), "b");  // "10" < "9" as text
+    CHECK(s.offset("i") == offset_value::from_integer(10));
+    commit_offset("i", offset_value::from_integer(-11), "c");
+    CHECK(s.offset("i") == offset_value::from_integer(10));
+  }
+  SUBCASE("string: byte-wise, bytes unsigned") {
+    commit_offset("i", offset_value::from_string("b"), "a");
+    commit_offset("i", offset_value::from_string("a"), "b");
+    CHECK(s.offset("i")->text == "b");
+    commit_offset("i", offset_value::from_string("ba"), "c");
+    CHECK(s.offset("i")->text == "ba");
+    commit_offset("i", offset_value::from_string("\xc3\xa9"), "d");  // 0xC3 > 'b'
+    CHECK(s.offset("i")->text == "\xc3\xa9");
+    commit_offset("i", offset_value::from_string("z"), "e");
+    CHECK(s.offset("i")->text == "\xc3\xa9");
+  }
+  SUBCASE("another kind is refused and nothing of the batch applied") {
+    commit_offset("i", offset_value::from_integer(5), "a");
+    commit_batch b = upserting({{"x", state(1, 1)}});
+    b.offset = offset_value::from_string("6");
+    CHECK_THROWS_WITH_AS(s.commit("i", b), doctest::Contains("kind"), sincehash::error);
+    CHECK_FALSE(get_one(s, "i", "x"));
+    s.reset_offset("i", false);
+    s.commit("i", b);  // after a reset any kind starts afresh
+    CHECK(s.offset("i") == offset_value::from_string("6"));
+  }
+}
+
+TEST_CASE_TEMPLATE("store: 8 threads committing concurrently lose no update", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  constexpr int threads = 8;
+  constexpr int batches = 25;
+  constexpr int per_batch = 20;
+  std::atomic<std::int64_t> ticket{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      try {
+        for (int b = 0; b < batches; ++b) {
+          commit_batch shared;
+          commit_batch own;
+          for (int i = 0; i < per_batch; ++i) {
+            std::string id = std::to_string(t) + "/" + std::to_string(b) + "/" + std::to_string(i);
+            shared.upserts.emplace_back(id, state(static_cast<std::uint64_t>(t + 1), b));
+            own.upserts.emplace_back(id, state(static_cast<std::uint64_t>(i + 1), b));
+          }
+          shared.offset = offset_value::from_integer(++ticket);
+          own.offset = offset_value::from_integer(b);
+          // Also update one hot id everybody writes: the last commit wins, whole.
+          shared.upserts.emplace_back("hot", state(static_cast<std::uint64_t>(t + 1), b));
+          s.commit("shared", shared);
+          s.commit("own-" + std::to_string(t), own);
+          auto back = s.get_many("shared", {shared.upserts.front().first});
+          if (!back[0] || back[0]->hash.low != static_cast<std::uint64_t>(t + 1)) ++failures;
+        }
+      } catch (...) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(failures == 0);
+  CHECK(s.count("shared") == threads * batches * per_batch + 1);
+  CHECK(s.offset("shared") == offset_value::from_integer(threads * batches));
+  for (int t = 0; t < threads; ++t) {
+    std::string p = "own-" + std::to_string(t);
+    CHECK(s.count(p) == batches * per_batch);
+    CHECK(s.offset(p) == offset_value::from_integer(batches - 1));
+  }
+  auto all = dump(s, "shared");
+  for (const auto& kv : all) {
+    if (kv.first == "hot") continue;
+    CHECK(kv.second.hash.low ==
+          static_cast<std::uint64_t>(std::stoi(kv.first.substr(0, kv.first.find('/'))) + 1));
+  }
+}
+
+TEST_CASE_TEMPLATE("store: for_each visits exactly the committed states", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  std::map<std::string, record_state> expect;
+  for (int round = 0; round < 4; ++round) {
+    commit_batch b;
+    for (int i = 0; i < 300; ++i) {
+      if ((i + round) % 3 == 0) {
+        std::string id = "r" + std::to_string(i);
+        auto st = state(static_cast<std::uint64_t>(round * 1000 + i), round, i);
+        b.upserts.emplace_back(id, st);
+        expect[id] = st;
+      } else if ((i + round) % 7 == 0) {
+        b.erasures.push_back("r" + std::to_string(i));
+        expect.erase("r" + std::to_string(i));
+      }
+    }
+    s.commit("p", b);
+    CHECK(dump(s, "p") == expect);
+    CHECK(s.count("p") == expect.size());
+  }
+  CHECK(dump(s, "nothing-here").empty());
+}
+
+TEST_CASE_TEMPLATE("store: fingerprints intern to small stable ids per partition", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  std::uint32_t a = s.intern_fingerprint("p", "v1|xxh3-64|/name,/email");
+  std::uint32_t b = s.intern_fingerprint("p", "v1|xxh3-64|/name");
+  CHECK(a >= 1);
+  CHECK(b >= 1);
+  CHECK(a != b);
+  CHECK(s.intern_fingerprint("p", "v1|xxh3-64|/name,/email") == a);
+  CHECK(s.fingerprint_text("p", a) == std::string("v1|xxh3-64|/name,/email"));
+  CHECK(s.fingerprint_text("p", b) == std::string("v1|xxh3-64|/name"));
+  CHECK_FALSE(s.fingerprint_text("p", 0));
+  CHECK_FALSE(s.fingerprint_text("p", 1000));
+  CHECK_FALSE(s.fingerprint_text("q", a));
+  std::uint32_t c = s.intern_fingerprint("q", "v1|xxh3-64|/name");
+  CHECK(s.fingerprint_text("q", c) == std::string("v1|xxh3-64|/name"));
+  CHECK(s.intern_fingerprint("p", "v1|xxh3-64|/name") == b);  // q's table did not disturb p's
+  auto names = s.partitions();
+  CHECK(std::find(names.begin(), names.end(), "q") != names.end());
+  if constexpr (F::durable) {
+    f.reopen();
+    CHECK(f.store->intern_fingerprint("p", "v1|xxh3-64|/name") == b);
+    CHECK(f.store->fingerprint_text("p", a) == std::string("v1|xxh3-64|/name,/email"));
+  }
+}
+
+TEST_CASE_TEMPLATE("store: a completed rescan reports exactly the unseen ids", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  s.commit("p", upserting({{"a", state(1, 1)},
+                           {"b", state(2, 2)},
+                           {"c", state(3, 3)},
+                           {"d", state(4, 4)},
+                           {"e", state(5, 5)}}));
+  CHECK_FALSE(s.rescan_active("p"));
+  CHECK(s.rescan_unseen("p").empty());  // no rescan: nothing to delete
+  CHECK_FALSE(s.last_rescan("p"));
+
+  s.begin_rescan("p");
+  CHECK(s.rescan_active("p"));
+  commit_batch page1;
+  page1.rescan_seen = {"a", "b", "new-unmarked"};
+  page1.upserts = {{"c", state(30, 30)}, {"f", state(6, 6)}};  // changed and new records count as seen
+  s.commit("p", page1);
+  commit_batch page2;
+  page2.rescan_seen = {"d", "a"};
+  s.commit("p", page2);
+  auto unseen = s.rescan_unseen("p");
+  CHECK(unseen == std::vector<std::string>{"e"});
+
+  commit_batch done;
+  done.erasures = {unseen.begin(), unseen.end()};
+  done.complete_rescan = true;
+  done.rescan_completed_at = at(777);
+  s.commit("p", done);
+  CHECK_FALSE(s.rescan_active("p"));
+  CHECK(s.last_rescan("p") == at(777));
+  CHECK(s.count("p") == 5);
+  CHECK_FALSE(get_one(s, "p", "e"));
+  CHECK(s.rescan_unseen("p").empty());
+
+  // Completing again without a running rescan is a conflict and applies nothing.
+  commit_batch again = upserting({{"g", state(7, 7)}});
+  again.complete_rescan = true;
+  again.rescan_completed_at = at(999);
+  CHECK_THROWS_WITH_AS(s.commit("p", again), doctest::Contains("rescan"), sincehash::error);
+  CHECK_FALSE(get_one(s, "p", "g"));
+  CHECK(s.last_rescan("p") == at(777));
+
+  // A second full rescan starts from nothing: the first one's marks do not carry over.
+  s.begin_rescan("p");
+  CHECK(s.rescan_unseen("p") == std::vector<std::string>{"a", "b", "c", "d", "f"});
+}
+
+TEST_CASE_TEMPLATE("store: an interrupted rescan leaves nothing that causes a false delete", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  s.commit("p", upserting({{"a", state(1, 1)}, {"b", state(2, 2)}, {"c", state(3, 3)}}));
+
+  // Marks committed while no rescan runs mean nothing.
+  commit_batch early;
+  early.rescan_seen = {"a", "b", "c"};
+  s.commit("p", early);
+  s.begin_rescan("p");
+  CHECK(s.rescan_unseen("p") == std::vector<std::string>{"a", "b", "c"});
+
+  commit_batch part;
+  part.rescan_seen = {"a"};
+  s.commit("p", part);
+  CHECK(s.rescan_unseen("p") == std::vector<std::string>{"b", "c"});
+
+  // Interrupted, then restarted: the restart forgets the old marks (the listing starts over).
+  if constexpr (F::durable) {
+    f.reopen();
+    CHECK(f.store->rescan_active("p"));
+  }
+  auto& t = *f;
+  t.begin_rescan("p");
+  CHECK(t.rescan_unseen("p") == std::vector<std::string>{"a", "b", "c"});
+  commit_batch whole;
+  whole.rescan_seen = {"a", "b", "c"};
+  t.commit("p", whole);
+  CHECK(t.rescan_unseen("p").empty());
+
+  // Abandoned: no rescan, nothing reported, and a later rescan starts clean.
+  t.abandon_rescan("p");
+  CHECK_FALSE(t.rescan_active("p"));
+  CHECK(t.rescan_unseen("p").empty());
+  CHECK_FALSE(t.last_rescan("p"));
+  t.begin_rescan("p");
+  commit_batch finish;
+  finish.rescan_seen = {"a", "b", "c"};
+  t.commit("p", finish);
+  commit_batch close;
+  close.complete_rescan = true;
+  close.rescan_completed_at = at(5);
+  t.commit("p", close);
+  CHECK(t.count("p") == 3);
+  CHECK(t.last_rescan("p") == at(5));
+}
+
+TEST_CASE_TEMPLATE("store: reset forgets the offset, and the records only when asked", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  std::uint32_t fp = s.intern_fingerprint("p", "settings");
+  commit_batch b = upserting({{"a", state(1, 1, std::nullopt, std::nullopt, fp)}, {"b", state(2, 2)}});
+  b.offset = offset_value::from_instant(at(50), "t50");
+  s.commit("p", b);
+  s.begin_rescan("p");
+
+  s.reset_offset("p", false);
+  CHECK_FALSE(s.offset("p"));
+  CHECK(s.count("p") == 2);
+  CHECK(s.rescan_active("p"));
+
+  commit_batch lower;
+  lower.offset = offset_value::from_instant(at(10), "t10");  // after a reset a lower offset is taken
+  s.commit("p", lower);
+  CHECK(s.offset("p") == offset_value::from_instant(at(10), "t10"));
+
+  s.reset_offset("p", true);
+  CHECK_FALSE(s.offset("p"));
+  CHECK(s.count("p") == 0);
+  CHECK(dump(s, "p").empty());
+  CHECK_FALSE(s.rescan_active("p"));
+  CHECK(s.intern_fingerprint("p", "settings") == fp);
+  s.commit("p", upserting({{"a", state(3, 3)}}));
+  CHECK(get_one(s, "p", "a") == state(3, 3));
+}
+
+TEST_CASE_TEMPLATE("store: erasing and re-adding many ids keeps every other state intact", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  std::map<std::string, record_state> expect;
+  std::uint64_t x = 12345;
+  for (int round = 0; round < 30; ++round) {
+    commit_batch b;
+    std::map<std::string, bool> touched;
+    for (int i = 0; i < 200; ++i) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      std::string id = "k" + std::to_string((x >> 33) % 1500);
+      if (touched.count(id)) continue;
+      touched[id] = true;
+      if ((x >> 20) % 3 == 0) {
+        b.erasures.push_back(id);
+        expect.erase(id);
+      } else {
+        auto st = state(x, round);
+        b.upserts.emplace_back(id, st);
+        expect[id] = st;
+      }
+    }
+    s.commit("p", b);
+  }
+  CHECK(dump(s, "p") == expect);
+  std::vector<std::string> names;
+  for (int i = 0; i < 1500; ++i) names.push_back("k" + std::to_string(i));
+  std::vector<std::string_view> ids(names.begin(), names.end());
+  auto got = s.get_many("p", ids);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto it = expect.find(names[i]);
+    CHECK(got[i] == (it == expect.end() ? std::nullopt : std::optional<record_state>(it->second)));
+  }
+}
+
+TEST_CASE_TEMPLATE("store: a large commit failing late is rolled back whole", F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& s = *f;
+  commit_batch base;
+  for (int i = 0; i < 3000; i += 2) base.upserts.emplace_back("id" + std::to_string(i), state(1, i));
+  s.commit("p", base);
+  const observation before = observe(s, "p");
+
+  commit_batch big;  // changes the even ids, adds the odd ones, erases every tenth
+  for (int i = 0; i < 3000; ++i) {
+    if (i % 10 == 0) {
+      big.erasures.push_back("id" + std::to_string(i));
+    } else {
+      big.upserts.emplace_back("id" + std::to_string(i), state(2, i));
+    }
+  }
+  f.fault = [](std::size_t i) {
+    if (i == 2900) throw sincehash::error(errc::store_error, "late failure");
+  };
+  CHECK_THROWS_WITH_AS(s.commit("p", big), doctest::Contains("late failure"), sincehash::error);
+  CHECK(observe(s, "p") == before);
+  f.fault = nullptr;
+  s.commit("p", big);
+  CHECK(s.count("p") == 2700);
+  auto after = dump(s, "p");
+  for (const auto& kv : after) CHECK(kv.second.hash.low == 2);
+}

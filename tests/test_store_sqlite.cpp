@@ -1,0 +1,351 @@
+// SQLite-specific promises of sqlite_store: schema versions, foreign files, lock conflicts, several
+// processes on one file, and survival of SIGKILL at any moment.
+#include <sincehash/store/sqlite.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+using sincehash::commit_batch;
+using sincehash::digest;
+using sincehash::errc;
+using sincehash::instant;
+using sincehash::offset_value;
+using sincehash::record_state;
+using sincehash::sqlite_store;
+
+namespace {
+
+struct temp_file {
+  std::filesystem::path path;
+  explicit temp_file(const char* tag) {
+    static int counter = 0;
+    auto dir = std::filesystem::path(SINCEHASH_TEST_BINARY_DIR) / "store_tmp";
+    std::filesystem::create_directories(dir);
+    path =
+        dir / (std::string(tag) + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".db");
+    remove();
+  }
+  ~temp_file() { remove(); }
+  void remove() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  }
+  [[nodiscard]] std::string str() const { return path.string(); }
+};
+
+// Runs `sql` on the file through a raw connection of its own.
+void raw_exec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg);
+  std::string text = msg != nullptr ? msg : "";
+  sqlite3_free(msg);
+  sqlite3_close(db);
+  INFO(text);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+std::int64_t raw_pragma(const std::string& path, const char* name) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, (std::string("PRAGMA ") + name).c_str(), -1, &st, nullptr) == SQLITE_OK);
+  std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }
+
+record_state state(std::uint64_t low, std::uint64_t high, std::int64_t seen) {
+  record_state s;
+  s.hash = digest{low, high, 128};
+  s.last_seen = at(seen);
+  return s;
+}
+
+std::map<std::string, record_state> dump(sqlite_store& s, std::string_view p) {
+  std::map<std::string, record_state> out;
+  s.for_each(p, [&](std::string_view id, const record_state& st) { out.emplace(std::string(id), st); });
+  return out;
+}
+
+// Waits for a child and returns its exit status (or 128 + signal).
+int reap(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite_store: a new file gets the current schema version and the sincehash application id") {
+  temp_file f("schema");
+  { sqlite_store s(f.str()); }
+  CHECK(raw_pragma(f.str(), "user_version") == sqlite_store::schema_version);
+  CHECK(raw_pragma(f.str(), "application_id") != 0);
+  CHECK(sqlite_store::schema_version >= 1);
+  // Opening it again is not a migration: the data stays.
+  {
+    sqlite_store s(f.str());
+    commit_batch b;
+    b.upserts.emplace_back("a", state(1, 2, 3));
+    s.commit("p", b);
+  }
+  sqlite_store again(f.str());
+  CHECK(again.count("p") == 1);
+  CHECK(again.integrity_check() == "ok");
+}
+
+TEST_CASE("sqlite_store: a newer schema is refused with both versions named") {
+  temp_file f("newer");
+  { sqlite_store s(f.str()); }
+  const int newer = sqlite_store::schema_version + 6;
+  raw_exec(f.str(), "PRAGMA user_version=" + std::to_string(newer));
+  try {
+    sqlite_store s(f.str());
+    FAIL("a newer schema was opened");
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == errc::store_error);
+    CHECK(e.message().find("schema version " + std::to_string(newer)) != std::string::npos);
+    CHECK(e.message().find("version " + std::to_string(sqlite_store::schema_version) + " understood") !=
+          std::string::npos);
+  }
+  CHECK(raw_pragma(f.str(), "user_version") == newer);  // the file was not touched
+}
+
+TEST_CASE("sqlite_store: files that are not sincehash state stores are refused") {
+  SUBCASE("another application's database") {
+    temp_file f("foreign");
+    raw_exec(f.str(), "PRAGMA application_id=1234; CREATE TABLE t(x);");
+    CHECK_THROWS_WITH_AS(sqlite_store(f.str()), doctest::Contains("another application"), sincehash::error);
+  }
+  SUBCASE("not a database at all") {
+    temp_file f("garbage");
+    {
+      std::ofstream out(f.str(), std::ios::binary);
+      for (int i = 0; i < 200; ++i) out << "this is not an SQLite file, just text\n";
+    }
+    CHECK_THROWS_AS(sqlite_store(f.str()), sincehash::error);
+  }
+  SUBCASE("a path that cannot be created") {
+    CHECK_THROWS_AS(sqlite_store("/nonexistent-directory/x/state.db"), sincehash::error);
+  }
+}
+
+TEST_CASE("sqlite_store: everything committed survives closing and reopening") {
+  temp_file f("reopen");
+  std::uint32_t fp = 0;
+  {
+    sqlite_store s(f.str());
+    fp = s.intern_fingerprint("p", "fp-text");
+    commit_batch b;
+    b.upserts.emplace_back("a", state(1, 2, 3));
+    b.offset = offset_value::from_instant(at(1'700'000'000'000'000'000), "2023-11-14T22:13:20Z");
+    s.commit("p", b);
+    s.begin_rescan("p");
+    commit_batch done;
+    done.complete_rescan = true;
+    done.rescan_completed_at = at(42);
+    s.commit("p", done);
+    s.begin_rescan("p");
+  }
+  sqlite_store s(f.str());
+  CHECK(s.offset("p") == offset_value::from_instant(at(1'700'000'000'000'000'000), "2023-11-14T22:13:20Z"));
+  CHECK(dump(s, "p") == std::map<std::string, record_state>{{"a", state(1, 2, 3)}});
+  CHECK(s.rescan_active("p"));
+  CHECK(s.last_rescan("p") == at(42));
+  CHECK(s.intern_fingerprint("p", "fp-text") == fp);
+}
+
+TEST_CASE("sqlite_store: synchronous=NORMAL is accepted and commits the same way") {
+  temp_file f("normal");
+  sincehash::sqlite_options o;
+  o.synchronous = sincehash::sqlite_sync::normal;
+  sqlite_store s(f.str(), o);
+  commit_batch b;
+  b.upserts.emplace_back("a", state(1, 2, 3));
+  s.commit("p", b);
+  sqlite_store other(f.str());
+  CHECK(other.count("p") == 1);
+}
+
+TEST_CASE("sqlite_store: a writer holding the lock past the busy timeout is a conflict, nothing committed") {
+  temp_file f("busy");
+  { sqlite_store init(f.str()); }
+  sincehash::sqlite_options o;
+  o.busy_timeout = std::chrono::milliseconds(50);
+  sqlite_store s(f.str(), o);
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(f.str().c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  commit_batch b;
+  b.upserts.emplace_back("a", state(1, 2, 3));
+  b.offset = offset_value::from_integer(1);
+  try {
+    s.commit("p", b);
+    FAIL("commit went through a held lock");
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == errc::conflict);
+  }
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  CHECK(s.count("p") == 0);
+  CHECK_FALSE(s.offset("p"));
+  s.commit("p", b);
+  CHECK(s.count("p") == 1);
+}
+
+TEST_CASE("sqlite_store: two processes committing to one file lose nothing") {
+  temp_file f("twoproc");
+  { sqlite_store init(f.str()); }
+  constexpr int batches = 60;
+  constexpr int per_batch = 10;
+  std::vector<pid_t> children;
+  for (int who = 0; who < 2; ++who) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int rc = 0;
+      try {
+        sqlite_store s(f.str());
+        std::uint32_t fp = s.intern_fingerprint("shared", "the same settings");
+        for (int b = 0; b < batches; ++b) {
+          commit_batch batch;
+          for (int i = 0; i < per_batch; ++i) {
+            record_state st = state(static_cast<std::uint64_t>(who), static_cast<std::uint64_t>(b), i);
+            st.fingerprint = fp;
+            batch.upserts.emplace_back(
+                std::to_string(who) + "-" + std::to_string(b) + "-" + std::to_string(i), st);
+          }
+          batch.offset = offset_value::from_integer(2 * b + who);
+          s.commit("shared", batch);
+          commit_batch own = batch;
+          own.offset = offset_value::from_integer(b);
+          s.commit("own-" + std::to_string(who), own);
+        }
+      } catch (...) {
+        rc = 1;
+      }
+      ::_exit(rc);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) CHECK(reap(pid) == 0);
+  sqlite_store s(f.str());
+  auto all = dump(s, "shared");
+  CHECK(all.size() == 2 * batches * per_batch);
+  std::set<std::uint32_t> fps;
+  for (const auto& kv : all) fps.insert(kv.second.fingerprint);
+  CHECK(fps.size() == 1);  // both processes interned the text to the same id
+  CHECK(s.fingerprint_text("shared", *fps.begin()) == std::string("the same settings"));
+  CHECK(s.offset("shared") == offset_value::from_integer(2 * (batches - 1) + 1));
+  for (int who = 0; who < 2; ++who) {
+    CHECK(s.count("own-" + std::to_string(who)) == batches * per_batch);
+    CHECK(s.offset("own-" + std::to_string(who)) == offset_value::from_integer(batches - 1));
+  }
+  CHECK(s.integrity_check() == "ok");
+}
+
+namespace {
+
+// Batch k (k >= 1) of the crash test: offset k, 50 upserts whose state encodes (k, slot), and an
+// erasure, over a pool of 400 ids. Replaying batches 1..k gives the only acceptable store at k.
+commit_batch crash_batch(std::int64_t k) {
+  commit_batch b;
+  std::set<std::string> up;
+  for (int j = 0; j < 50; ++j) {
+    std::string id = "r" + std::to_string((k * 7 + j * 13) % 400);
+    up.insert(id);
+    b.upserts.emplace_back(id, state(static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(j), k));
+  }
+  std::string gone = "r" + std::to_string((k * 11 + 3) % 400);
+  if (up.count(gone) == 0) b.erasures.push_back(gone);
+  b.offset = offset_value::from_integer(k);
+  return b;
+}
+
+void replay(std::map<std::string, record_state>& model, const commit_batch& b) {
+  for (const auto& u : b.upserts) model[u.first] = u.second;
+  for (const auto& e : b.erasures) model.erase(e);
+}
+
+[[noreturn]] void crash_child(const std::string& path) {
+#ifdef __linux__
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+  try {
+    sqlite_store s(path);  // synchronous=FULL, the default
+    auto off = s.offset("crash");
+    std::int64_t k = off ? off->number : 0;
+    for (std::int64_t stop = k + 100000; k < stop;) s.commit("crash", crash_batch(++k));
+  } catch (...) {
+    ::_exit(3);
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+TEST_CASE("sqlite_store: SIGKILL at random moments leaves an intact file at a committed batch boundary") {
+  int kills = 200;
+  if (const char* env = std::getenv("SINCEHASH_CRASH_KILLS")) kills = std::max(1, std::atoi(env));
+  temp_file f("crash");
+  std::mt19937 rng(20240601);
+  std::uniform_int_distribution<int> pause_us(0, 12000);
+  std::map<std::string, record_state> model;
+  std::int64_t model_k = 0;
+  int advanced = 0;
+  const auto started = std::chrono::steady_clock::now();
+  for (int round = 0; round < kills; ++round) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) crash_child(f.str());
+    std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng)));
+    ::kill(pid, SIGKILL);
+    int status = reap(pid);
+    REQUIRE(status == 128 + SIGKILL);
+
+    sqlite_store s(f.str());
+    REQUIRE(s.integrity_check() == "ok");
+    auto off = s.offset("crash");
+    std::int64_t k = off ? off->number : 0;
+    CAPTURE(round);
+    CAPTURE(k);
+    REQUIRE(k >= model_k);  // a committed batch is never lost
+    if (k > model_k) ++advanced;
+    while (model_k < k) replay(model, crash_batch(++model_k));
+    REQUIRE(dump(s, "crash") == model);
+    REQUIRE(s.count("crash") == model.size());
+  }
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count() /
+      1e3;
+  MESSAGE(kills << " kills in " << seconds << " s; the store advanced after " << advanced
+                << " of them, to batch " << model_k);
+  CHECK(model_k > 0);
+  CHECK(advanced > 0);
+}
