@@ -8,6 +8,7 @@
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/time.hpp"
+#include "sincehash/time_pattern.hpp"
 #include "sincehash/store.hpp"
 #include "sincehash/store/memory.hpp"
 #include "sincehash/version.hpp"
