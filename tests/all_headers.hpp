@@ -3,3 +3,6 @@
 #ifdef SINCEHASH_HAS_SQLITE
 #include <sincehash/store/sqlite.hpp>
 #endif
+#ifdef SINCEHASH_HAS_SIMDJSON
+#include <sincehash/access_simdjson.hpp>
+#endif

@@ -5,8 +5,11 @@
 // Back ends with their own dependency (store/sqlite.hpp, store/redis.hpp, ...) are included
 // separately, together with their CMake target (sincehash::sqlite, ...).
 
+#include "sincehash/access.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
+#include "sincehash/field_path.hpp"
+#include "sincehash/hasher.hpp"
 #include "sincehash/time.hpp"
 #include "sincehash/time_pattern.hpp"
 #include "sincehash/store.hpp"
