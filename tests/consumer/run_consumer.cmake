@@ -40,7 +40,7 @@ endif()
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer/app" -B "${WORK_DIR}/app-build" -G "${GENERATOR}"
     ${extra} -DSINCEHASH_CONSUME=${MODE} -DSINCEHASH_SOURCE=${SOURCE_DIR})
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/app-build")
-execute_process(COMMAND "${WORK_DIR}/app-build/consumer_app" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+execute_process(COMMAND "${WORK_DIR}/app-build/consumer_app" WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "consumer_app failed (${rc}):\n${out}\n${err}")
 endif()
