@@ -1,0 +1,637 @@
+// sincehash — the command-line tool: continuation and event hash verification for any connector.
+//
+//   sincehash process --config FILE --state URI --resource NAME [--instance NAME] [--now ISO8601]
+//                     [--dry-run] [--rejects FILE]         < records  > events
+//   sincehash rescan  (same options)                       < complete listing > events incl. deleted
+//   sincehash since   --config FILE --state URI --resource NAME [--instance NAME] [--url]
+//   sincehash reset   --config FILE --state URI --resource NAME [--instance NAME] [--forget-records]
+//   sincehash purge   --state URI [--now ISO8601]
+//   sincehash demo
+//
+// Exit codes: 0 success (invalid records do not fail a run); 1 an input, output or store
+// failure, with nothing of the failing batch committed; 2 a usage or configuration error.
+
+#include <sincehash/config.hpp>
+#include <sincehash/detector.hpp>
+#include <sincehash/input.hpp>
+#include <sincehash/store/sqlite.hpp>
+#ifdef SINCEHASH_HAS_SIMDJSON
+#include <sincehash/access_simdjson.hpp>
+#endif
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using namespace sincehash;
+
+#ifdef SINCEHASH_HAS_SIMDJSON
+using cli_hasher = field_hasher<xxh3_64, simdjson_access>;
+#else
+using cli_hasher = field_hasher<xxh3_64, nlohmann_access>;
+#endif
+
+// ---- errors with an exit code ------------------------------------------------------------------
+
+struct exit_error {
+  int code;
+  std::string message;
+};
+
+[[noreturn]] void usage_error(const std::string& message) { throw exit_error{2, message}; }
+[[noreturn]] void run_error(const std::string& message) { throw exit_error{1, message}; }
+
+// ---- JSON output helpers -----------------------------------------------------------------------
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 0xF]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void append_value(std::string& out, std::string_view text, value_kind kind) {
+  if (kind == value_kind::number || kind == value_kind::boolean) {
+    out.append(text.data(), text.size());
+  } else if (kind == value_kind::missing || kind == value_kind::null) {
+    out += "null";
+  } else {
+    append_json_string(out, text);
+  }
+}
+
+void append_event(std::string& out, const event& e) {
+  out += "{\"type\":\"";
+  out += to_string(e.type);
+  out += "\",\"id\":";
+  append_value(out, e.id, e.id_kind);
+  out += ",\"updated\":";
+  append_value(out, e.updated, e.updated_kind);
+  out += ",\"event_id\":\"";
+  out += e.event_id;
+  out += "\",\"record\":";
+  if (e.type == event_type::deleted) {
+    out += "null";
+  } else {
+    out.append(e.record.data(), e.record.size());
+  }
+  out += "}\n";
+}
+
+void append_reject(std::string& out, const rejected_record& r) {
+  out += "{\"line\":";
+  out += std::to_string(r.position);
+  out += ",\"id\":";
+  if (r.id) {
+    append_json_string(out, *r.id);
+  } else {
+    out += "null";
+  }
+  out += ",\"reason\":";
+  append_json_string(out, r.reason);
+  out += ",\"record\":";
+  if (r.record_is_json) {
+    out.append(r.record.data(), r.record.size());
+  } else {
+    append_json_string(out, r.record);
+  }
+  out += "}\n";
+}
+
+std::string summary_json(const run_stats& s, const std::optional<offset_value>& before,
+                         const std::optional<offset_value>& after) {
+  std::string out =
+      "{\"processed\":" + std::to_string(s.processed) + ",\"created\":" + std::to_string(s.created) +
+      ",\"updated\":" + std::to_string(s.updated) + ",\"deleted\":" + std::to_string(s.deleted) +
+      ",\"unchanged\":" + std::to_string(s.unchanged) + ",\"stale\":" + std::to_string(s.stale) +
+      ",\"invalid\":" + std::to_string(s.invalid) + ",\"since_before\":";
+  auto put = [&out](const std::optional<offset_value>& v) {
+    if (!v) {
+      out += "null";
+    } else if (v->kind == offset_kind::integer) {
+      out += v->text;
+    } else {
+      append_json_string(out, v->text);
+    }
+  };
+  put(before);
+  out += ",\"since_after\":";
+  put(after);
+  out += "}";
+  return out;
+}
+
+// ---- output that fails loudly --------------------------------------------------------------------
+
+class sink {
+ public:
+  sink(std::FILE* f, std::string name) : f_(f), name_(std::move(name)) {}
+  void write(const std::string& data) {
+    if (data.empty()) return;
+    if (std::fwrite(data.data(), 1, data.size(), f_) != data.size()) fail();
+  }
+  // Everything written so far has reached the operating system.
+  void flush() {
+    if (std::fflush(f_) != 0 || std::ferror(f_)) fail();
+  }
+
+ private:
+  [[noreturn]] void fail() {
+    run_error("writing " + name_ + " failed (" + std::strerror(errno) +
+              "); nothing of this batch was committed");
+  }
+  std::FILE* f_;
+  std::string name_;
+};
+
+// ---- options -------------------------------------------------------------------------------------
+
+struct options {
+  std::string command;
+  std::optional<std::string> config, state, resource, rejects, now;
+  std::string instance = "default";
+  bool dry_run = false, url = false, forget_records = false, help = false;
+};
+
+const char* help_text(const std::string& command) {
+  if (command == "process" || command == "rescan") {
+    return command == "process"
+               ? "usage: sincehash process --config FILE --state URI --resource NAME [--instance NAME]\n"
+                 "                         [--now ISO8601] [--dry-run] [--rejects FILE] < records > events\n"
+                 "Classifies polled records (NDJSON, a JSON array, or a page with \"results\"/\"records\")\n"
+                 "and writes one event per dispatched record. State is committed per batch, only after\n"
+                 "the batch's events were written and flushed; --dry-run commits nothing.\n"
+                 "The last line on stderr is a JSON summary of the run.\n"
+               : "usage: sincehash rescan --config FILE --state URI --resource NAME [--instance NAME]\n"
+                 "                        [--now ISO8601] [--dry-run] [--rejects FILE] < listing > events\n"
+                 "Like process, for a complete listing of the source: at the end, ids not seen are\n"
+                 "reported as deleted events and their state is removed. An interrupted rescan\n"
+                 "reports nothing and is simply run again.\n";
+  }
+  if (command == "since") {
+    return "usage: sincehash since --config FILE --state URI --resource NAME [--instance NAME] [--url]\n"
+           "Prints the since value to send next (nothing for a full sync); --url prints the resource's\n"
+           "URL template expanded with it.\n";
+  }
+  if (command == "reset") {
+    return "usage: sincehash reset --config FILE --state URI --resource NAME [--instance NAME] "
+           "[--forget-records]\n"
+           "Forgets the offset so the next poll is a full sync; --forget-records also forgets every\n"
+           "record's hash, so every record is dispatched again.\n";
+  }
+  if (command == "purge") {
+    return "usage: sincehash purge --state URI [--now ISO8601]\n"
+           "Removes expired record states of every partition and prints {\"purged\":N}.\n";
+  }
+  if (command == "demo") {
+    return "usage: sincehash demo\n"
+           "Runs a self-contained scenario on a temporary SQLite file: full sync, incremental poll,\n"
+           "a tie at a page boundary, a stale copy, a reset and a rescan that detects a deletion.\n";
+  }
+  return "usage: sincehash <command> [options]\n"
+         "commands:\n"
+         "  process   classify polled records into events, commit after delivery\n"
+         "  rescan    process a complete listing and report deletions\n"
+         "  since     print the since value (or URL) for the next poll\n"
+         "  reset     forget the offset (and optionally every record's hash)\n"
+         "  purge     remove expired record states\n"
+         "  demo      a guided scenario on a temporary SQLite file\n"
+         "Run `sincehash <command> --help` for a command's options.\n"
+         "State URIs: PATH or sqlite:PATH (embedded SQLite).\n";
+}
+
+options parse_options(int argc, char** argv) {
+  options o;
+  if (argc < 2) usage_error(std::string("no command given\n") + help_text(""));
+  o.command = argv[1];
+  if (o.command == "--help" || o.command == "-h" || o.command == "help") {
+    o.help = true;
+    o.command.clear();
+    return o;
+  }
+  static const std::map<std::string, std::vector<std::string>> allowed = {
+      {"process", {"config", "state", "resource", "instance", "now", "dry-run", "rejects"}},
+      {"rescan", {"config", "state", "resource", "instance", "now", "dry-run", "rejects"}},
+      {"since", {"config", "state", "resource", "instance", "url", "now"}},
+      {"reset", {"config", "state", "resource", "instance", "forget-records"}},
+      {"purge", {"state", "now"}},
+      {"demo", {}},
+  };
+  auto cmd = allowed.find(o.command);
+  if (cmd == allowed.end()) usage_error("unknown command \"" + o.command + "\"\n" + help_text(""));
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      o.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) usage_error("unexpected argument \"" + arg + "\"\n" + help_text(o.command));
+    std::string name = arg.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    const auto& names = cmd->second;
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      usage_error("unknown option --" + name + " for " + o.command + "\n" + help_text(o.command));
+    }
+    if (name == "dry-run" || name == "url" || name == "forget-records") {
+      if (inline_value) usage_error("--" + name + " takes no value");
+      (name == "dry-run" ? o.dry_run : name == "url" ? o.url : o.forget_records) = true;
+      continue;
+    }
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= argc) usage_error("--" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (name == "config") o.config = value;
+    if (name == "state") o.state = value;
+    if (name == "resource") o.resource = value;
+    if (name == "instance") o.instance = value;
+    if (name == "now") o.now = value;
+    if (name == "rejects") o.rejects = value;
+  }
+  if (o.help) return o;
+  auto need = [&](const std::optional<std::string>& v, const char* name) {
+    if (!v || v->empty()) usage_error(std::string("--") + name + " is required\n" + help_text(o.command));
+  };
+  if (o.command != "demo") need(o.state, "state");
+  if (o.command != "demo" && o.command != "purge") {
+    need(o.config, "config");
+    need(o.resource, "resource");
+  }
+  return o;
+}
+
+// ---- the pieces a command needs ------------------------------------------------------------------
+
+fixed_clock make_clock(const options& o) {
+  fixed_clock c;
+  if (o.now) {
+    auto t = parse_iso8601(*o.now);
+    if (!t) usage_error("--now: " + t.error().describe());
+    c.at = *t;
+  }
+  return c;
+}
+
+std::string sqlite_path(const std::string& uri) {
+  const std::string_view u(uri);
+  if (u.rfind("redis://", 0) == 0 || u.rfind("rediss://", 0) == 0) {
+    usage_error("--state " + uri + ": this build of sincehash has no Redis back end");
+  }
+  if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
+    usage_error("--state " + uri + ": this build of sincehash has no PostgreSQL back end");
+  }
+  if (u.rfind("sqlite:", 0) == 0) return uri.substr(7);
+  if (u.find("://") != std::string_view::npos) usage_error("--state " + uri + ": unknown kind of state URI");
+  return uri;
+}
+
+resource_settings load_resource(const options& o) {
+  std::ifstream in(*o.config, std::ios::binary);
+  if (!in) usage_error("--config " + *o.config + ": cannot be read (" + std::strerror(errno) + ")");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return read_config_text(text.str()).resource(*o.resource);
+  } catch (const config_error& e) {
+    std::string message = "configuration " + *o.config + " has " + std::to_string(e.problems().size()) +
+                          (e.problems().size() == 1 ? " problem:" : " problems:");
+    for (const auto& p : e.problems()) message += "\n  " + p.describe();
+    usage_error(message);
+  }
+}
+
+std::string partition_of(const options& o) { return o.instance + "/" + *o.resource; }
+
+// ---- process / rescan -----------------------------------------------------------------------------
+
+struct run_io {
+  std::FILE* in = stdin;
+  std::FILE* out = stdout;
+  std::FILE* err = stderr;
+  std::FILE* rejects = nullptr;  // nullptr → stderr
+  bool progress = false;         // stderr is a terminal
+};
+
+template <class Detector>
+run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
+                      std::optional<offset_value>& after) {
+  sink out(io.out, "the events");
+  sink rej(io.rejects != nullptr ? io.rejects : io.err, o.rejects ? *o.rejects : std::string("stderr"));
+  run_stats total;
+  record_reader reader(io.in, 1000);
+  std::vector<framed_record> batch;
+  std::string buf;
+  const auto started = std::chrono::steady_clock::now();
+  auto last_progress = started;
+
+  if (rescan && !o.dry_run) d.begin_rescan();
+  for (;;) {
+    bool more = false;
+    try {
+      more = reader.next_batch(batch);
+    } catch (const error& e) {
+      run_error("reading the input: " + e.info().describe() + "; state of this batch not committed");
+    }
+    if (!more) break;
+    batch_result r = d.process(batch);
+    buf.clear();
+    for (const auto& e : r.events) append_event(buf, e);
+    out.write(buf);
+    buf.clear();
+    for (const auto& x : r.rejected) append_reject(buf, x);
+    rej.write(buf);
+    out.flush();
+    rej.flush();
+    if (!o.dry_run) d.commit(r.pending);
+    after = r.pending.offset_after;
+    total += r.stats;
+    if (io.progress) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_progress > std::chrono::milliseconds(500)) {
+        last_progress = now;
+        const double secs = std::chrono::duration<double>(now - started).count();
+        std::fprintf(io.err, "\r%zu records, %.0f records/s, offset %s   ", total.processed,
+                     secs > 0 ? static_cast<double>(total.processed) / secs : 0.0,
+                     after ? after->text.c_str() : "none");
+        std::fflush(io.err);
+      }
+    }
+  }
+  if (rescan && !o.dry_run) {
+    batch_result r = d.complete_rescan();
+    buf.clear();
+    for (const auto& e : r.events) append_event(buf, e);
+    out.write(buf);
+    out.flush();
+    d.commit(r.pending);
+    total += r.stats;
+  }
+  if (io.progress) std::fputs("\r\x1b[K", io.err);
+  return total;
+}
+
+int cmd_process(const options& o, run_io io, bool rescan) {
+  resource_settings settings = load_resource(o);
+  const fixed_clock clock = make_clock(o);
+  sqlite_store store(sqlite_path(*o.state));
+  change_detector<sqlite_store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
+                                                           clock);
+  std::FILE* rejects_file = nullptr;
+  if (o.rejects) {
+    rejects_file = std::fopen(o.rejects->c_str(), "ab");
+    if (rejects_file == nullptr)
+      run_error("--rejects " + *o.rejects + ": cannot be opened (" + std::strerror(errno) + ")");
+    io.rejects = rejects_file;
+  }
+  const std::optional<offset_value> before = d.offset();
+  std::optional<offset_value> after = before;
+  run_stats stats;
+  try {
+    stats = run_records(d, o, io, rescan, after);
+  } catch (...) {
+    if (rejects_file != nullptr) std::fclose(rejects_file);
+    throw;
+  }
+  if (rejects_file != nullptr && std::fclose(rejects_file) != 0)
+    run_error("--rejects " + *o.rejects + ": writing failed");
+  std::fprintf(io.err, "%s\n", summary_json(stats, before, after).c_str());
+  return 0;
+}
+
+int cmd_since(const options& o, std::FILE* out) {
+  resource_settings settings = load_resource(o);
+  sqlite_store store(sqlite_path(*o.state));
+  change_detector<sqlite_store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
+                                                           make_clock(o));
+  if (o.url) {
+    auto url = d.since_url();
+    if (!url) usage_error("the resource's url template: " + url.error().describe());
+    std::fprintf(out, "%s\n", url->c_str());
+  } else if (auto since = d.since()) {
+    std::fprintf(out, "%s\n", since->c_str());
+  }
+  return 0;
+}
+
+int cmd_reset(const options& o) {
+  resource_settings settings = load_resource(o);
+  sqlite_store store(sqlite_path(*o.state));
+  change_detector<sqlite_store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
+                                                           make_clock(o));
+  d.reset(o.forget_records);
+  return 0;
+}
+
+int cmd_purge(const options& o, std::FILE* out) {
+  sqlite_store store(sqlite_path(*o.state));
+  const std::size_t purged = store.purge_expired(make_clock(o).now());
+  std::fprintf(out, "{\"purged\":%zu}\n", purged);
+  return 0;
+}
+
+// ---- demo ---------------------------------------------------------------------------------------
+
+std::string contact(int id, const std::string& email, const std::string& phone, const std::string& updated,
+                    const std::string& created) {
+  return "{\"id\":\"" + std::to_string(id) + "\",\"properties\":{\"email\":\"" + email + "\",\"phone\":\"" +
+         phone + "\",\"createdate\":\"" + created + "\",\"lastmodifieddate\":\"" + updated + "\"}}";
+}
+
+int cmd_demo() {
+  namespace fs = std::filesystem;
+  char dir_template[] = "/tmp/sincehash-demo-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr)
+    run_error(std::string("cannot create a temporary directory: ") + std::strerror(errno));
+  const fs::path dir(dir_template);
+  const fs::path config = dir / "config.json";
+  const std::string state = "sqlite:" + (dir / "state.db").string();
+  {
+    std::ofstream c(config);
+    c << R"({"configuration": {
+  "event.poller.refresh_interval": "15",
+  "event.poller.configuration": {"contacts": {
+    "url": "/crm/v3/objects/contacts/search?since=${gmtDate:yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}",
+    "idField": "id",
+    "datesConfiguration": {"updatedDateField": "properties.lastmodifieddate",
+                           "createdDateField": "properties.createdate"},
+    "validationData": {"fields": ["properties.email"]},
+    "sincehash": {"rescan": "0 0 ? * *"}}}}})";
+  }
+  options base;
+  base.config = config.string();
+  base.state = state;
+  base.resource = "contacts";
+
+  auto step = [&](const std::string& title, const std::string& explain,
+                  const std::vector<std::string>& records, bool rescan, const std::string& now) {
+    std::printf("\n== %s\n   %s\n", title.c_str(), explain.c_str());
+    options o = base;
+    o.now = now;
+    std::string input;
+    for (const auto& r : records) input += r + "\n";
+    std::FILE* in = fmemopen(const_cast<char*>(input.data()), input.size(), "r");
+    if (in == nullptr) run_error("fmemopen failed");
+    std::FILE* summary = std::tmpfile();
+    run_io io;
+    io.in = in;
+    io.err = summary;
+    int rc = cmd_process(o, io, rescan);
+    std::fclose(in);
+    std::rewind(summary);
+    char line[4096] = {0};
+    std::string last;
+    while (std::fgets(line, sizeof line, summary) != nullptr) last = line;
+    std::fclose(summary);
+    auto s = nlohmann::json::parse(last);
+    std::printf("   pipe_offset=%s processed_last_run=%d  summary: %s", s["since_after"].dump().c_str(),
+                static_cast<int>(s["created"].get<int>() + s["updated"].get<int>() + s["deleted"].get<int>()),
+                last.c_str());
+    return rc;
+  };
+
+  std::printf("sincehash demo — state in %s\n", state.c_str());
+  std::printf("config: contacts polled by properties.lastmodifieddate; only properties.email is watched\n");
+  std::fflush(stdout);
+  const std::string t1 = "2024-03-01T10:00:00.000Z", t2 = "2024-03-01T11:00:00.000Z",
+                    t3 = "2024-03-01T12:00:00.000Z", c0 = "2024-01-01T00:00:00.000Z";
+  step("1. full sync (no since value: the source is asked for everything)",
+       "all 3 are dispatched: created when the created date equals the updated date, else updated",
+       {contact(1, "ada@example.com", "111", t1, t1), contact(2, "bob@example.com", "222", t1, c0),
+        contact(3, "cy@example.com", "333", t2, c0)},
+       false, "2024-03-01T12:30:00Z");
+  step("2. incremental poll (since = offset, inclusive: the record at the offset comes back)",
+       "3 comes back unchanged; 2 changed only its phone (not watched): not dispatched; 1 changed email: "
+       "dispatched",
+       {contact(3, "cy@example.com", "333", t2, c0), contact(2, "bob@example.com", "999", t3, c0),
+        contact(1, "ada@lovelace.org", "111", t3, t1)},
+       false, "2024-03-01T12:30:00Z");
+  step("3. a tie at a page boundary: page 1 ends at 12:00 with record 4",
+       "record 4 is new and dispatched; the offset stays at 12:00",
+       {contact(4, "dee@example.com", "444", t3, t3)}, false, "2024-03-01T12:31:00Z");
+  step("   page 2 asks since 12:00 inclusive: 4 again (filtered) and 5, which shares the timestamp",
+       "with a plain '>' 5 would be lost; here 4 is unchanged and 5 is created: 0 lost, 0 duplicated",
+       {contact(4, "dee@example.com", "444", t3, t3), contact(5, "eve@example.com", "555", t3, t3)}, false,
+       "2024-03-01T12:32:00Z");
+  step("4. a stale copy: an older version of record 1 arrives late",
+       "its updated date is older than the stored one: stale, not dispatched, state untouched",
+       {contact(1, "ada@example.com", "111", t1, t1)}, false, "2024-03-01T12:33:00Z");
+  {
+    std::printf("\n== 5. reset: the offset is forgotten, so the next poll is a full sync\n");
+    options o = base;
+    cmd_reset(o);
+    std::printf("   since value after reset: ");
+    o.url = false;
+    std::fflush(stdout);
+    std::FILE* since_out = std::tmpfile();
+    cmd_since(o, since_out);
+    std::rewind(since_out);
+    char line[256] = {0};
+    std::printf("%s\n", std::fgets(line, sizeof line, since_out) == nullptr ? "(none: full sync)" : line);
+    std::fclose(since_out);
+  }
+  step("   the full sync after the reset", "record hashes were kept: nothing is dispatched again",
+       {contact(1, "ada@lovelace.org", "111", t3, t1), contact(2, "bob@example.com", "999", t3, c0),
+        contact(3, "cy@example.com", "333", t2, c0), contact(4, "dee@example.com", "444", t3, t3),
+        contact(5, "eve@example.com", "555", t3, t3)},
+       false, "2024-03-02T00:00:00Z");
+  step("6. the nightly rescan (\"0 0 ? * *\"): a complete listing in which record 2 is missing",
+       "ids not seen in a completed rescan are reported as deleted and forgotten",
+       {contact(1, "ada@lovelace.org", "111", t3, t1), contact(3, "cy@example.com", "333", t2, c0),
+        contact(4, "dee@example.com", "444", t3, t3), contact(5, "eve@example.com", "555", t3, t3)},
+       true, "2024-03-02T00:00:05Z");
+  std::printf(
+      "\nEvents are written one per line as JSON; the summary above is what `sincehash process` prints\n"
+      "as its last line on stderr. Try: sincehash process --help\n");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is a write error we report, not a silent death
+  try {
+    options o = parse_options(argc, argv);
+    if (o.help) {
+      std::fputs(help_text(o.command), stdout);
+      return 0;
+    }
+    run_io io;
+    io.progress = isatty(STDERR_FILENO) != 0;
+    if (o.command == "process") return cmd_process(o, io, false);
+    if (o.command == "rescan") return cmd_process(o, io, true);
+    if (o.command == "since") return cmd_since(o, stdout);
+    if (o.command == "reset") return cmd_reset(o);
+    if (o.command == "purge") return cmd_purge(o, stdout);
+    if (o.command == "demo") return cmd_demo();
+  } catch (const exit_error& e) {
+    std::fprintf(stderr, "sincehash: %s\n", e.message.c_str());
+    return e.code;
+  } catch (const config_error& e) {
+    std::fprintf(stderr, "sincehash: %s\n", e.what());
+    return 2;
+  } catch (const error& e) {
+    std::fprintf(stderr, "sincehash: %s\n", e.what());
+    return e.code() == errc::config_error ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sincehash: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

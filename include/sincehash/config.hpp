@@ -1,0 +1,440 @@
+#ifndef SINCEHASH_CONFIG_HPP
+#define SINCEHASH_CONFIG_HPP
+
+// Reads a Cloud Elements polling configuration, with sincehash's own keys, into resource
+// settings. Three shapes are accepted:
+//   - an instance body:            {"configuration": {"event.poller.configuration": ..., ...}, ...}
+//   - its configuration object:    {"event.poller.configuration": ..., "event.poller.refresh_interval": "15"}
+//   - the poller object itself:    {"contacts": {"url": ..., "idField": ..., ...}}
+// `event.poller.configuration` may be an object or a JSON string holding one, as Cloud Elements
+// sends it. Instance-level keys belong to Cloud Elements and are accepted as they are; a resource
+// object and its "sincehash" object are strict: an unknown key there is an error naming it.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sincehash/error.hpp"
+#include "sincehash/field_path.hpp"
+#include "sincehash/schedule.hpp"
+#include "sincehash/settings.hpp"
+#include "sincehash/time.hpp"
+#include "sincehash/time_pattern.hpp"
+
+namespace sincehash {
+
+/// One thing wrong with a configuration: where (a JSON Pointer into the document as given, with
+/// a string-encoded poller configuration entered as if it were an object) and why.
+struct config_problem {
+  std::string where;         ///< e.g. "/configuration/event.poller.configuration/contacts/idField"
+  std::string reason;        ///< e.g. "missing: the record id field is required"
+  bool unknown_key = false;  ///< the problem is a key sincehash does not know
+
+  /// "where: reason"
+  [[nodiscard]] std::string describe() const { return where + ": " + reason; }
+};
+
+/// Thrown when a configuration has problems; carries every one of them, unknown keys first.
+class config_error : public error {
+ public:
+  explicit config_error(std::vector<config_problem> problems)
+      : error(errc::config_error, join(problems)), problems_(std::move(problems)) {}
+
+  /// Every problem found, unknown keys first, then in document order.
+  [[nodiscard]] const std::vector<config_problem>& problems() const noexcept { return problems_; }
+
+ private:
+  static std::string join(const std::vector<config_problem>& problems) {
+    std::string out;
+    for (const auto& p : problems) {
+      if (!out.empty()) out += "; ";
+      out += p.describe();
+    }
+    return out;
+  }
+  std::vector<config_problem> problems_;
+};
+
+/// A whole polling configuration: one settings object per resource, by name.
+struct poller_config {
+  std::map<std::string, resource_settings> resources;  ///< "contacts" → its settings
+  std::optional<std::chrono::seconds> poll_interval;   ///< `event.poller.refresh_interval` (minutes)
+
+  /// The settings of `name`; throws `config_error` naming the resources that exist when absent.
+  [[nodiscard]] const resource_settings& resource(std::string_view name) const {
+    auto it = resources.find(std::string(name));
+    if (it != resources.end()) return it->second;
+    std::string known;
+    for (const auto& [key, value] : resources) known += (known.empty() ? "" : ", ") + key;
+    throw config_error(
+        {{"/" + std::string(name), "no such resource in the poller configuration (configured: " +
+                                       (known.empty() ? std::string("none") : known) + ")"}});
+  }
+};
+
+namespace detail {
+
+class config_reader {
+ public:
+  poller_config read(const nlohmann::json& doc) {
+    poller_config out;
+    if (!doc.is_object()) {
+      add("", "the configuration must be a JSON object");
+      finish();
+    }
+    if (auto it = doc.find("configuration"); it != doc.end()) {
+      if (!it->is_object()) {
+        add("/configuration", "must be an object");
+      } else {
+        read_instance_configuration(*it, "/configuration", out);
+      }
+    } else if (doc.contains("event.poller.configuration")) {
+      read_instance_configuration(doc, "", out);
+    } else {
+      read_poller(doc, "", out);
+    }
+    finish();
+    return out;
+  }
+
+ private:
+  std::vector<config_problem> problems_;
+
+  void add(std::string where, std::string reason, bool unknown = false) {
+    problems_.push_back({std::move(where), std::move(reason), unknown});
+  }
+
+  void finish() {
+    if (problems_.empty()) return;
+    std::stable_partition(problems_.begin(), problems_.end(),
+                          [](const config_problem& p) { return p.unknown_key; });
+    throw config_error(std::move(problems_));
+  }
+
+  static std::string escape(std::string_view key) {
+    std::string out;
+    for (char c : key) {
+      if (c == '~') {
+        out += "~0";
+      } else if (c == '/') {
+        out += "~1";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+  static std::string at(const std::string& where, std::string_view key) { return where + "/" + escape(key); }
+
+  void read_instance_configuration(const nlohmann::json& conf, const std::string& where, poller_config& out) {
+    if (auto it = conf.find("event.poller.refresh_interval"); it != conf.end()) {
+      out.poll_interval = read_minutes(*it, at(where, "event.poller.refresh_interval"));
+    }
+    auto it = conf.find("event.poller.configuration");
+    const std::string pwhere = at(where, "event.poller.configuration");
+    if (it == conf.end()) {
+      add(pwhere, "missing: the poller configuration is required");
+      return;
+    }
+    if (it->is_string()) {
+      const auto& text = it->get_ref<const std::string&>();
+      nlohmann::json parsed;
+      try {
+        parsed = nlohmann::json::parse(text);
+      } catch (const nlohmann::json::parse_error& e) {
+        add(pwhere, "the string is not valid JSON (byte " + std::to_string(e.byte) + " of the string)");
+        return;
+      }
+      read_poller(parsed, pwhere, out);
+    } else {
+      read_poller(*it, pwhere, out);
+    }
+  }
+
+  std::optional<std::chrono::seconds> read_minutes(const nlohmann::json& v, const std::string& where) {
+    long long minutes = -1;
+    if (v.is_number_integer()) {
+      minutes = v.get<long long>();
+    } else if (v.is_string()) {
+      const auto& s = v.get_ref<const std::string&>();
+      if (!s.empty() && s.size() < 10 &&
+          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        minutes = std::stoll(s);
+    }
+    if (minutes <= 0) {
+      add(where, "must be a positive whole number of minutes, e.g. \"15\"");
+      return std::nullopt;
+    }
+    return std::chrono::seconds(minutes * 60);
+  }
+
+  void read_poller(const nlohmann::json& poller, const std::string& where, poller_config& out) {
+    if (!poller.is_object()) {
+      add(where, "the poller configuration must be an object of resources");
+      return;
+    }
+    if (poller.empty()) add(where, "the poller configuration names no resource");
+    for (const auto& [name, body] : poller.items()) {
+      resource_settings settings;
+      settings.name = name;
+      if (read_resource(body, at(where, name), settings)) out.resources.emplace(name, std::move(settings));
+    }
+  }
+
+  bool check_keys(const nlohmann::json& obj, const std::string& where,
+                  std::initializer_list<std::string_view> known) {
+    bool ok = true;
+    for (const auto& [key, value] : obj.items()) {
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      std::string list;
+      for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      add(at(where, key), "unknown key \"" + key + "\" (known here: " + list + ")", true);
+      ok = false;
+    }
+    return ok;
+  }
+
+  const std::string* string_at(const nlohmann::json& obj, std::string_view key, const std::string& where,
+                               bool required) {
+    auto it = obj.find(std::string(key));
+    if (it == obj.end()) {
+      if (required) add(at(where, key), "missing: required");
+      return nullptr;
+    }
+    if (!it->is_string()) {
+      add(at(where, key), std::string("must be a string, not ") + it->type_name());
+      return nullptr;
+    }
+    return &it->get_ref<const std::string&>();
+  }
+
+  std::optional<field_path> path_at(const nlohmann::json& obj, std::string_view key, const std::string& where,
+                                    bool required) {
+    const std::string* text = string_at(obj, key, where, required);
+    if (text == nullptr) return std::nullopt;
+    auto path = field_path::parse(*text);
+    if (!path) {
+      add(at(where, key), "bad field path \"" + *text + "\": " + path.error().describe());
+      return std::nullopt;
+    }
+    return std::move(*path);
+  }
+
+  std::optional<date_field> date_at(const nlohmann::json& dates, std::string_view prefix,
+                                    const std::string& where) {
+    const std::string field_key = std::string(prefix) + "DateField";
+    const std::string format_key = std::string(prefix) + "DateFormat";
+    const std::string zone_key = std::string(prefix) + "DateTimezone";
+    auto path = path_at(dates, field_key, where, false);
+    const std::string* format = string_at(dates, format_key, where, false);
+    const std::string* zone_name = string_at(dates, zone_key, where, false);
+    if (!path) {
+      if (format != nullptr || zone_name != nullptr)
+        add(at(where, field_key),
+            "missing: " + format_key + " or " + zone_key + " is given without the field");
+      return std::nullopt;
+    }
+    time_zone zone = time_zone::utc();
+    if (zone_name != nullptr) {
+      auto z = time_zone::locate(*zone_name);
+      if (!z) {
+        add(at(where, zone_key), "unknown time zone \"" + *zone_name + "\": " + z.error().message);
+        return std::nullopt;
+      }
+      zone = std::move(*z);
+    }
+    auto f = date_format::compile(format != nullptr ? *format : std::string(), zone);
+    if (!f) {
+      add(at(where, format_key), "bad date format \"" + *format + "\": " + f.error().describe());
+      return std::nullopt;
+    }
+    return date_field{std::move(*path), std::move(*f)};
+  }
+
+  std::vector<std::string> string_list(const nlohmann::json& obj, std::string_view key,
+                                       const std::string& where) {
+    std::vector<std::string> out;
+    auto it = obj.find(std::string(key));
+    if (it == obj.end()) return out;
+    if (!it->is_array()) {
+      add(at(where, key), "must be an array of field paths");
+      return out;
+    }
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& v = (*it)[i];
+      if (!v.is_string()) {
+        add(at(where, key) + "/" + std::to_string(i), "must be a string field path");
+        continue;
+      }
+      out.push_back(v.get<std::string>());
+    }
+    auto compiled = compile_paths(out);
+    if (!compiled) add(at(where, key), compiled.error().message);
+    return out;
+  }
+
+  std::optional<std::chrono::nanoseconds> duration_at(const nlohmann::json& obj, std::string_view key,
+                                                      const std::string& where) {
+    auto it = obj.find(std::string(key));
+    if (it == obj.end()) return std::nullopt;
+    if (it->is_number_integer() && it->get<long long>() >= 0)
+      return std::chrono::seconds(it->get<long long>());
+    if (it->is_string()) {
+      auto d = parse_duration(it->get_ref<const std::string&>());
+      if (d) return *d;
+      add(at(where, key), "bad duration \"" + it->get<std::string>() + "\": " + d.error().message +
+                              " (use ISO 8601 such as \"P30D\", \"PT5M\", or whole seconds)");
+      return std::nullopt;
+    }
+    add(at(where, key), "must be an ISO 8601 duration string such as \"PT5M\" or a whole number of seconds");
+    return std::nullopt;
+  }
+
+  void bool_at(const nlohmann::json& obj, std::string_view key, const std::string& where, bool& target) {
+    auto it = obj.find(std::string(key));
+    if (it == obj.end()) return;
+    if (!it->is_boolean()) {
+      add(at(where, key), "must be true or false");
+      return;
+    }
+    target = it->get<bool>();
+  }
+
+  bool read_resource(const nlohmann::json& body, const std::string& where, resource_settings& s) {
+    if (!body.is_object()) {
+      add(where, "a resource must be an object with at least \"idField\"");
+      return false;
+    }
+    const std::size_t before = problems_.size();
+    check_keys(body, where, {"url", "idField", "datesConfiguration", "validationData", "sincehash"});
+    if (const std::string* url = string_at(body, "url", where, false)) {
+      s.url = *url;
+      auto probe = expand_url_template(s.url, instant{});
+      if (!probe) add(at(where, "url"), "bad URL template: " + probe.error().describe());
+    }
+    if (auto id = path_at(body, "idField", where, true)) s.id_field = std::move(*id);
+
+    if (auto it = body.find("datesConfiguration"); it != body.end()) {
+      const std::string dwhere = at(where, "datesConfiguration");
+      if (!it->is_object()) {
+        add(dwhere, "must be an object");
+      } else {
+        check_keys(*it, dwhere,
+                   {"updatedDateField", "updatedDateFormat", "updatedDateTimezone", "createdDateField",
+                    "createdDateFormat", "createdDateTimezone"});
+        s.updated = date_at(*it, "updated", dwhere);
+        s.created = date_at(*it, "created", dwhere);
+      }
+    }
+    if (auto it = body.find("validationData"); it != body.end()) {
+      const std::string vwhere = at(where, "validationData");
+      if (!it->is_object()) {
+        add(vwhere, "must be an object with \"fields\"");
+      } else {
+        check_keys(*it, vwhere, {"fields"});
+        if (!it->contains("fields"))
+          add(at(vwhere, "fields"), "missing: the watched field paths are required");
+        s.watched = string_list(*it, "fields", vwhere);
+      }
+    }
+    if (auto it = body.find("sincehash"); it != body.end()) read_own(*it, at(where, "sincehash"), s);
+    return problems_.size() == before;
+  }
+
+  void read_own(const nlohmann::json& own, const std::string& where, resource_settings& s) {
+    if (!own.is_object()) {
+      add(where, "must be an object");
+      return;
+    }
+    check_keys(own, where,
+               {"ttl", "lookback", "maxFutureSkew", "chronological", "detectDeletes", "strict", "rescan",
+                "initialSince", "ignoreFields", "normalize"});
+    s.ttl = duration_at(own, "ttl", where);
+    if (s.ttl && s.ttl->count() == 0)
+      add(at(where, "ttl"), "must be longer than zero (leave it out for no expiry)");
+    s.lookback = duration_at(own, "lookback", where);
+    s.max_future_skew = duration_at(own, "maxFutureSkew", where);
+    bool_at(own, "chronological", where, s.chronological);
+    bool_at(own, "detectDeletes", where, s.detect_deletes);
+    bool_at(own, "strict", where, s.strict);
+    if (const std::string* rescan = string_at(own, "rescan", where, false)) {
+      auto sched = rescan_schedule::parse(*rescan);
+      if (!sched) {
+        add(at(where, "rescan"), "bad schedule \"" + *rescan + "\": " + sched.error().describe());
+      } else {
+        s.rescan.emplace(std::move(*sched));
+        s.rescan_text = *rescan;
+      }
+    }
+    if (const std::string* initial = string_at(own, "initialSince", where, false)) {
+      auto t = parse_iso8601(*initial);
+      if (!t) {
+        add(at(where, "initialSince"), "must be an ISO 8601 date with an offset: " + t.error().describe());
+      } else {
+        s.initial_since = *initial;
+      }
+    }
+    s.ignored = string_list(own, "ignoreFields", where);
+    if (auto it = own.find("normalize"); it != own.end()) {
+      const std::string nwhere = at(where, "normalize");
+      if (!it->is_object()) {
+        add(nwhere, "must be an object: field path → list of \"trim\", \"lower\", \"instant\"");
+        return;
+      }
+      for (const auto& [path, list] : it->items()) {
+        const std::string pwhere = at(nwhere, path);
+        if (auto p = field_path::parse(path); !p) add(pwhere, "bad field path: " + p.error().describe());
+        if (!list.is_array()) {
+          add(pwhere, "must be an array of \"trim\", \"lower\", \"instant\"");
+          continue;
+        }
+        std::vector<normaliser> steps;
+        for (std::size_t i = 0; i < list.size(); ++i) {
+          const auto& v = list[i];
+          const std::string name = v.is_string() ? v.get<std::string>() : std::string();
+          if (name == "trim") {
+            steps.push_back(normaliser::trim);
+          } else if (name == "lower") {
+            steps.push_back(normaliser::lower);
+          } else if (name == "instant") {
+            steps.push_back(normaliser::instant);
+          } else {
+            add(pwhere + "/" + std::to_string(i), "unknown normaliser (known: trim, lower, instant)", true);
+          }
+        }
+        s.normalize[path] = std::move(steps);
+      }
+    }
+  }
+};
+
+}  // namespace detail
+
+/// Reads a configuration document. Throws `config_error` listing every problem (unknown keys
+/// first) when anything is wrong; never returns a partially read configuration.
+[[nodiscard]] inline poller_config read_config(const nlohmann::json& document) {
+  return detail::config_reader{}.read(document);
+}
+
+/// Reads a configuration from JSON text; a syntax error is a `config_error` naming its byte.
+[[nodiscard]] inline poller_config read_config_text(std::string_view json_text) {
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(json_text.begin(), json_text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw config_error({{"", "not valid JSON at byte " + std::to_string(e.byte) + ": " + e.what()}});
+  }
+  return read_config(doc);
+}
+
+}  // namespace sincehash
+
+#endif  // SINCEHASH_CONFIG_HPP

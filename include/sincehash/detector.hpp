@@ -1,0 +1,598 @@
+#ifndef SINCEHASH_DETECTOR_HPP
+#define SINCEHASH_DETECTOR_HPP
+
+// The assembled pipeline: classify a polled batch into events, then — only after the caller
+// delivered them — commit the new record states and offset in one atomic store operation.
+//
+//   change_detector<memory_store> d(store, "instance-42/contacts", settings);
+//   auto url = d.since_url();                 // ask the source for what changed
+//   auto out = d.process(records);            // classify; writes nothing
+//   deliver(out.events);                      // the caller's dispatch
+//   d.commit(out.pending);                    // only now: states + offset, atomically
+//
+// Classification of one record, in this order: invalid (not JSON, not an object, no id, no or
+// an unparseable updated date where one is configured) → first sighting (never seen, or its
+// state expired) dispatched → older updated date than stored: stale → same watched-field hash:
+// unchanged → otherwise updated, dispatched. Copies of one id in one batch are classified in
+// input order, each against the one before. A record hashed under other settings (its
+// fingerprint differs) is dispatched only when its updated date is newer; otherwise it is
+// re-hashed silently, so changing the watched fields causes no storm of events.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sincehash/detail/xxhash.hpp"
+#include "sincehash/digest.hpp"
+#include "sincehash/error.hpp"
+#include "sincehash/hasher.hpp"
+#include "sincehash/offset.hpp"
+#include "sincehash/settings.hpp"
+#include "sincehash/store.hpp"
+#include "sincehash/time.hpp"
+#include "sincehash/time_pattern.hpp"
+
+namespace sincehash {
+
+/// What a dispatched event says happened to a record.
+enum class event_type : std::uint8_t { created, updated, deleted };
+
+/// "created", "updated" or "deleted".
+[[nodiscard]] constexpr const char* to_string(event_type t) noexcept {
+  switch (t) {
+    case event_type::created:
+      return "created";
+    case event_type::updated:
+      return "updated";
+    case event_type::deleted:
+      return "deleted";
+  }
+  return "unknown";
+}
+
+/// One event to dispatch. `record` points into the caller's input (the record's original
+/// bytes, never re-serialised): valid as long as that input is; empty for `deleted`.
+struct event {
+  event_type type = event_type::created;
+  std::string id;                                 ///< the id's text (string contents, or a number's literal)
+  value_kind id_kind = value_kind::string;        ///< how the id was written: string or number
+  std::string updated;                            ///< the updated value as the source wrote it
+  value_kind updated_kind = value_kind::missing;  ///< string, number, or missing (none / deleted)
+  std::string event_id;                           ///< 32 hex digits, deterministic (see `make_event_id`)
+  std::string_view record;                        ///< the record's original bytes
+  std::size_t position = 0;                       ///< the caller's 1-based position; 0 for deleted
+};
+
+/// A record that could not be classified: where it was, its id when readable, why.
+struct rejected_record {
+  std::size_t position = 0;
+  std::optional<std::string> id;
+  std::string reason;
+  std::string_view record;
+  bool record_is_json = false;  ///< false when the bytes are not JSON at all
+};
+
+/// Something worth telling that is not an error (an out-of-order record in a source declared
+/// chronological, a date too far in the future to advance the offset).
+struct notice {
+  std::size_t position = 0;
+  std::string message;
+};
+
+/// Counts of one run or batch; the fields of the command-line summary.
+struct run_stats {
+  std::size_t processed = 0;  ///< every input record, invalid ones included
+  std::size_t created = 0;
+  std::size_t updated = 0;
+  std::size_t deleted = 0;
+  std::size_t unchanged = 0;  ///< includes silently re-baselined records
+  std::size_t stale = 0;
+  std::size_t invalid = 0;
+
+  run_stats& operator+=(const run_stats& o) noexcept {
+    processed += o.processed;
+    created += o.created;
+    updated += o.updated;
+    deleted += o.deleted;
+    unchanged += o.unchanged;
+    stale += o.stale;
+    invalid += o.invalid;
+    return *this;
+  }
+};
+
+/// What `commit` writes: produced by `process` / `complete_rescan`, applied only by `commit`.
+struct pending_commit {
+  commit_batch batch;                        ///< states, erasures, offset and rescan marks
+  std::optional<offset_value> offset_after;  ///< the offset after commit (the stored one if unchanged)
+
+  /// True when committing would write nothing.
+  [[nodiscard]] bool empty() const noexcept {
+    return batch.upserts.empty() && batch.erasures.empty() && !batch.offset && batch.rescan_seen.empty() &&
+           !batch.complete_rescan;
+  }
+};
+
+/// The classification of one batch.
+struct batch_result {
+  std::vector<event> events;              ///< to dispatch, in input order
+  std::vector<rejected_record> rejected;  ///< invalid records, in input order
+  std::vector<notice> notices;
+  run_stats stats;
+  pending_commit pending;  ///< hand to `commit` after the events were delivered
+};
+
+/// One input record: its bytes and its 1-based position (what `record_reader` produces).
+struct input_record {
+  std::string_view bytes;
+  std::size_t position = 0;
+};
+
+/// The default clock: the system's UTC clock.
+struct system_clock_source {
+  /// Now, UTC.
+  [[nodiscard]] instant now() const noexcept {
+    return std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+  }
+};
+
+/// A clock fixed at one instant (tests, `--now`), or following the system clock when unset.
+struct fixed_clock {
+  std::optional<instant> at;
+  [[nodiscard]] instant now() const noexcept { return at ? *at : system_clock_source{}.now(); }
+};
+
+/// The event id of (partition, record id, type, updated value, watched hash): 32 hex digits of
+/// XXH3-128 over a length-prefixed encoding of the five, so a re-delivery of the same event has
+/// the same id while a change A→B→A yields three distinct ones.
+[[nodiscard]] inline std::string make_event_id(std::string_view partition, std::string_view id,
+                                               event_type type, std::string_view updated,
+                                               const digest& hash) {
+  std::string buf;
+  buf.reserve(partition.size() + id.size() + updated.size() + 64);
+  auto put = [&buf](std::string_view s) {
+    const auto n = static_cast<std::uint64_t>(s.size());
+    for (int i = 0; i < 8; ++i) buf.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+    buf.append(s.data(), s.size());
+  };
+  put("sincehash-event-1");
+  put(partition);
+  put(id);
+  put(to_string(type));
+  put(updated);
+  put(hash.to_hex());
+  const XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  return digest{h.low64, h.high64, 128}.to_hex();
+}
+
+namespace detail {
+
+// A record after extraction, before classification.
+struct extracted_record {
+  std::size_t index = 0;  // in the batch
+  std::string id;
+  value_kind id_kind = value_kind::string;
+  std::string updated_text;
+  value_kind updated_kind = value_kind::missing;
+  std::optional<instant> updated;
+  std::optional<instant> created;
+  digest hash;
+};
+
+}  // namespace detail
+
+/// Classifies polled records and commits their state. `Store` is any state store (store.hpp),
+/// `Hasher` a `field_hasher` (its access policy reads the records), `Clock` anything with
+/// `instant now() const`. Not thread-safe: one detector per partition and thread; several
+/// detectors (in several processes, with a shared store) may work on different partitions.
+template <class Store, class Hasher = field_hasher<>, class Clock = system_clock_source>
+class change_detector {
+  static_assert(is_state_store<Store>::value,
+                "sincehash::change_detector requires Store to satisfy the state store contract (store.hpp)");
+
+ public:
+  /// Works on `partition` of `store` (not owned; must outlive the detector) with `settings`.
+  /// Throws `sincehash::error` (config_error) when the settings cannot be compiled.
+  change_detector(Store& store, std::string partition, resource_settings settings, Clock clock = Clock{})
+      : store_(&store),
+        partition_(std::move(partition)),
+        settings_(std::move(settings)),
+        clock_(std::move(clock)),
+        hasher_(make_hasher(settings_)) {
+    fingerprint_ = store_->intern_fingerprint(partition_, hasher_.fingerprint());
+  }
+
+  /// The partition this detector works on.
+  [[nodiscard]] const std::string& partition() const noexcept { return partition_; }
+  /// The settings it runs on.
+  [[nodiscard]] const resource_settings& settings() const noexcept { return settings_; }
+
+  /// The committed offset; nullopt means the next poll is a full sync.
+  [[nodiscard]] std::optional<offset_value> offset() const { return store_->offset(partition_); }
+
+  /// The since value to send next: nullopt for a full sync; else the stored offset as the source
+  /// wrote it, or, with a lookback, the offset minus the lookback written in the updated-date
+  /// format. The source is to be asked with `>=` (inclusive): records at the offset come back
+  /// and are filtered as unchanged, so nothing sharing the offset's timestamp is lost.
+  [[nodiscard]] std::optional<std::string> since() const {
+    auto off = offset();
+    if (!off) return std::nullopt;
+    if (settings_.lookback && off->kind == offset_kind::instant && settings_.updated) {
+      return settings_.updated->format.format(offset_instant(*off) - *settings_.lookback);
+    }
+    return off->text;
+  }
+
+  /// The instant to expand the URL template with: the offset (minus the lookback), or for a full
+  /// sync `initialSince` (default 1970-01-01T00:00:00Z), which asks the source for everything.
+  [[nodiscard]] instant since_instant() const {
+    auto off = offset();
+    if (off && off->kind == offset_kind::instant) {
+      instant at = offset_instant(*off);
+      if (settings_.lookback) at -= *settings_.lookback;
+      return at;
+    }
+    if (settings_.initial_since) {
+      auto t = parse_iso8601(*settings_.initial_since);
+      if (t) return *t;
+    }
+    return instant{};
+  }
+
+  /// The resource's URL template expanded with `since_instant()`.
+  [[nodiscard]] result<std::string> since_url() const {
+    return expand_url_template(settings_.url, since_instant());
+  }
+
+  /// Classifies `records` (each with its bytes and position). Reads the store (one batch read),
+  /// writes nothing. In strict mode an invalid record throws `sincehash::error` (invalid_record).
+  template <class Records>
+  [[nodiscard]] batch_result process(const Records& records) {
+    batch_result out;
+    const instant now = clock_.now();
+    const std::optional<offset_value> stored_offset = store_->offset(partition_);
+    const bool rescanning = store_->rescan_active(partition_);
+
+    std::vector<detail::extracted_record> items;
+    std::vector<input_record> inputs;
+    inputs.reserve(records.size());
+    for (const auto& r : records) inputs.push_back(input_record{r.bytes, r.position});
+    items.reserve(inputs.size());
+    out.stats.processed = inputs.size();
+
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      detail::extracted_record item;
+      item.index = i;
+      std::string reason;
+      bool is_json = false;
+      if (!extract(inputs[i].bytes, item, reason, is_json)) {
+        reject(out, inputs[i], item, std::move(reason), is_json);
+        if (rescanning && !item.id.empty()) out.pending.batch.rescan_seen.push_back(item.id);
+        continue;
+      }
+      items.push_back(std::move(item));
+    }
+
+    // One round trip for the batch.
+    std::vector<std::string_view> ids;
+    ids.reserve(items.size());
+    for (const auto& it : items) ids.push_back(it.id);
+    const std::vector<std::optional<record_state>> stored = store_->get_many(partition_, ids);
+
+    std::unordered_map<std::string_view, std::optional<record_state>> current;
+    std::unordered_map<std::string_view, std::size_t> upsert_at;
+    current.reserve(items.size());
+    since_tracker<instant> tracker = make_tracker(stored_offset);
+    std::optional<instant> stored_at;
+    if (stored_offset && stored_offset->kind == offset_kind::instant)
+      stored_at = offset_instant(*stored_offset);
+    std::optional<instant> max_at;
+    const std::string* max_text = nullptr;
+
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      auto& item = items[k];
+      const input_record& in = inputs[item.index];
+      auto cur_it = current.find(item.id);
+      if (cur_it == current.end()) cur_it = current.emplace(item.id, stored[k]).first;
+      std::optional<record_state>& prior = cur_it->second;
+      const bool seen = prior.has_value() && !expired(*prior, now);
+
+      if (item.updated) {
+        const auto obs = tracker.observe(*item.updated, now);
+        if (obs != observe_result::accepted) out.notices.push_back({in.position, observe_message(obs, item)});
+        if (obs != observe_result::future_skewed && (!max_at || *item.updated > *max_at)) {
+          max_at = item.updated;
+          max_text = &item.updated_text;  // the offset is kept as the source wrote it
+        }
+      }
+
+      record_state next;
+      next.hash = item.hash;
+      next.fingerprint = fingerprint_;
+      next.updated = item.updated;
+      next.last_seen = now;
+      if (settings_.ttl) next.expires = now + *settings_.ttl;
+
+      bool dispatch = false;
+      bool write = false;
+      if (!seen) {
+        dispatch = true;
+        write = true;
+      } else if (item.updated && prior->updated && *item.updated < *prior->updated) {
+        ++out.stats.stale;
+      } else if (prior->fingerprint != fingerprint_) {
+        const bool newer = item.updated && (!prior->updated || *item.updated > *prior->updated);
+        if (newer) {
+          dispatch = true;
+        } else {
+          ++out.stats.unchanged;  // re-baselined under the new settings, silently
+        }
+        write = true;
+      } else if (prior->hash == item.hash) {
+        ++out.stats.unchanged;
+        const bool newer = item.updated && (!prior->updated || *item.updated > *prior->updated);
+        if (newer) {
+          write = true;  // keep the newer date, so an older copy arriving later is stale
+        } else if (refresh_due(*prior, now, settings_.ttl.value_or(std::chrono::nanoseconds::zero()))) {
+          write = true;
+        } else {
+          next = *prior;
+        }
+        if (!newer && prior->updated && !item.updated) next.updated = prior->updated;
+      } else {
+        dispatch = true;
+        write = true;
+      }
+
+      if (dispatch) {
+        const event_type type = classify_type(item, seen, stored_at);
+        ++(type == event_type::created ? out.stats.created : out.stats.updated);
+        event e;
+        e.type = type;
+        e.id = item.id;
+        e.id_kind = item.id_kind;
+        e.updated = item.updated_text;
+        e.updated_kind = item.updated_kind;
+        e.event_id = make_event_id(partition_, item.id, type, item.updated_text, item.hash);
+        e.record = in.bytes;
+        e.position = in.position;
+        out.events.push_back(std::move(e));
+      }
+      if (write) {
+        prior = next;
+        auto [at, inserted] = upsert_at.emplace(item.id, out.pending.batch.upserts.size());
+        if (inserted) {
+          out.pending.batch.upserts.emplace_back(item.id, next);
+        } else {
+          out.pending.batch.upserts[at->second].second = next;
+        }
+      } else if (rescanning) {
+        out.pending.batch.rescan_seen.push_back(item.id);
+      }
+    }
+
+    tracker.finish();
+    if (tracker.pending() && (!stored_at || *tracker.pending() > *stored_at)) {
+      std::string text = max_text != nullptr && max_at == tracker.pending()
+                             ? *max_text
+                             : format_rfc3339(*tracker.pending(), 9);
+      out.pending.batch.offset = offset_value::from_instant(*tracker.pending(), std::move(text));
+      out.pending.offset_after = out.pending.batch.offset;
+    } else {
+      out.pending.offset_after = stored_offset;
+    }
+    if (rescanning) {
+      // An id both upserted and marked only needs the upsert.
+      auto& seen_ids = out.pending.batch.rescan_seen;
+      seen_ids.erase(std::remove_if(seen_ids.begin(), seen_ids.end(),
+                                    [&](const std::string& id) { return upsert_at.count(id) != 0; }),
+                     seen_ids.end());
+    }
+    return out;
+  }
+
+  /// Applies `pending` in one atomic store operation. Call it only after the events of the same
+  /// `process` call were delivered; a crash before it leaves the old state, so the next poll
+  /// re-fetches and re-dispatches (at least once). Throws what the store throws.
+  void commit(const pending_commit& pending) {
+    if (pending.empty()) return;
+    store_->commit(partition_, pending.batch);
+  }
+
+  /// Forgets the offset (the next poll is a full sync). With `forget_records`, also every
+  /// record state, so every record is dispatched again.
+  void reset(bool forget_records = false) { store_->reset_offset(partition_, forget_records); }
+
+  /// True when a full rescan is due by the configured schedule (never rescanned → due); false
+  /// when no schedule is configured.
+  [[nodiscard]] bool rescan_due() const {
+    if (!settings_.rescan) return false;
+    return settings_.rescan->due(store_->last_rescan(partition_), clock_.now());
+  }
+
+  /// Starts a full rescan: the records processed until `complete_rescan` are the complete
+  /// listing of the source. Restarting forgets an interrupted rescan's marks.
+  void begin_rescan() { store_->begin_rescan(partition_); }
+
+  /// True while a rescan runs (it survives restarts with a durable store).
+  [[nodiscard]] bool rescan_active() const { return store_->rescan_active(partition_); }
+
+  /// Ends a rescan whose every batch was processed and committed: the ids of the partition not
+  /// seen in it become `deleted` events (unless deletions are not detected), and the pending
+  /// commit erases their state and completes the rescan. Throws `sincehash::error` (conflict)
+  /// when no rescan is active.
+  [[nodiscard]] batch_result complete_rescan() {
+    batch_result out;
+    if (!store_->rescan_active(partition_)) {
+      throw error(errc::conflict, "no rescan is active on partition " + partition_);
+    }
+    const instant now = clock_.now();
+    std::vector<std::string> unseen = store_->rescan_unseen(partition_);
+    if (settings_.detect_deletes && !unseen.empty()) {
+      std::vector<std::string_view> ids(unseen.begin(), unseen.end());
+      auto states = store_->get_many(partition_, ids);
+      for (std::size_t i = 0; i < unseen.size(); ++i) {
+        event e;
+        e.type = event_type::deleted;
+        e.id = unseen[i];
+        e.id_kind = value_kind::string;
+        e.updated_kind = value_kind::missing;
+        const digest last = states[i] ? states[i]->hash : digest{};
+        e.event_id = make_event_id(partition_, unseen[i], event_type::deleted, {}, last);
+        out.events.push_back(std::move(e));
+      }
+      out.stats.deleted = unseen.size();
+      out.pending.batch.erasures = std::move(unseen);
+    }
+    out.pending.batch.complete_rescan = true;
+    out.pending.batch.rescan_completed_at = now;
+    out.pending.offset_after = store_->offset(partition_);
+    return out;
+  }
+
+  /// Abandons a running rescan without reporting deletions.
+  void abandon_rescan() { store_->abandon_rescan(partition_); }
+
+  /// The hasher the detector uses (its fingerprint identifies the watched settings).
+  [[nodiscard]] const Hasher& hasher() const noexcept { return hasher_; }
+
+ private:
+  Store* store_;
+  std::string partition_;
+  resource_settings settings_;
+  Clock clock_;
+  Hasher hasher_;
+  std::uint32_t fingerprint_ = 0;
+
+  static instant offset_instant(const offset_value& off) {
+    return instant(std::chrono::nanoseconds(off.number));
+  }
+
+  static Hasher make_hasher(const resource_settings& s) {
+    hasher_settings h;
+    h.watched = s.watched;
+    h.ignored = s.ignored;
+    h.normalize = s.normalize;
+    h.extract.push_back(s.id_field);
+    if (s.updated) h.extract.push_back(s.updated->path);
+    if (s.created) h.extract.push_back(s.created->path);
+    return Hasher(h);
+  }
+
+  since_tracker<instant> make_tracker(const std::optional<offset_value>& stored) const {
+    since_options o;
+    o.chronological = settings_.chronological;
+    o.max_future_skew = settings_.max_future_skew;
+    o.lookback = settings_.lookback;
+    std::optional<instant> committed;
+    if (stored && stored->kind == offset_kind::instant) committed = offset_instant(*stored);
+    return since_tracker<instant>(committed, o);
+  }
+
+  static std::string observe_message(observe_result r, const detail::extracted_record& item) {
+    if (r == observe_result::future_skewed) {
+      return "updated date " + item.updated_text + " lies too far in the future: the offset does not advance";
+    }
+    return "updated date " + item.updated_text +
+           " is earlier than the record before it in a source declared "
+           "chronological: the offset advances to the batch's maximum";
+  }
+
+  // created vs updated for a dispatched record (see DESIGN: created-date rule).
+  event_type classify_type(const detail::extracted_record& item, bool seen,
+                           const std::optional<instant>& stored_at) const {
+    if (settings_.created && item.created) {
+      if (item.updated && *item.created == *item.updated) return event_type::created;
+      if (stored_at && *item.created >= *stored_at) return event_type::created;
+      return event_type::updated;
+    }
+    return seen ? event_type::updated : event_type::created;
+  }
+
+  void reject(batch_result& out, const input_record& in, const detail::extracted_record& item,
+              std::string reason, bool is_json) {
+    ++out.stats.invalid;
+    if (settings_.strict) {
+      throw error(errc::invalid_record, "record " + std::to_string(in.position) +
+                                            (item.id.empty() ? std::string() : " (id " + item.id + ")") +
+                                            ": " + reason);
+    }
+    rejected_record r;
+    r.position = in.position;
+    if (!item.id.empty()) r.id = item.id;
+    r.reason = std::move(reason);
+    r.record = in.bytes;
+    r.record_is_json = is_json;
+    out.rejected.push_back(std::move(r));
+  }
+
+  // Reads id, dates and digest in one pass. False with a reason when the record is invalid.
+  bool extract(std::string_view bytes, detail::extracted_record& item, std::string& reason, bool& is_json) {
+    auto read = hasher_.read(bytes);
+    if (!read) {
+      is_json = read.error().code != errc::parse_error;
+      reason = read.error().code == errc::parse_error ? "not JSON: " + read.error().describe()
+                                                      : read.error().message;
+      return false;
+    }
+    is_json = true;
+    const value_view& id = read->extra(0);
+    if (id.kind == value_kind::string || id.kind == value_kind::number) {
+      item.id.assign(id.text.data(), id.text.size());
+      item.id_kind = id.kind;
+    }
+    if (id.kind == value_kind::missing) {
+      reason = "no id: field \"" + settings_.id_field.text() + "\" is missing";
+      return false;
+    }
+    if (id.kind != value_kind::string && id.kind != value_kind::number) {
+      reason = "the id field \"" + settings_.id_field.text() + "\" is not a string or a number";
+      return false;
+    }
+    if (item.id.empty()) {
+      reason = "the id field \"" + settings_.id_field.text() + "\" is empty";
+      return false;
+    }
+    item.hash = read->hash;
+    std::size_t next = 1;
+    if (settings_.updated) {
+      const value_view& v = read->extra(next++);
+      if (v.kind != value_kind::string && v.kind != value_kind::number) {
+        reason = "no updated date: field \"" + settings_.updated->path.text() + "\" is " +
+                 (v.kind == value_kind::missing ? "missing" : "not a string or a number");
+        return false;
+      }
+      auto t = settings_.updated->format.parse(v.text, v.kind == value_kind::number);
+      if (!t) {
+        reason = "unparseable updated date \"" + std::string(v.text) + "\": " + t.error().describe();
+        return false;
+      }
+      item.updated = *t;
+      item.updated_text.assign(v.text.data(), v.text.size());
+      item.updated_kind = v.kind;
+    }
+    if (settings_.created) {
+      const value_view& v = read->extra(next++);
+      if (v.kind == value_kind::string || v.kind == value_kind::number) {
+        auto t = settings_.created->format.parse(v.text, v.kind == value_kind::number);
+        if (!t) {
+          reason = "unparseable created date \"" + std::string(v.text) + "\": " + t.error().describe();
+          return false;
+        }
+        item.created = *t;
+      }
+    }
+    return true;
+  }
+};
+
+}  // namespace sincehash
+
+#endif  // SINCEHASH_DETECTOR_HPP

@@ -1,0 +1,176 @@
+// process + commit of CRM-like records with the memory store: first sync (every record new) and
+// repeat sync (every record back, a bulk update that touched 1 in 50 watched fields), beside a
+// baseline connector measured in the same run (nlohmann parse, dump of the watched subset,
+// XXH3, an unordered_map of id → hash). Prints records/s and the ratio to the baseline.
+#include <benchmark/benchmark.h>
+
+#include <sincehash/detector.hpp>
+#include <sincehash/store/memory.hpp>
+#ifdef SINCEHASH_HAS_SIMDJSON
+#include <sincehash/access_simdjson.hpp>
+#endif
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "crm_records.hpp"
+
+namespace {
+
+using namespace sincehash;
+
+constexpr std::size_t record_count = 20000;
+constexpr std::size_t batch_size = 1000;
+
+const std::vector<std::string>& records(std::size_t bytes, int version) {
+  static std::map<std::pair<std::size_t, int>, std::vector<std::string>> cache;
+  auto& v = cache[{bytes, version}];
+  if (v.empty()) v = sincehash_bench::crm_records(record_count, bytes, version, 50);
+  return v;
+}
+
+resource_settings settings() {
+  resource_settings s;
+  s.id_field = field_path::parse("id").value();
+  s.updated = date_field{field_path::parse("properties.lastmodifieddate").value(), date_format{}};
+  s.created = date_field{field_path::parse("properties.createdate").value(), date_format{}};
+  s.watched = {"properties.email", "properties.firstname", "properties.lastname"};
+  return s;
+}
+
+template <class Hasher>
+void sync(change_detector<memory_store, Hasher>& d, const std::vector<std::string>& recs) {
+  std::vector<input_record> batch;
+  for (std::size_t i = 0; i < recs.size(); i += batch_size) {
+    batch.clear();
+    for (std::size_t j = i; j < std::min(recs.size(), i + batch_size); ++j) batch.push_back({recs[j], j + 1});
+    batch_result r = d.process(batch);
+    benchmark::DoNotOptimize(r.events.data());
+    d.commit(r.pending);
+  }
+}
+
+template <class Hasher>
+void first_sync(benchmark::State& state) {
+  const auto& recs = records(static_cast<std::size_t>(state.range(0)), 0);
+  std::size_t bytes = 0;
+  for (const auto& r : recs) bytes += r.size();
+  for (auto _ : state) {
+    memory_store store;
+    change_detector<memory_store, Hasher> d(store, "bench/contacts", settings());
+    sync(d, recs);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * recs.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+template <class Hasher>
+void repeat_sync(benchmark::State& state) {
+  const auto& v0 = records(static_cast<std::size_t>(state.range(0)), 0);
+  memory_store store;
+  change_detector<memory_store, Hasher> d(store, "bench/contacts", settings());
+  sync(d, v0);
+  int version = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto& recs = records(static_cast<std::size_t>(state.range(0)), version);
+    version = version == 1 ? 2 : 1;
+    state.ResumeTiming();
+    sync(d, recs);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * v0.size()));
+}
+
+// The baseline: what a hand-written connector typically does per record.
+struct naive_connector {
+  std::unordered_map<std::string, std::uint64_t> hashes;
+  std::size_t dispatched = 0;
+  void run(const std::vector<std::string>& recs) {
+    for (const auto& text : recs) {
+      nlohmann::json doc = nlohmann::json::parse(text);
+      nlohmann::json subset;
+      const auto& p = doc["properties"];
+      for (const char* k : {"email", "firstname", "lastname"}) subset[k] = p[k];
+      const std::string dumped = subset.dump();
+      const std::uint64_t h = XXH3_64bits(dumped.data(), dumped.size());
+      auto [it, inserted] = hashes.emplace(doc["id"].get<std::string>(), h);
+      if (inserted || it->second != h) {
+        it->second = h;
+        ++dispatched;
+      }
+    }
+  }
+};
+
+void baseline_first_sync(benchmark::State& state) {
+  const auto& recs = records(static_cast<std::size_t>(state.range(0)), 0);
+  for (auto _ : state) {
+    naive_connector c;
+    c.run(recs);
+    benchmark::DoNotOptimize(c.dispatched);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * recs.size()));
+}
+
+void baseline_repeat_sync(benchmark::State& state) {
+  naive_connector c;
+  c.run(records(static_cast<std::size_t>(state.range(0)), 0));
+  int version = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto& recs = records(static_cast<std::size_t>(state.range(0)), version);
+    version = version == 1 ? 2 : 1;
+    state.ResumeTiming();
+    c.run(recs);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * record_count));
+}
+
+using nlohmann_hasher = field_hasher<xxh3_64, nlohmann_access>;
+BENCHMARK(baseline_first_sync)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+BENCHMARK(baseline_repeat_sync)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(first_sync, nlohmann_hasher)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(repeat_sync, nlohmann_hasher)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+#ifdef SINCEHASH_HAS_SIMDJSON
+using simdjson_hasher = field_hasher<xxh3_64, simdjson_access>;
+BENCHMARK_TEMPLATE(first_sync, simdjson_hasher)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(repeat_sync, simdjson_hasher)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+#endif
+
+// Collects records/s per benchmark and prints each against its baseline at the end.
+class ratio_reporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      auto it = r.counters.find("items_per_second");
+      if (it != r.counters.end()) rates_[r.benchmark_name()] = it->second.value;
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\n%-46s %14s %10s\n", "benchmark", "records/s", "x baseline");
+    for (const auto& [name, rate] : rates_) {
+      const bool first = name.find("first_sync") != std::string::npos;
+      const std::string size = name.substr(name.rfind('/'));
+      auto base = rates_.find(std::string(first ? "baseline_first_sync" : "baseline_repeat_sync") + size);
+      const double ratio = base != rates_.end() && base->second > 0 ? rate / base->second : 0;
+      std::printf("%-46s %14.0f %10.2f\n", name.c_str(), rate, ratio);
+    }
+  }
+
+ private:
+  std::map<std::string, double> rates_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  ratio_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+}

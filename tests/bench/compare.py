@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""sincehash process (SQLite state) against a Python reference connector, in the same session.
+
+usage: compare.py PATH_TO_SINCEHASH [--records N] [--sizes 1200,4000]
+
+For each record size it generates CRM-like NDJSON (HubSpot-style contacts), then runs
+  - a first sync (every record new),
+  - a repeat sync (the same records again: nothing changed) and
+  - a bulk update (every record's modification date moved, 1 in 50 e-mails changed: 2% dispatched,
+    and every newer date stored so that an older copy arriving later is recognised as stale)
+through `sincehash process` with a fresh SQLite state, and through a Python reference doing what
+Python connectors do per record: json.loads, md5 of json.dumps of the watched subset with sorted
+keys, a dict of id -> hash, strptime of the modification date. It prints records/s, MB/s, peak
+resident memory and the ratio sincehash / Python.
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+         "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]
+
+CONFIG = {"contacts": {
+    "url": "/crm/v3/objects/contacts/search?since=${epoch:ms}",
+    "idField": "id",
+    "datesConfiguration": {"updatedDateField": "properties.lastmodifieddate",
+                           "createdDateField": "properties.createdate"},
+    "validationData": {"fields": ["properties.email", "properties.firstname", "properties.lastname"]}}}
+
+PYTHON_REFERENCE = r'''
+import hashlib, json, sys
+from datetime import datetime
+state = {}
+dispatched = 0
+for line in sys.stdin:
+    rec = json.loads(line)
+    props = rec["properties"]
+    subset = {k: props.get(k) for k in ("email", "firstname", "lastname")}
+    digest = hashlib.md5(json.dumps(subset, sort_keys=True).encode()).hexdigest()
+    updated = datetime.strptime(props["lastmodifieddate"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    old = state.get(rec["id"])
+    if old is None or (old[0] != digest and updated >= old[1]):
+        dispatched += 1
+        sys.stdout.write(json.dumps({"type": "updated" if old else "created", "id": rec["id"], "record": rec}) + "\n")
+    state[rec["id"]] = (digest, updated)
+sys.stderr.write(json.dumps({"dispatched": dispatched}) + "\n")
+'''
+
+
+def iso(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def generate(path, count, target, version):
+    rng = random.Random(42)
+    base = 1709280000000
+    with open(path, "w") as f:
+        for i in range(count):
+            changed = version > 0 and i % 50 == 0
+            props = {
+                "email": "user%d%s@example.com" % (i, "v%d" % version if changed else ""),
+                "firstname": WORDS[i % 16], "lastname": WORDS[(i // 16) % 16],
+                "createdate": iso(base - 86400000 * 30 + i),
+                "lastmodifieddate": iso(base + 1000 * version + i % 1000),
+                "lifecyclestage": "lead", "hs_object_id": 1000000 + i,
+            }
+            k = 0
+            line = json.dumps({"id": str(1000000 + i), "properties": props}, separators=(",", ":"))
+            while len(line) + 40 < target:
+                props["custom_property_%d" % k] = [WORDS[rng.randrange(16)] + " " + WORDS[rng.randrange(16)],
+                                                   rng.randrange(100000), None, rng.random() * 1000][k % 4]
+                k += 1
+                if k % 8 == 0:
+                    line = json.dumps({"id": str(1000000 + i), "properties": props}, separators=(",", ":"))
+            props["archived"] = False
+            f.write(json.dumps({"id": str(1000000 + i), "properties": props}, separators=(",", ":")) + "\n")
+
+
+def measure(cmd, stdin_path):
+    # Run inside a fresh Python child so RUSAGE_CHILDREN reports this command alone.
+    code = ("import resource,subprocess,sys,time,json\n"
+            "cmd=json.loads(sys.argv[1]); t=time.perf_counter()\n"
+            "p=subprocess.run(cmd,stdin=open(sys.argv[2],'rb'),stdout=subprocess.DEVNULL,stderr=subprocess.PIPE)\n"
+            "s=time.perf_counter()-t\n"
+            "print(json.dumps({'rc':p.returncode,'secs':s,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+            "'err':p.stderr.decode()[-2000:]}))\n")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(cmd), stdin_path], capture_output=True, text=True)
+    r = json.loads(out.stdout)
+    if r["rc"] != 0:
+        sys.exit("command failed: %s\n%s" % (cmd, r["err"]))
+    return r["secs"], r["rss"] / 1024.0, r["err"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sincehash")
+    ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--sizes", default="1200,4000")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, "config.json")
+        with open(cfg, "w") as f:
+            json.dump(CONFIG, f)
+        ref = os.path.join(tmp, "reference.py")
+        with open(ref, "w") as f:
+            f.write(PYTHON_REFERENCE)
+        for size in [int(s) for s in args.sizes.split(",")]:
+            v0, v1 = os.path.join(tmp, "v0.ndjson"), os.path.join(tmp, "v1.ndjson")
+            generate(v0, args.records, size, 0)
+            generate(v1, args.records, size, 1)
+            mb = os.path.getsize(v0) / 1e6
+            state = os.path.join(tmp, "state-%d.db" % size)
+            cli = [args.sincehash, "process", "--config", cfg, "--resource", "contacts", "--state", state]
+            s_first = measure(cli, v0)
+            s_repeat = measure(cli, v0)
+            s_bulk = measure(cli, v1)
+            summary = json.loads(s_bulk[2].strip().splitlines()[-1])
+            # The Python reference keeps its state in memory: a later sync runs in the same
+            # process after the first one, and its time is the difference.
+            def concat(name, parts):
+                path = os.path.join(tmp, name)
+                with open(path, "wb") as out:
+                    for part in parts:
+                        with open(part, "rb") as inp:
+                            out.write(inp.read())
+                return path
+            p_first = measure([sys.executable, ref], v0)
+            p_repeat = measure([sys.executable, ref], concat("rep.ndjson", [v0, v0]))
+            p_bulk = measure([sys.executable, ref], concat("bulk.ndjson", [v0, v1]))
+            n = args.records
+            for name, s, p_secs, p_rss in (
+                    ("first sync", s_first, p_first[0], p_first[1]),
+                    ("repeat sync", s_repeat, max(p_repeat[0] - p_first[0], 1e-9), p_repeat[1]),
+                    ("bulk update", s_bulk, max(p_bulk[0] - p_first[0], 1e-9), p_bulk[1])):
+                rows.append((size, name, n / s[0], mb / s[0], s[1], n / p_secs, p_rss, p_secs / s[0]))
+            print("size %d: bulk update dispatched %d of %d (sincehash summary: %s)" %
+                  (size, summary["created"] + summary["updated"], n, json.dumps(summary)), file=sys.stderr)
+    print("| record size | run | sincehash records/s | MB/s | peak RSS MiB | Python records/s | Python peak RSS MiB | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size, name, rps, mbps, rss, prps, prss, ratio in rows:
+        print("| %d B | %s | %.0f | %.1f | %.1f | %.0f | %.1f | %.1fx |" % (size, name, rps, mbps, rss, prps, prss, ratio))
+
+
+if __name__ == "__main__":
+    main()

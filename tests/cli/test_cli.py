@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Tests of the `sincehash` command-line tool, run through the binary.
+
+usage: test_cli.py PATH_TO_SINCEHASH
+Every promise of the command-line contract gets a check; a failed check names itself.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = None
+
+SEED_CONFIG = {
+    "configuration": {
+        "event.helper.key": "sfdcPolling",
+        "event.poller.refresh_interval": "15",
+        "event.notification.callback.url": "https://myevents.mycompany.com",
+        "event.vendor.type": "polling",
+        "event.notification.enabled": True,
+        "event.poller.configuration": "{\"contacts\":{\"url\":\"/hubs/crm/contacts?where=LastModifiedDate>'${gmtDate:yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}'\",\"idField\":\"Id\",\"datesConfiguration\":{\"updatedDateField\":\"LastModifiedDate\",\"updatedDateFormat\":\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\",\"updatedDateTimezone\":\"GMT\",\"createdDateField\":\"CreatedDate\",\"createdDateFormat\":\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\",\"createdDateTimezone\":\"GMT\"},\"validationData\":{\"fields\":[\"FirstName\", \"LastName\",\"Email\"]}}}",
+    }
+}
+
+
+def sf(id_, first, email, modified, created="2024-01-01T00:00:00.000+0000", extra="x"):
+    return json.dumps({"Id": id_, "FirstName": first, "LastName": "L", "Email": email,
+                       "LastModifiedDate": modified, "CreatedDate": created, "Other": extra},
+                      separators=(",", ":"))
+
+
+class cli_case(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.state = os.path.join(self.dir.name, "state.db")
+        self.config = self.write("config.json", json.dumps(SEED_CONFIG))
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_cli(self, *args, input_text="", check_rc=0, stdout=subprocess.PIPE, config=None, state=None):
+        cmd = [BIN] + list(args)
+        if args and args[0] in ("process", "rescan", "since", "reset"):
+            cmd += ["--config", config or self.config, "--resource", "contacts"]
+        if args and args[0] in ("process", "rescan", "since", "reset", "purge") and "--state" not in args:
+            cmd += ["--state", state or self.state]
+        p = subprocess.run(cmd, input=input_text.encode(), stdout=stdout, stderr=subprocess.PIPE, timeout=120)
+        out = p.stdout.decode() if p.stdout is not None else ""
+        err = p.stderr.decode()
+        if check_rc is not None:
+            self.assertEqual(p.returncode, check_rc, f"{cmd} exited {p.returncode}\nstdout: {out}\nstderr: {err}")
+        return p.returncode, out, err
+
+    def process(self, records, *extra, rescan=False, **kw):
+        text = "".join(r + "\n" for r in records)
+        rc, out, err = self.run_cli("rescan" if rescan else "process", *extra, input_text=text, **kw)
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        summary = json.loads(err.strip().splitlines()[-1]) if err.strip() else None
+        return events, summary
+
+    # -- process ------------------------------------------------------------------------------
+
+    def test_first_sighting_then_unchanged_then_watched_change(self):
+        t1, t2 = "2024-03-01T10:00:00.000+0000", "2024-03-02T10:00:00.000+0000"
+        r1 = sf("a", "Ada", "ada@x.org", t1)
+        events, s = self.process([r1, sf("b", "Bob", "bob@x.org", t1, created=t1)], "--now", "2024-03-03T00:00:00Z")
+        # created date == updated date -> created; an older created date on a full sync -> updated
+        self.assertEqual([e["type"] for e in events], ["updated", "created"])
+        self.assertEqual(events[0]["record"], json.loads(r1))
+        self.assertEqual(events[0]["id"], "a")
+        self.assertEqual(events[0]["updated"], t1)
+        self.assertEqual(len(events[0]["event_id"]), 32)
+        self.assertEqual(s["processed"], 2)
+        self.assertIsNone(s["since_before"])
+        self.assertEqual(s["since_after"], t1)
+        # a non-watched change with a newer date: not dispatched; a watched change: dispatched
+        events, s = self.process([sf("a", "Ada", "ada@lovelace.org", t2),
+                                  sf("b", "Bob", "bob@x.org", t2, created=t1, extra="changed")])
+        self.assertEqual([(e["id"], e["type"]) for e in events], [("a", "updated")])
+        self.assertEqual((s["unchanged"], s["updated"], s["since_before"], s["since_after"]), (1, 1, t1, t2))
+        # created at or after the stored offset -> created, even for a record seen before
+        events, s = self.process([sf("b", "Robert", "bob@x.org", "2024-03-04T10:00:00.000+0000", created=t2)])
+        self.assertEqual([(e["id"], e["type"]) for e in events], [("b", "created")])
+
+    def test_output_carries_the_original_bytes(self):
+        raw = ('{"Id": "sp", "FirstName":"\\u00c5se",  "Email":"a@b", '
+               '"LastModifiedDate":"2024-03-01T10:00:00.000+0000"}')
+        _, out, _ = self.run_cli("process", input_text=raw + "\n")
+        line = out.splitlines()[0]
+        self.assertTrue(line.endswith(',"record":' + raw + "}"), line)
+
+    def test_array_and_wrapped_inputs(self):
+        recs = [json.loads(sf(str(i), "N", f"{i}@x", "2024-03-01T10:00:00.000+0000")) for i in range(3)]
+        for i, text in enumerate([json.dumps(recs), json.dumps({"total": 3, "results": recs}),
+                                  json.dumps({"records": recs, "done": True})]):
+            st = os.path.join(self.dir.name, f"s{i}.db")
+            _, out, err = self.run_cli("process", "--state", st, input_text=text)
+            self.assertEqual([json.loads(l)["id"] for l in out.splitlines()], ["0", "1", "2"], text[:40])
+
+    def test_invalid_records_go_to_rejects_and_do_not_fail(self):
+        rejects = os.path.join(self.dir.name, "rejects.ndjson")
+        good = sf("g", "G", "g@x", "2024-03-01T10:00:00.000+0000")
+        lines = [good, "not json", '["an","array"]', '{"FirstName":"no id"}',
+                 '{"Id":"d","LastModifiedDate":"2024-02-30T10:00:00.000+0000"}', '{"Id":"m"}']
+        events, s = self.process(lines, "--rejects", rejects)
+        self.assertEqual([e["id"] for e in events], ["g"])
+        self.assertEqual((s["processed"], s["invalid"]), (6, 5))
+        with open(rejects) as f:
+            rej = [json.loads(l) for l in f]
+        self.assertEqual([r["line"] for r in rej], [2, 3, 4, 5, 6])
+        self.assertEqual(rej[0]["record"], "not json")
+        self.assertIn("not JSON", rej[0]["reason"])
+        self.assertEqual(rej[1]["record"], ["an", "array"])
+        self.assertIn("Id", rej[2]["reason"])
+        self.assertEqual(rej[3]["id"], "d")
+        self.assertIn("2024-02-30", rej[3]["reason"])
+        self.assertIn("LastModifiedDate", rej[4]["reason"])
+        # without --rejects they go to stderr, before the summary
+        _, _, err = self.run_cli("process", "--state", os.path.join(self.dir.name, "x.db"), input_text="oops\n")
+        self.assertEqual(json.loads(err.splitlines()[0])["line"], 1)
+        self.assertEqual(json.loads(err.splitlines()[-1])["invalid"], 1)
+
+    def test_stale_copy_and_copies_in_one_batch(self):
+        new, old = "2024-03-02T10:00:00.000+0000", "2024-03-01T10:00:00.000+0000"
+        self.process([sf("a", "A", "a@x", new)])
+        events, s = self.process([sf("a", "Old", "a@x", old)])
+        self.assertEqual((events, s["stale"]), ([], 1))
+        # A -> B -> A in one batch: three dispatches, distinct event ids
+        t = ["2024-03-03T10:00:0%d.000+0000" % i for i in range(3)]
+        events, s = self.process([sf("a", "B", "a@x", t[0]), sf("a", "A", "a@x", t[1]), sf("a", "A", "a@x", t[2])])
+        self.assertEqual(len(events), 2)
+        self.assertEqual(s["unchanged"], 1)
+        self.assertEqual(len({e["event_id"] for e in events}), 2)
+
+    def test_tie_at_page_boundary_loses_nothing_and_duplicates_nothing(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        page1 = [sf("a", "A", "a@x", t)]
+        page2 = [sf("a", "A", "a@x", t), sf("b", "B", "b@x", t)]  # since is inclusive: a comes again
+        e1, s1 = self.process(page1)
+        _, since, _ = self.run_cli("since")
+        self.assertEqual(since.strip(), t)
+        e2, s2 = self.process(page2)
+        self.assertEqual([e["id"] for e in e1 + e2], ["a", "b"])
+
+    def test_dry_run_commits_nothing(self):
+        recs = [sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")]
+        e1, _ = self.process(recs, "--dry-run")
+        e2, _ = self.process(recs)
+        self.assertEqual(len(e1), 1)
+        self.assertEqual(e1, e2)
+        _, since, _ = self.run_cli("since")
+        self.assertEqual(since.strip(), "2024-03-01T10:00:00.000+0000")
+
+    # -- since, reset, purge, rescan ------------------------------------------------------------
+
+    def test_since_and_url(self):
+        _, out, _ = self.run_cli("since")
+        self.assertEqual(out, "")
+        _, url, _ = self.run_cli("since", "--url")
+        self.assertEqual(url.strip(), "/hubs/crm/contacts?where=LastModifiedDate>'1970-01-01T00:00:00.000Z'")
+        self.process([sf("a", "A", "a@x", "2024-03-01T11:00:00.000+0100")])
+        _, out, _ = self.run_cli("since")
+        self.assertEqual(out.strip(), "2024-03-01T11:00:00.000+0100")
+        _, url, _ = self.run_cli("since", "--url")
+        self.assertEqual(url.strip(), "/hubs/crm/contacts?where=LastModifiedDate>'2024-03-01T10:00:00.000Z'")
+
+    def test_lookback_since_is_formatted_with_the_updated_pattern(self):
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        cfg["contacts"]["sincehash"] = {"lookback": "PT5M", "initialSince": "2020-01-01T00:00:00Z"}
+        path = self.write("lb.json", json.dumps(cfg))
+        _, url, _ = self.run_cli("since", "--url", config=path)
+        self.assertIn("'2020-01-01T00:00:00.000Z'", url)
+        self.process([sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")], config=path)
+        _, out, _ = self.run_cli("since", config=path)
+        self.assertEqual(out.strip(), "2024-03-01T09:55:00.000+0000")
+
+    def test_reset_and_forget_records(self):
+        recs = [sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")]
+        self.process(recs)
+        self.run_cli("reset")
+        _, out, _ = self.run_cli("since")
+        self.assertEqual(out, "")
+        events, _ = self.process(recs)
+        self.assertEqual(events, [])  # hashes kept: nothing re-fired
+        self.run_cli("reset", "--forget-records")
+        events, _ = self.process(recs)
+        self.assertEqual(len(events), 1)
+
+    def test_purge_with_ttl(self):
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        cfg["contacts"]["sincehash"] = {"ttl": "P1D"}
+        path = self.write("ttl.json", json.dumps(cfg))
+        self.process([sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")], "--now", "2024-03-01T12:00:00Z",
+                     config=path)
+        _, out, _ = self.run_cli("purge", "--now", "2024-03-02T11:00:00Z")
+        self.assertEqual(json.loads(out), {"purged": 0})
+        _, out, _ = self.run_cli("purge", "--now", "2024-03-02T12:00:00Z")
+        self.assertEqual(json.loads(out), {"purged": 1})
+
+    def test_rescan_reports_deletions_once(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        self.process([sf(i, "N", i + "@x", t) for i in "abc"])
+        events, s = self.process([sf(i, "N", i + "@x", t) for i in "ac"], rescan=True)
+        self.assertEqual([(e["type"], e["id"], e["record"], e["updated"]) for e in events],
+                         [("deleted", "b", None, None)])
+        self.assertEqual(s["deleted"], 1)
+        events, s = self.process([sf(i, "N", i + "@x", t) for i in "ac"], rescan=True)
+        self.assertEqual(events, [])
+
+    # -- errors and exit codes ------------------------------------------------------------------
+
+    def test_usage_and_configuration_errors_exit_2(self):
+        rc, _, err = self.run_cli("process", "--bogus", check_rc=2)
+        self.assertIn("--bogus", err)
+        rc, _, err = self.run_cli("frobnicate", check_rc=2)
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        cfg["contacts"]["sincehash"] = {"tll": "P1D", "lookback": "soon"}
+        cfg["contacts"]["idFeild"] = "Id"
+        path = self.write("bad.json", json.dumps(cfg))
+        rc, _, err = self.run_cli("process", config=path, check_rc=2)
+        self.assertIn("tll", err)
+        self.assertIn("idFeild", err)
+        self.assertIn("lookback", err)
+        self.assertLess(err.index("tll"), err.index("lookback"))  # unknown keys first
+        rc, _, err = self.run_cli("process", config=self.write("nojson.json", "{"), check_rc=2)
+        rc, _, err = self.run_cli("since", config=self.config, check_rc=None)
+        self.assertEqual(rc, 0)
+
+    def test_store_failure_exits_1(self):
+        rc, _, err = self.run_cli("process", state=os.path.join(self.dir.name, "no", "such", "dir", "s.db"),
+                                  input_text=sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000") + "\n",
+                                  check_rc=1)
+        self.assertIn("sincehash:", err)
+
+    def test_help_for_every_command(self):
+        for cmd in ["process", "rescan", "since", "reset", "purge", "demo"]:
+            p = subprocess.run([BIN, cmd, "--help"], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, cmd)
+            self.assertIn("usage: sincehash " + cmd, p.stdout)
+        p = subprocess.run([BIN, "--help"], capture_output=True, text=True)
+        self.assertIn("rescan", p.stdout)
+
+    def test_full_device_commits_nothing(self):
+        recs = [sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")]
+        with open("/dev/full", "w") as full:
+            rc, _, err = self.run_cli("process", input_text=recs[0] + "\n", stdout=full, check_rc=1)
+        self.assertIn("writing the events failed", err)
+        events, s = self.process(recs)
+        self.assertEqual(len(events), 1)  # not committed by the failed run
+        self.assertIsNone(s["since_before"])
+
+    def test_closed_pipe_commits_nothing(self):
+        recs = "".join(sf(str(i), "N", f"{i}@x", "2024-03-01T10:00:00.000+0000") + "\n" for i in range(5000))
+        p = subprocess.Popen([BIN, "process", "--config", self.config, "--resource", "contacts", "--state",
+                              self.state], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # the reader goes away before anything is read
+        _, err = p.communicate(recs.encode(), timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        events, _ = self.process(["" + sf("0", "N", "0@x", "2024-03-01T10:00:00.000+0000")])
+        self.assertEqual(len(events), 1)
+
+    def test_sigkill_mid_run_loses_no_record(self):
+        n = 20000
+        ids = [str(i) for i in range(n)]
+        text = "".join(sf(i, "N", i + "@x", "2024-03-01T10:%02d:%02d.000+0000" % (int(i) // 60 % 60, int(i) % 60)) + "\n"
+                       for i in ids)
+        out_path = os.path.join(self.dir.name, "killed.out")
+        with open(out_path, "wb") as out:
+            p = subprocess.Popen([BIN, "process", "--config", self.config, "--resource", "contacts", "--state",
+                                  self.state], stdin=subprocess.PIPE, stdout=out, stderr=subprocess.DEVNULL)
+            half = len(text) // 2
+            p.stdin.write(text[:half].encode())
+            p.stdin.flush()
+            time.sleep(0.5)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            try:
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
+        delivered = set()
+        with open(out_path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    delivered.add(json.loads(line)["id"])
+        events, _ = self.process(text.splitlines())
+        again = {e["id"] for e in events}
+        self.assertEqual(set(ids) - delivered - again, set())
+        self.assertGreater(len(delivered), 0)
+
+    def test_demo_runs(self):
+        rc, out, err = self.run_cli("demo")
+        self.assertIn("pipe_offset", out)
+        self.assertIn("deleted", out)
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

@@ -1,0 +1,173 @@
+#include <sincehash/config.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+using namespace sincehash;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The second example payload of Cloud Elements' polled event hash verification, as written there.
+const char* seed_payload = R"({
+  "configuration": {
+    "event.helper.key": "sfdcPolling",
+    "event.poller.refresh_interval": "1",
+    "event.notification.callback.url": "http://localhost:2222/events",
+    "event.vendor.type": "polling",
+    "event.notification.enabled": true,
+    "event.poller.configuration": "{\"contacts\":{\"url\":\"/hubs/crm/contacts?where=LastModifiedDate>'${gmtDate:yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}'\",\"idField\":\"Id\",\"datesConfiguration\":{\"updatedDateField\":\"LastModifiedDate\",\"updatedDateFormat\":\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\",\"updatedDateTimezone\":\"GMT\",\"createdDateField\":\"CreatedDate\",\"createdDateFormat\":\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\",\"createdDateTimezone\":\"GMT\"},\"validationData\":{\"fields\":[\"FirstName\", \"LastName\",\"Email\"]}}}"
+  }
+})";
+
+std::string problems_of(const std::string& text) {
+  try {
+    (void)read_config_text(text);
+  } catch (const config_error& e) {
+    std::string out;
+    for (const auto& p : e.problems()) out += p.describe() + "\n";
+    return out;
+  }
+  return "no problem";
+}
+
+}  // namespace
+
+TEST_CASE("the seed's instance payload loads exactly as written") {
+  const poller_config cfg = read_config_text(seed_payload);
+  CHECK(cfg.poll_interval == std::chrono::seconds(60));
+  REQUIRE(cfg.resources.size() == 1);
+  const resource_settings& c = cfg.resource("contacts");
+  CHECK(c.name == "contacts");
+  CHECK(c.url == "/hubs/crm/contacts?where=LastModifiedDate>'${gmtDate:yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}'");
+  CHECK(c.id_field.text() == "Id");
+  REQUIRE(c.updated.has_value());
+  REQUIRE(c.created.has_value());
+  CHECK(c.updated->path.text() == "LastModifiedDate");
+  CHECK(c.created->path.text() == "CreatedDate");
+  CHECK(c.watched == std::vector<std::string>{"FirstName", "LastName", "Email"});
+  // Salesforce writes +0000; others write Z: both are read by the configured Java pattern.
+  const instant expected = parse_iso8601("2024-03-01T10:00:00.123Z").value();
+  CHECK(c.updated->format.parse("2024-03-01T10:00:00.123+0000", false).value() == expected);
+  CHECK(c.updated->format.parse("2024-03-01T10:00:00.123Z", false).value() == expected);
+  CHECK(c.updated->format.format(expected) == "2024-03-01T10:00:00.123+0000");
+  CHECK(expand_url_template(c.url, expected).value() ==
+        "/hubs/crm/contacts?where=LastModifiedDate>'2024-03-01T10:00:00.123Z'");
+  // Defaults of sincehash's own settings.
+  CHECK_FALSE(c.ttl.has_value());
+  CHECK(c.detect_deletes);
+  CHECK_FALSE(c.strict);
+  CHECK_FALSE(c.chronological);
+}
+
+TEST_CASE("the configuration object alone, the poller object alone, and the poller as an object") {
+  const std::string poller = R"({"contacts": {"idField": "id"}, "deals": {"idField": "/dealId"}})";
+  for (const std::string& text :
+       {poller, R"({"event.poller.configuration": )" + poller + "}",
+        R"({"name": "my instance", "configuration": {"event.poller.configuration": )" + poller + "}}"}) {
+    CAPTURE(text);
+    const poller_config cfg = read_config_text(text);
+    CHECK(cfg.resources.size() == 2);
+    CHECK(cfg.resource("deals").id_field.canonical() == "/dealId");
+    CHECK_FALSE(cfg.resource("contacts").updated.has_value());
+  }
+  try {
+    (void)read_config_text(poller).resource("tickets");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    CHECK(std::string(e.what()).find("configured: contacts, deals") != std::string::npos);
+  }
+}
+
+TEST_CASE("sincehash's own keys") {
+  const poller_config cfg = read_config_text(R"({"contacts": {
+    "idField": "id",
+    "datesConfiguration": {"updatedDateField": "properties.hs_lastmodifieddate", "updatedDateFormat": "epoch:ms"},
+    "sincehash": {"ttl": "P30D", "lookback": 300, "maxFutureSkew": "PT5M", "chronological": true,
+                  "detectDeletes": false, "strict": true, "rescan": "0 0 ? * *",
+                  "initialSince": "2020-01-01T00:00:00Z", "ignoreFields": ["properties.hs_lastmodifieddate"],
+                  "normalize": {"properties.email": ["trim", "lower"]}}}})");
+  const resource_settings& c = cfg.resource("contacts");
+  CHECK(c.ttl == std::chrono::nanoseconds(24h * 30));
+  CHECK(c.lookback == std::chrono::nanoseconds(300s));
+  CHECK(c.max_future_skew == std::chrono::nanoseconds(5min));
+  CHECK(c.chronological);
+  CHECK_FALSE(c.detect_deletes);
+  CHECK(c.strict);
+  REQUIRE(c.rescan.has_value());
+  CHECK(c.rescan->is_cron());
+  CHECK(c.rescan_text == "0 0 ? * *");
+  CHECK(c.initial_since == std::string("2020-01-01T00:00:00Z"));
+  CHECK(c.ignored == std::vector<std::string>{"properties.hs_lastmodifieddate"});
+  CHECK(c.normalize.at("properties.email") == std::vector<normaliser>{normaliser::trim, normaliser::lower});
+  CHECK(c.updated->format.parse("1709287200000", true).value() ==
+        parse_iso8601("2024-03-01T10:00:00Z").value());
+}
+
+TEST_CASE(
+    "an unknown key is an error naming it and where it stands; every problem is reported, unknown keys "
+    "first") {
+  const std::string p = problems_of(R"({"configuration": {"event.poller.configuration": {"contacts": {
+      "idFeild": "Id",
+      "datesConfiguration": {"updatedDateField": "LastModifiedDate", "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSQ"},
+      "sincehash": {"lookback": "soon", "tll": "P1D"}}}}})");
+  INFO(p);
+  CHECK(p.find("/configuration/event.poller.configuration/contacts/idFeild: unknown key \"idFeild\"") !=
+        std::string::npos);
+  CHECK(p.find("/configuration/event.poller.configuration/contacts/sincehash/tll: unknown key \"tll\"") !=
+        std::string::npos);
+  CHECK(p.find("/configuration/event.poller.configuration/contacts/idField: missing") != std::string::npos);
+  CHECK(p.find("datesConfiguration/updatedDateFormat: bad date format") != std::string::npos);
+  CHECK(p.find("sincehash/lookback: bad duration \"soon\"") != std::string::npos);
+  CHECK(p.find("tll") < p.find("idField: missing"));
+  CHECK(p.find("idFeild") < p.find("lookback"));
+}
+
+TEST_CASE("bad values name their key") {
+  struct bad {
+    const char* resource_body;
+    const char* expected;
+  };
+  const bad cases[] = {
+      {R"({"idField": "a..b"})", "/contacts/idField: bad field path"},
+      {R"({"idField": 42})", "/contacts/idField: must be a string"},
+      {R"({"idField": "id", "url": "/x?since=${gmtDate:yyyy-QQ}"})", "/contacts/url: bad URL template"},
+      {R"({"idField": "id", "url": "/x?since=${wat}"})", "/contacts/url: bad URL template"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "d", "updatedDateTimezone": "Mars/Olympus"}})",
+       "updatedDateTimezone: unknown time zone \"Mars/Olympus\""},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateFormat": "yyyy"}})",
+       "updatedDateField: missing"},
+      {R"({"idField": "id", "validationData": {"fields": ["a", "a"]}})", "/contacts/validationData/fields"},
+      {R"({"idField": "id", "validationData": {"fields": "a"}})", "must be an array"},
+      {R"({"idField": "id", "validationData": {}})", "validationData/fields: missing"},
+      {R"({"idField": "id", "sincehash": {"rescan": "61 * * * *"}})", "sincehash/rescan: bad schedule"},
+      {R"({"idField": "id", "sincehash": {"strict": "yes"}})", "sincehash/strict: must be true or false"},
+      {R"({"idField": "id", "sincehash": {"ttl": "P1M"}})", "sincehash/ttl: bad duration"},
+      {R"({"idField": "id", "sincehash": {"ttl": 0}})", "sincehash/ttl: must be longer than zero"},
+      {R"({"idField": "id", "sincehash": {"initialSince": "yesterday"}})", "sincehash/initialSince"},
+      {R"({"idField": "id", "sincehash": {"normalize": {"email": ["upper"]}}})",
+       "normalize/email/0: unknown normaliser"},
+      {R"({"idField": "id", "sincehash": []})", "/contacts/sincehash: must be an object"},
+      {R"("id")", "/contacts: a resource must be an object"},
+  };
+  for (const auto& c : cases) {
+    const std::string p = problems_of(std::string(R"({"contacts": )") + c.resource_body + "}");
+    INFO(c.resource_body);
+    INFO(p);
+    CHECK(p.find(c.expected) != std::string::npos);
+  }
+  CHECK(problems_of(R"({"event.poller.configuration": "{not json"})")
+            .find("/event.poller.configuration: the string is not valid JSON") != std::string::npos);
+  CHECK(problems_of(R"({"event.poller.configuration": {}, "event.poller.refresh_interval": "soon"})")
+            .find("/event.poller.refresh_interval: must be a positive whole number of minutes") !=
+        std::string::npos);
+  CHECK(problems_of("[1]").find("must be a JSON object") != std::string::npos);
+  CHECK(problems_of("{").find("not valid JSON at byte") != std::string::npos);
+  // Instance-level keys belong to Cloud Elements: accepted whatever they are.
+  CHECK(
+      problems_of(
+          R"({"configuration": {"oauth.api.key": "x", "event.poller.configuration": {"c": {"idField": "id"}}},
+                        "element": {"key": "sfdc"}})") == "no problem");
+}

@@ -1,0 +1,389 @@
+#include <sincehash/detector.hpp>
+#include <sincehash/store/memory.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace sincehash;
+
+namespace {
+
+resource_settings contacts(std::vector<std::string> watched = {"email", "name"}) {
+  resource_settings s;
+  s.name = "contacts";
+  s.url = "/contacts?since=${gmtDate:yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}";
+  s.id_field = field_path::parse("id").value();
+  s.updated =
+      date_field{field_path::parse("updated").value(), date_format::compile("", time_zone::utc()).value()};
+  s.watched = std::move(watched);
+  return s;
+}
+
+std::string rec(const std::string& id, const std::string& email, const std::string& updated,
+                const std::string& other = "x", const std::string& name = "N") {
+  return R"({"id":")" + id + R"(","email":")" + email + R"(","name":")" + name + R"(","other":")" + other +
+         R"(","updated":")" + updated + R"("})";
+}
+
+instant at(const char* iso) { return parse_iso8601(iso).value(); }
+
+// Records with their positions, kept alive by the batch object.
+struct batch {
+  std::vector<std::string> texts;
+  std::vector<input_record> records() const {
+    std::vector<input_record> out;
+    for (std::size_t i = 0; i < texts.size(); ++i) out.push_back({texts[i], i + 1});
+    return out;
+  }
+};
+
+template <class D>
+batch_result run(D& d, const batch& b, bool commit = true) {
+  auto records = b.records();
+  batch_result r = d.process(records);
+  if (commit) d.commit(r.pending);
+  return r;
+}
+
+std::vector<std::string> ids_of(const batch_result& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.events) out.push_back(e.id);
+  return out;
+}
+
+using detector = change_detector<memory_store, field_hasher<>, fixed_clock>;
+
+}  // namespace
+
+TEST_CASE("first sighting is dispatched, an unchanged record is not, a watched change is") {
+  memory_store store;
+  detector d(store, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  auto r1 = run(d, {{rec("1", "a@x", "2024-03-01T10:00:00Z"), rec("2", "b@x", "2024-03-01T10:00:00Z")}});
+  CHECK(ids_of(r1) == std::vector<std::string>{"1", "2"});
+  CHECK(r1.events[0].type == event_type::created);
+  CHECK(r1.stats.created == 2);
+
+  auto r2 = run(d, {{rec("1", "a@x", "2024-03-02T10:00:00Z", "other field changed"),
+                     rec("2", "b2@x", "2024-03-02T10:00:00Z")}});
+  CHECK(ids_of(r2) == std::vector<std::string>{"2"});
+  CHECK(r2.events[0].type == event_type::updated);
+  CHECK(r2.stats.unchanged == 1);
+  CHECK(r2.stats.updated == 1);
+
+  // The exact same poll again writes nothing at all.
+  auto r3 = run(d,
+                {{rec("1", "a@x", "2024-03-02T10:00:00Z", "other field changed"),
+                  rec("2", "b2@x", "2024-03-02T10:00:00Z")}},
+                false);
+  CHECK(r3.events.empty());
+  CHECK(r3.pending.empty());
+}
+
+TEST_CASE("process writes nothing: a crash before commit re-dispatches the same events") {
+  memory_store store;
+  detector d(store, "i/contacts", contacts());
+  batch b{{rec("1", "a@x", "2024-03-01T10:00:00Z")}};
+  auto first = run(d, b, false);  // dispatched, then the process dies before commit
+  CHECK(store.count("i/contacts") == 0);
+  CHECK_FALSE(d.offset().has_value());
+  auto again = run(d, b);
+  REQUIRE(again.events.size() == 1);
+  CHECK(again.events[0].event_id == first.events[0].event_id);  // a downstream can drop the re-delivery
+  CHECK(d.offset().value().text == "2024-03-01T10:00:00Z");
+  CHECK(run(d, b).events.empty());
+}
+
+TEST_CASE("an older copy is stale and leaves the state untouched; an unchanged newer date is still stored") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  run(d, {{rec("1", "a@x", "2024-03-02T00:00:00Z")}});
+  auto stale = run(d, {{rec("1", "OLD@x", "2024-03-01T00:00:00Z")}});
+  CHECK(stale.events.empty());
+  CHECK(stale.stats.stale == 1);
+  CHECK(stale.pending.batch.upserts.empty());
+  // unchanged but newer: not dispatched, date stored, so a copy between the two dates is now stale
+  auto newer = run(d, {{rec("1", "a@x", "2024-03-04T00:00:00Z")}});
+  CHECK(newer.events.empty());
+  CHECK(newer.pending.batch.upserts.size() == 1);
+  auto between = run(d, {{rec("1", "z@x", "2024-03-03T00:00:00Z")}});
+  CHECK(between.events.empty());
+  CHECK(between.stats.stale == 1);
+}
+
+TEST_CASE("created vs updated from the created-date field") {
+  memory_store store;
+  auto s = contacts();
+  s.created =
+      date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
+  detector d(store, "p", s);
+  auto with_created = [](const std::string& id, const std::string& email, const std::string& updated,
+                         const std::string& created) {
+    return R"({"id":")" + id + R"(","email":")" + email + R"(","updated":")" + updated + R"(","created":")" +
+           created + R"("})";
+  };
+  // no stored offset: created == updated → created; otherwise updated
+  auto r = run(d, {{with_created("1", "a", "2024-03-01T00:00:00Z", "2024-03-01T00:00:00Z"),
+                    with_created("2", "b", "2024-03-01T00:00:00Z", "2023-01-01T00:00:00Z")}});
+  REQUIRE(r.events.size() == 2);
+  CHECK(r.events[0].type == event_type::created);
+  CHECK(r.events[1].type == event_type::updated);
+  // stored offset 2024-03-01: created at or after it → created (even when updated later)
+  r = run(d, {{with_created("3", "c", "2024-03-02T00:00:00Z", "2024-03-01T00:00:00Z"),
+               with_created("4", "d", "2024-03-02T00:00:00Z", "2024-02-28T00:00:00Z")}});
+  REQUIRE(r.events.size() == 2);
+  CHECK(r.events[0].type == event_type::created);
+  CHECK(r.events[1].type == event_type::updated);
+}
+
+TEST_CASE("copies of one id in one batch are classified in order; A→B→A yields distinct event ids") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  auto r = run(d, {{rec("1", "A", "2024-03-01T00:00:01Z"), rec("1", "B", "2024-03-01T00:00:02Z"),
+                    rec("1", "B", "2024-03-01T00:00:03Z"), rec("1", "A", "2024-03-01T00:00:04Z"),
+                    rec("1", "Z", "2024-03-01T00:00:00Z")}});
+  REQUIRE(r.events.size() == 3);
+  CHECK(r.events[0].type == event_type::created);
+  CHECK(r.events[1].type == event_type::updated);
+  CHECK(r.events[2].type == event_type::updated);
+  CHECK(r.stats.unchanged == 1);
+  CHECK(r.stats.stale == 1);
+  std::set<std::string> ids{r.events[0].event_id, r.events[1].event_id, r.events[2].event_id};
+  CHECK(ids.size() == 3);
+  CHECK(r.pending.batch.upserts.size() == 1);  // one row per id
+  CHECK(r.pending.batch.upserts[0].second.updated == at("2024-03-01T00:00:04Z"));
+}
+
+namespace {
+
+// A source of records sorted by updated date, answering `updated >= since` (inclusive) or
+// `updated > since` (exclusive, the common bug) one page at a time.
+struct paged_source {
+  std::vector<std::pair<instant, std::string>> rows;  // sorted by date
+  std::size_t page_size;
+  bool inclusive;
+  std::vector<std::string> page(const std::optional<instant>& since) const {
+    std::vector<std::string> out;
+    for (const auto& [t, text] : rows) {
+      if (since && (inclusive ? t < *since : t <= *since)) continue;
+      out.push_back(text);
+      if (out.size() == page_size) break;
+    }
+    return out;
+  }
+};
+
+std::map<std::string, int> sync_all(paged_source src) {
+  memory_store store;
+  detector d(store, "p", contacts());
+  std::map<std::string, int> dispatched;
+  for (int poll = 0; poll < 1000; ++poll) {
+    std::optional<instant> since;
+    if (auto off = d.offset()) since = instant(std::chrono::nanoseconds(off->number));
+    batch b{src.page(since)};
+    auto r = run(d, b);
+    for (const auto& e : r.events) ++dispatched[e.id];
+    if (r.events.empty() &&
+        (!d.offset() || (since && d.offset()->number == since->time_since_epoch().count())))
+      break;
+  }
+  return dispatched;
+}
+
+}  // namespace
+
+TEST_CASE("ties across page boundaries: inclusive continuation loses none and dispatches none twice") {
+  std::mt19937 rng(7);
+  paged_source src;
+  src.page_size = 25;
+  const instant base = at("2024-03-01T00:00:00Z");
+  for (int i = 0; i < 400; ++i) {
+    // 400 records over 40 distinct milliseconds: about ten share each timestamp.
+    const instant t = base + std::chrono::milliseconds(rng() % 40);
+    src.rows.emplace_back(t, rec("r" + std::to_string(i), "e" + std::to_string(i), format_rfc3339(t, 3)));
+  }
+  std::stable_sort(src.rows.begin(), src.rows.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  src.inclusive = true;
+  auto got = sync_all(src);
+  CHECK(got.size() == 400);
+  CHECK(std::all_of(got.begin(), got.end(), [](const auto& kv) { return kv.second == 1; }));
+
+  // The same data with a plain `>`: records sharing a page's last timestamp are lost. This is
+  // what the test above would catch if the detector did not filter the re-sent records.
+  src.inclusive = false;
+  auto naive = sync_all(src);
+  CHECK(naive.size() < 400);
+}
+
+TEST_CASE("changing the watched fields re-baselines silently: no storm, newer changes still dispatched") {
+  memory_store store;
+  batch b;
+  for (int i = 0; i < 100; ++i) b.texts.push_back(rec(std::to_string(i), "e", "2024-03-01T00:00:00Z"));
+  {
+    detector d(store, "p", contacts({"email"}));
+    CHECK(run(d, b).events.size() == 100);
+  }
+  detector d2(store, "p", contacts({"email", "name", "other"}));
+  // The records come back over several polls; none is fired as changed.
+  batch first_half{std::vector<std::string>(b.texts.begin(), b.texts.begin() + 50)};
+  batch second_half{std::vector<std::string>(b.texts.begin() + 50, b.texts.end())};
+  CHECK(run(d2, first_half).events.empty());
+  second_half.texts[0] = rec("50", "e", "2024-03-02T00:00:00Z", "really changed");
+  auto r = run(d2, second_half);
+  CHECK(ids_of(r) == std::vector<std::string>{"50"});
+  CHECK(run(d2, b).events.empty());  // everything now hashed under the new settings
+  batch changed{{rec("7", "e", "2024-03-01T00:00:00Z", "other now watched")}};
+  CHECK(ids_of(run(d2, changed)) == std::vector<std::string>{"7"});
+}
+
+TEST_CASE("partitions never see each other's state") {
+  memory_store store;
+  detector a(store, "instance-1/contacts", contacts());
+  detector b(store, "instance-2/contacts", contacts());
+  batch x{{rec("1", "a@x", "2024-03-01T00:00:00Z")}};
+  CHECK(run(a, x).events.size() == 1);
+  CHECK(run(b, x).events.size() == 1);
+  CHECK(run(a, x).events.empty());
+  a.reset(true);
+  CHECK(run(a, x).events.size() == 1);
+  CHECK(run(b, x).events.empty());
+  CHECK(b.offset().has_value());
+}
+
+TEST_CASE("deletes are reported only by a completed rescan") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  batch all{{rec("1", "a", "2024-03-01T00:00:00Z"), rec("2", "b", "2024-03-01T00:00:00Z"),
+             rec("3", "c", "2024-03-01T00:00:00Z")}};
+  run(d, all);
+  // An interrupted rescan: it saw only id 1 and never completed.
+  d.begin_rescan();
+  run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}});
+  // Restarted: the complete listing lacks id 2, in two pages.
+  d.begin_rescan();
+  run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}});
+  run(d, {{rec("3", "c", "2024-03-01T00:00:00Z")}});
+  auto done = d.complete_rescan();
+  REQUIRE(done.events.size() == 1);
+  CHECK(done.events[0].type == event_type::deleted);
+  CHECK(done.events[0].id == "2");
+  CHECK(done.events[0].record.empty());
+  CHECK(store.count("p") == 3);  // nothing removed before commit
+  d.commit(done.pending);
+  CHECK(store.count("p") == 2);
+  CHECK_FALSE(d.rescan_active());
+  CHECK_THROWS_AS((void)d.complete_rescan(), sincehash::error);
+  // With deletions off, a rescan reports nothing.
+  auto s = contacts();
+  s.detect_deletes = false;
+  detector quiet(store, "p", s);
+  quiet.begin_rescan();
+  auto none = quiet.complete_rescan();
+  CHECK(none.events.empty());
+}
+
+TEST_CASE("offsets written with different UTC offsets are compared as instants") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  // 11:00+01:00 is 10:00Z, earlier than 10:30Z though its text sorts later.
+  run(d, {{rec("1", "a", "2024-03-01T11:00:00+01:00"), rec("2", "b", "2024-03-01T10:30:00Z")}});
+  CHECK(d.since().value() == "2024-03-01T10:30:00Z");
+  run(d, {{rec("3", "c", "2024-03-01T11:15:00+01:00")}});  // 10:15Z: does not move the offset back
+  CHECK(d.since().value() == "2024-03-01T10:30:00Z");
+  run(d, {{rec("4", "d", "2024-03-01T06:00:00-05:00")}});  // 11:00Z
+  CHECK(d.since().value() == "2024-03-01T06:00:00-05:00");
+  CHECK(d.since_url().value() == "/contacts?since=2024-03-01T11:00:00.000Z");
+}
+
+TEST_CASE("a date too far in the future is dispatched but does not advance the offset") {
+  memory_store store;
+  auto s = contacts();
+  s.max_future_skew = std::chrono::minutes(5);
+  detector d(store, "p", s, fixed_clock{at("2024-03-01T12:00:00Z")});
+  auto r = run(d, {{rec("1", "a", "2024-03-01T11:00:00Z"), rec("2", "b", "2024-03-01T13:00:00Z")}});
+  CHECK(r.events.size() == 2);
+  REQUIRE(r.notices.size() == 1);
+  CHECK(r.notices[0].position == 2);
+  CHECK(d.since().value() == "2024-03-01T11:00:00Z");
+}
+
+TEST_CASE("an expired state counts as never seen") {
+  memory_store store;
+  auto s = contacts();
+  s.ttl = std::chrono::hours(24);
+  fixed_clock clock{at("2024-03-01T00:00:00Z")};
+  batch b{{rec("1", "a", "2024-03-01T00:00:00Z")}};
+  {
+    detector d(store, "p", s, clock);
+    CHECK(run(d, b).events.size() == 1);
+  }
+  {
+    detector d(store, "p", s, fixed_clock{at("2024-03-01T12:00:00Z")});
+    CHECK(run(d, b).events.empty());
+  }
+  detector later(store, "p", s, fixed_clock{at("2024-03-03T00:00:00Z")});
+  auto r = run(later, b);
+  REQUIRE(r.events.size() == 1);
+  CHECK(r.events[0].type == event_type::created);
+}
+
+TEST_CASE("invalid records are reported with position and reason and do not stop the batch") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  batch b{{"not json", "[1,2]", R"({"email":"no id"})", R"({"id":"4","email":"x"})",
+           R"({"id":"5","updated":"2024-02-30T00:00:00Z"})",
+           R"({"id":{"a":1},"updated":"2024-03-01T00:00:00Z"})", rec("7", "ok", "2024-03-01T00:00:00Z")}};
+  auto r = run(d, b);
+  CHECK(ids_of(r) == std::vector<std::string>{"7"});
+  CHECK(r.stats.invalid == 6);
+  CHECK(r.stats.processed == 7);
+  REQUIRE(r.rejected.size() == 6);
+  CHECK(r.rejected[0].position == 1);
+  CHECK_FALSE(r.rejected[0].record_is_json);
+  CHECK(r.rejected[1].record_is_json);
+  CHECK(r.rejected[2].reason.find("id") != std::string::npos);
+  CHECK(r.rejected[3].id.value() == "4");
+  CHECK(r.rejected[3].reason.find("updated") != std::string::npos);
+  CHECK(r.rejected[4].reason.find("2024-02-30") != std::string::npos);
+  CHECK(r.rejected[5].position == 6);
+
+  auto strict = contacts();
+  strict.strict = true;
+  detector s(store, "q", strict);
+  auto records = b.records();
+  CHECK_THROWS_AS((void)s.process(records), sincehash::error);
+}
+
+TEST_CASE("a commit never moves the offset backwards") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  auto later = d.process(batch{{rec("1", "a", "2024-03-02T00:00:00Z")}}.records());
+  auto earlier = d.process(batch{{rec("2", "b", "2024-03-01T00:00:00Z")}}.records());
+  d.commit(later.pending);
+  d.commit(earlier.pending);
+  CHECK(d.since().value() == "2024-03-02T00:00:00Z");
+}
+
+TEST_CASE(
+    "since: nothing on a full sync, the offset, or the offset minus the lookback in the source's format") {
+  memory_store store;
+  auto s = contacts();
+  s.updated->format = date_format::compile("yyyy-MM-dd'T'HH:mm:ss.SSSZ", time_zone::utc()).value();
+  s.lookback = std::chrono::minutes(10);
+  s.initial_since = "2000-01-01T00:00:00Z";
+  detector d(store, "p", s);
+  CHECK_FALSE(d.since().has_value());
+  CHECK(d.since_url().value() == "/contacts?since=2000-01-01T00:00:00.000Z");
+  run(d, {{rec("1", "a", "2024-03-01T10:00:00.000+0000")}});
+  CHECK(d.since().value() == "2024-03-01T09:50:00.000+0000");
+  CHECK(d.since_url().value() == "/contacts?since=2024-03-01T09:50:00.000Z");
+  d.reset();
+  CHECK_FALSE(d.since().has_value());
+}
