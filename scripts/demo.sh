@@ -3,5 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh demo
-cmake --workflow --preset release >/dev/null
+log=$(mktemp)
+if ! cmake --workflow --preset release >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
 ./build/release/examples/sincehash demo "$@"

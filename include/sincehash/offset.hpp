@@ -56,8 +56,8 @@ struct since_options {
 /// cursors; `Compare` orders them. Not thread-safe: one tracker per stream.
 template <class Offset, class Compare = std::less<Offset>>
 class since_tracker {
-  static_assert(std::is_copy_constructible<Offset>::value,
-                "sincehash::since_tracker requires Offset to be copy constructible");
+  static_assert(std::is_copy_constructible<Offset>::value && std::is_default_constructible<Offset>::value,
+                "sincehash::since_tracker requires Offset to be default and copy constructible");
   static_assert(std::is_invocable_r<bool, const Compare&, const Offset&, const Offset&>::value,
                 "sincehash::since_tracker requires Compare to order two Offsets (a strict weak ordering)");
 
@@ -81,21 +81,25 @@ class since_tracker {
       }
     }
     observe_result r = observe_result::accepted;
-    if (previous_ && less_(value, *previous_) && options_.chronological) {
+    if (has_previous_ && less_(value, previous_) && options_.chronological) {
       if (!report_.first_out_of_order) report_.first_out_of_order = index;
       ++report_.out_of_order;
       in_order_ = false;
       r = observe_result::out_of_order;
     }
     previous_ = value;
-    if (!max_ || less_(*max_, value)) max_ = value;
+    has_previous_ = true;
+    if (!has_max_ || less_(max_, value)) {
+      max_ = value;
+      has_max_ = true;
+    }
     if (options_.chronological && in_order_) advance(value);
     return r;
   }
 
   /// Ends the batch: the pending offset becomes the maximum observed (never below the committed).
   void finish() {
-    if (max_) advance(*max_);
+    if (has_max_) advance(max_);
   }
 
   /// The offset `commit` would store: with a chronological source in order, the last value
@@ -143,16 +147,20 @@ class since_tracker {
   }
   void start_run() {
     pending_ = committed_;
-    previous_.reset();
-    max_.reset();
+    has_previous_ = false;
+    has_max_ = false;
     in_order_ = true;
     report_ = since_report{};
   }
 
   std::optional<Offset> committed_;
   std::optional<Offset> pending_;
-  std::optional<Offset> previous_;
-  std::optional<Offset> max_;
+  // Plain members with flags rather than optionals: GCC's -O3 flow analysis reports a disengaged
+  // optional as "maybe uninitialized" here.
+  Offset previous_{};
+  Offset max_{};
+  bool has_previous_ = false;
+  bool has_max_ = false;
   since_options options_;
   Compare less_;
   bool in_order_ = true;
