@@ -41,6 +41,7 @@ TEST_CASE("the seed's instance payload loads exactly as written") {
   REQUIRE(cfg.resources.size() == 1);
   const resource_settings& c = cfg.resource("contacts");
   CHECK(c.name == "contacts");
+  CHECK(c.poll_interval == std::chrono::seconds(60));
   CHECK(c.url == "/hubs/crm/contacts?where=LastModifiedDate>'${gmtDate:yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}'");
   CHECK(c.id_field.text() == "Id");
   REQUIRE(c.updated.has_value());

@@ -102,6 +102,7 @@ class config_reader {
       read_poller(doc, "", out);
     }
     finish();
+    for (auto& entry : out.resources) entry.second.poll_interval = out.poll_interval;
     return out;
   }
 
