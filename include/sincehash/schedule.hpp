@@ -36,38 +36,12 @@
 #include <variant>
 #include <vector>
 
+#include "sincehash/detail/time_civil.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/time.hpp"
 #include "sincehash/time_pattern.hpp"
 
 namespace sincehash {
-
-namespace detail {
-
-inline constexpr std::int64_t cron_days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-inline constexpr bool cron_leap(std::int64_t y) noexcept {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-inline constexpr unsigned cron_month_days(std::int64_t y, unsigned m) noexcept {
-  constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && cron_leap(y) ? 29 : days[m - 1];
-}
-
-// 0 = Sunday.
-inline constexpr unsigned cron_weekday(std::int64_t days) noexcept {
-  return static_cast<unsigned>(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);
-}
-
-}  // namespace detail
 
 /// A parsed cron expression (see the top of this header for the dialects). Immutable; cheap to
 /// copy; thread-safe for concurrent use.
@@ -238,6 +212,20 @@ class cron_schedule {
     return -1;
   }
 
+  // Calls f(item, byte position of item) for each element of a comma list.
+  template <class F>
+  static void for_each_item(std::string_view text, std::size_t pos, const char* field, F&& f) {
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      std::size_t comma = text.find(',', start);
+      if (comma == std::string_view::npos) comma = text.size();
+      const std::string_view item = text.substr(start, comma - start);
+      if (item.empty()) bad(field, "an empty list element", pos + start);
+      f(item, pos + start);
+      start = comma + 1;
+    }
+  }
+
   // One value: digits or (for month/dow) a name. `name_kind`: 0 none, 1 month, 2 dow.
   static int value(std::string_view s, std::size_t pos, const char* field, int lo, int hi, int name_kind,
                    int dow_shift) {
@@ -268,13 +256,7 @@ class cron_schedule {
   template <std::size_t N>
   void parse_plain(std::string_view text, std::size_t pos, const char* field, int lo, int hi,
                    std::bitset<N>& bits, int base = 0, int name_kind = 0, int dow_shift = 0) {
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      std::size_t comma = text.find(',', start);
-      if (comma == std::string_view::npos) comma = text.size();
-      const std::string_view item = text.substr(start, comma - start);
-      const std::size_t ipos = pos + start;
-      if (item.empty()) bad(field, "an empty list element", ipos);
+    for_each_item(text, pos, field, [&](std::string_view item, std::size_t ipos) {
       std::string_view range = item;
       int step = 1;
       if (auto slash = item.find('/'); slash != std::string_view::npos) {
@@ -297,20 +279,14 @@ class cron_schedule {
         b = item.find('/') != std::string_view::npos ? hi : a;  // `5/15`: from 5 every 15
       }
       for (int v = a; v <= b; v += step) bits.set(static_cast<std::size_t>(v - base));
-      start = comma + 1;
-    }
+    });
   }
 
   void parse_dom(std::string_view text, std::size_t pos) {
     const char* field = "day-of-month";
     if (text == "*" || text == "?") return;
     dom_any_ = false;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      std::size_t comma = text.find(',', start);
-      if (comma == std::string_view::npos) comma = text.size();
-      const std::string_view item = text.substr(start, comma - start);
-      const std::size_t ipos = pos + start;
+    for_each_item(text, pos, field, [&](std::string_view item, std::size_t ipos) {
       if (item == "L") {
         dom_last_ = true;
       } else if (item == "LW") {
@@ -322,8 +298,7 @@ class cron_schedule {
       } else {
         parse_plain(item, ipos, field, 1, 31, dom_);
       }
-      start = comma + 1;
-    }
+    });
   }
 
   void parse_dow(std::string_view text, std::size_t pos, bool quartz) {
@@ -333,12 +308,7 @@ class cron_schedule {
     const int lo = quartz ? 1 : 0, hi = quartz ? 7 : 7;
     const int shift = quartz ? 1 : 0;  // names are 0-based Sunday; Quartz numbers 1-based
     auto to_sunday0 = [quartz](int v) { return quartz ? v - 1 : v % 7; };
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      std::size_t comma = text.find(',', start);
-      if (comma == std::string_view::npos) comma = text.size();
-      const std::string_view item = text.substr(start, comma - start);
-      const std::size_t ipos = pos + start;
+    for_each_item(text, pos, field, [&](std::string_view item, std::size_t ipos) {
       if (item == "L") {
         dow_.set(6);  // Quartz: L alone is the last day of the week, Saturday
       } else if (item.size() > 1 && item.back() == 'L') {
@@ -354,20 +324,19 @@ class cron_schedule {
         for (int v = lo; v <= hi; ++v)
           if (raw[static_cast<std::size_t>(v)]) dow_.set(static_cast<std::size_t>(to_sunday0(v)));
       }
-      start = comma + 1;
-    }
+    });
   }
 
   bool day_matches(std::int64_t y, unsigned m, unsigned d, std::int64_t days) const noexcept {
-    const unsigned last = detail::cron_month_days(y, m);
+    const unsigned last = detail::days_in_month(y, m);
     bool dom = dom_[d];
     if (dom_last_ && d == last) dom = true;
     for (int off : dom_last_offsets_)
       if (static_cast<int>(last) - off == static_cast<int>(d)) dom = true;
-    const unsigned w = detail::cron_weekday(days);
+    const unsigned w = detail::weekday_from_days(days);
     auto nearest_weekday = [&](int n) -> int {
       if (n > static_cast<int>(last)) return -1;
-      const auto wd = detail::cron_weekday(days - static_cast<int>(d) + n);
+      const auto wd = detail::weekday_from_days(days - static_cast<int>(d) + n);
       if (wd == 6) return n == 1 ? n + 2 : n - 1;                       // Saturday
       if (wd == 0) return n == static_cast<int>(last) ? n - 2 : n + 1;  // Sunday
       return n;
@@ -375,7 +344,7 @@ class cron_schedule {
     for (int n : dom_nearest_weekday_)
       if (nearest_weekday(n) == static_cast<int>(d)) dom = true;
     if (dom_last_weekday_) {
-      const unsigned lw = detail::cron_weekday(days - d + last);
+      const unsigned lw = detail::weekday_from_days(days - d + last);
       const unsigned last_weekday = lw == 6 ? last - 1 : lw == 0 ? last - 2 : last;
       if (d == last_weekday) dom = true;
     }
@@ -394,20 +363,9 @@ class cron_schedule {
   std::optional<std::int64_t> next_local(std::int64_t from) const {
     std::int64_t day = from >= 0 ? from / 86400 : (from - 86399) / 86400;
     std::int64_t sod = from - day * 86400;
-    // civil date of `day`
-    std::int64_t y;
-    unsigned m, d;
-    {
-      const std::int64_t z = day + 719468;
-      const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-      const auto doe = static_cast<unsigned>(z - era * 146097);
-      const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-      const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-      const unsigned mp = (5 * doy + 2) / 153;
-      d = doy - (153 * mp + 2) / 5 + 1;
-      m = mp < 10 ? mp + 3 : mp - 9;
-      y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
-    }
+    const detail::civil_date start = detail::civil_from_days(day);
+    std::int64_t y = start.year;
+    unsigned m = start.month, d = start.day;
     for (; y <= max_year;) {
       const bool year_ok = years_.empty() || (y >= 1970 && years_[static_cast<std::size_t>(y - 1970)]);
       if (!year_ok || !months_[m]) {
@@ -418,7 +376,7 @@ class cron_schedule {
           m = 1;
           ++y;
         }
-        day = detail::cron_days_from_civil(y, m, 1);
+        day = detail::days_from_civil(y, m, 1);
         continue;
       }
       if (day_matches(y, m, d, day)) {
@@ -436,7 +394,7 @@ class cron_schedule {
       }
       sod = 0;
       ++day;
-      if (++d > detail::cron_month_days(y, m)) {
+      if (++d > detail::days_in_month(y, m)) {
         d = 1;
         if (++m > 12) {
           m = 1;

@@ -9,28 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <sincehash/time.hpp>
+
 namespace sincehash_bench {
 
 inline std::string iso_ms(std::int64_t ms) {
-  const std::int64_t secs = ms / 1000;
-  std::int64_t days = secs / 86400;
-  const std::int64_t rem = secs % 86400;
-  // civil from days (1970-01-01 = day 0)
-  days += 719468;
-  const std::int64_t era = days / 146097;
-  const std::int64_t doe = days - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = yoe + era * 400 + (m <= 2);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
-                static_cast<long long>(rem % 60), static_cast<long long>(ms % 1000));
-  return buf;
+  return sincehash::format_rfc3339(sincehash::instant(std::chrono::milliseconds(ms)), 3);
 }
 
 /// `count` records of about `target_bytes` each. `version` changes the watched e-mail of every
