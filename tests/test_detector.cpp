@@ -266,9 +266,12 @@ TEST_CASE("deletes are reported only by a completed rescan") {
   // An interrupted rescan: it saw only id 1 and never completed.
   d.begin_rescan();
   run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}});
-  // Restarted: the complete listing lacks id 2, in two pages.
+  // Restarted: the complete listing lacks id 2, in two pages. Unchanged records are marked as
+  // seen without rewriting their rows.
   d.begin_rescan();
-  run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}});
+  auto page1 = run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}});
+  CHECK(page1.pending.batch.upserts.empty());
+  CHECK(page1.pending.batch.rescan_seen == std::vector<std::string>{"1"});
   run(d, {{rec("3", "c", "2024-03-01T00:00:00Z")}});
   auto done = d.complete_rescan();
   REQUIRE(done.events.size() == 1);
@@ -312,6 +315,22 @@ TEST_CASE("a date too far in the future is dispatched but does not advance the o
   REQUIRE(r.notices.size() == 1);
   CHECK(r.notices[0].position == 2);
   CHECK(d.since().value() == "2024-03-01T11:00:00Z");
+}
+
+TEST_CASE("a TTL refresh of an unchanged record is written at most once per quarter of the TTL") {
+  memory_store store;
+  auto s = contacts();
+  s.ttl = std::chrono::hours(24);
+  batch b{{rec("1", "a", "2024-03-01T00:00:00Z")}};
+  auto at_time = [&](const char* now) {
+    detector d(store, "p", s, fixed_clock{at(now)});
+    return run(d, b);
+  };
+  CHECK(at_time("2024-03-01T00:00:00Z").pending.batch.upserts.size() == 1);  // first sighting
+  CHECK(at_time("2024-03-01T05:59:00Z").pending.batch.upserts.empty());      // under a quarter
+  CHECK(at_time("2024-03-01T06:00:00Z").pending.batch.upserts.size() == 1);  // a quarter: refreshed
+  CHECK(at_time("2024-03-01T07:00:00Z").pending.batch.upserts.empty());
+  CHECK(at_time("2024-03-01T07:00:00Z").events.empty());
 }
 
 TEST_CASE("an expired state counts as never seen") {
