@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""sincehash process (SQLite state) against a Python reference connector, in the same session.
+"""sincehash process (SQLite state) against a Python reference connector, in the same run.
 
 usage: compare.py PATH_TO_SINCEHASH [--records N] [--sizes 1200,4000]
 
