@@ -5,30 +5,39 @@
 // reads a clock; the caller passes "now" and the time of the last rescan.
 //
 // Cron dialects, told apart by the number of fields:
-//   - 5 fields, Unix crontab: minute hour day-of-month month day-of-week. Day of week 0–7, where
-//     0 and 7 are Sunday. When both day fields are restricted a day matches if EITHER matches
-//     (crontab(5)); `?` is accepted as "any" in either day field, so Sesam's `0 0 ? * *` is daily
-//     at midnight.
-//   - 6 or 7 fields, Quartz: second minute hour day-of-month month day-of-week [year]. Day of
-//     week 1–7, where 1 is Sunday. Restricting both day fields is an error (one must be `?`).
-// Both accept: `*`, `?` (day fields), values, ranges `a-b`, steps `*/s`, `a/s`, `a-b/s`, lists,
-// names JAN–DEC and SUN–SAT (any case), and in the day fields `L` (last day of month), `L-n`
-// (n days before the last), `nW` (weekday nearest day n, within the month), `LW` (last weekday),
-// `nL` (last day-of-week n of the month), `n#k` (k-th day-of-week n). Macros: `@yearly`,
-// `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`.
+//   - 5 fields, Unix crontab(5): minute hour day-of-month month day-of-week. Day of week 0-7,
+//     where 0 and 7 are Sunday. When both day fields are restricted (neither starts with `*` or
+//     `?`) a day matches if EITHER matches (`30 4 1,15 * 5`: the 1st, the 15th and every Friday);
+//     otherwise both must match (`0 0 */2 * 1`: odd days that are Mondays). `?` is accepted as
+//     "any" in either day field, so Sesam's `0 0 ? * *` is daily at midnight. Seconds are 0.
+//   - 6 or 7 fields, Quartz: second minute hour day-of-month month day-of-week [year 1970-2262].
+//     Day of week 1-7, where 1 is Sunday. Restricting both day fields is an error (put `?` in
+//     one of them); a day matches when both match.
+// Both accept: `*`, `?` (day fields), values, ranges `a-b`, steps `*/s`, `a/s` (from a to the
+// top), `a-b/s`, lists, names JAN-DEC and SUN-SAT; in the day-of-month field `L` (last day),
+// `L-n` (n days before the last), `nW` (the weekday nearest day n within its month: a Saturday
+// moves to the Friday before, a Sunday to the Monday after, never across the month's edge) and
+// `LW` (last weekday); in the day-of-week field `L` (Saturday), `nL` (last day-of-week n of the
+// month) and `n#k` (k-th day-of-week n of the month). Names, `L` and `W` in any case. Macros:
+// `@yearly`, `@annually` (Jan 1 00:00), `@monthly`, `@weekly` (Sunday 00:00), `@daily`,
+// `@midnight`, `@hourly`.
 //
 // Time zones: an expression is matched against the wall clock of the zone passed to `next_after`
-// (UTC by default). A wall-clock time that does not exist (inside a daylight-saving gap) fires
-// at the instant the zone maps it to with the offset in force before the gap, i.e. shifted
-// forward by the gap's length (02:30 in a one-hour spring-forward gap fires at 03:30). A
-// wall-clock time that occurs twice (a fall-back overlap) fires once, at its first occurrence.
+// (UTC by default), and fires at most once per matching wall-clock time:
+//   - a wall-clock time skipped by a forward jump (a daylight-saving gap, 02:30 when 02:00 jumps
+//     to 03:00) fires at the first instant after the jump (03:00 new time), once however many
+//     skipped times match;
+//   - a wall-clock time that occurs twice (a fall-back overlap, 02:30 when 03:00 falls back to
+//     02:00) fires once, at its first occurrence; during the repeated stretch nothing fires, so a
+//     job running every minute pauses for the length of the overlap.
+// Firing times are therefore non-decreasing in wall-clock order and never repeat.
 
-#include <array>
 #include <bitset>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,11 +52,12 @@
 
 namespace sincehash {
 
-/// A parsed cron expression (see the top of this header for the dialects). Immutable; cheap to
-/// copy; thread-safe for concurrent use.
+/// A parsed cron expression (see the top of this header for the dialects and for daylight-saving
+/// behaviour). Immutable after parsing; copies are independent; safe for concurrent `next_after`.
 class cron_schedule {
  public:
-  /// Parses `expr`. Errors (`errc::parse_error`) name the field and carry the byte position.
+  /// Parses `expr`. Errors are `errc::parse_error` with a message naming the field
+  /// ("cron day-of-week field: ...") and the byte position in `expr` of the offending text.
   [[nodiscard]] static result<cron_schedule> parse(std::string_view expr) noexcept {
     try {
       return parse_impl(expr);
@@ -56,22 +66,36 @@ class cron_schedule {
     }
   }
 
-  /// The first firing strictly after `t`, matched on the wall clock of `zone`; nullopt when the
-  /// expression never fires again (a year list in the past, February 30, ...). Searches at most
-  /// until the year 2261 (the end of `instant`'s range).
+  /// The first firing strictly after `t`, matched on the wall clock of `zone` and returned as a
+  /// UTC instant with whole seconds; nullopt when the expression never fires again (a year list
+  /// in the past, February 30, ...). Searches no further than the end of the range of `instant`
+  /// (2262-04-11), so an impossible expression returns quickly. Reads no clock.
   [[nodiscard]] std::optional<instant> next_after(instant t, const time_zone& zone = time_zone::utc()) const {
-    using namespace std::chrono;
-    const std::int64_t t_sec = floor<seconds>(t.time_since_epoch()).count();
-    std::int64_t from = zone.offset_at_seconds(t_sec) + t_sec + 1;  // local wall-clock seconds
-    for (int guard = 0; guard < 8; ++guard) {
-      auto local = next_local(from);
-      if (!local) return std::nullopt;
-      const std::int64_t utc = zone.local_to_utc_seconds(*local);
-      if (utc > t_sec) {
-        if (utc >= max_seconds) return std::nullopt;
-        return instant(seconds(utc));
+    const std::int64_t t_sec = detail::floor_div(t.time_since_epoch().count(), 1000000000);
+    if (t_sec >= max_seconds) return std::nullopt;
+    // The first wall-clock second whose firing would fall after t. Normally the second after t's
+    // own wall-clock time; when t lies in the second pass of a repeated stretch, the end of it.
+    std::int64_t from = t_sec + offset_at(zone, t_sec) + 1;
+    if (to_utc(from, zone) <= t_sec) {
+      std::int64_t lo = from;
+      std::int64_t hi = from + overlap_search_span;
+      if (to_utc(hi, zone) > t_sec) {
+        while (hi - lo > 1) {
+          const std::int64_t mid = lo + (hi - lo) / 2;
+          (to_utc(mid, zone) > t_sec ? hi : lo) = mid;
+        }
       }
-      from = *local + 1;  // an overlap mapped it to or before t: look further
+      from = hi;
+    }
+    // The mapping is non-decreasing, so the first local match is the first firing; the loop only
+    // guards against a zone whose offsets break that.
+    for (int guard = 0; guard < 4; ++guard) {
+      const auto local = next_local(from);
+      if (!local) return std::nullopt;
+      const std::int64_t utc = to_utc(*local, zone);
+      if (utc > max_seconds) return std::nullopt;
+      if (utc > t_sec) return instant(std::chrono::seconds(utc));
+      from = *local + 1;
     }
     return std::nullopt;
   }
@@ -79,56 +103,92 @@ class cron_schedule {
   /// The expression as written.
   [[nodiscard]] const std::string& text() const noexcept { return text_; }
 
+  /// True for the Quartz dialect (6 or 7 fields), false for Unix crontab (5 fields or a macro).
+  [[nodiscard]] bool is_quartz() const noexcept { return quartz_; }
+
  private:
   static constexpr std::int64_t max_seconds = 9223372036LL;  // instant's range, in seconds
-  static constexpr int max_year = 2261;
+  static constexpr std::int64_t overlap_search_span = 2 * 86400;
+  static constexpr int min_year = 1970;
+  static constexpr int max_year = 2262;
+  static constexpr std::size_t year_count = static_cast<std::size_t>(max_year - min_year + 1);
 
-  enum field_id { f_second, f_minute, f_hour, f_dom, f_month, f_dow, f_year, field_count };
+  cron_schedule() = default;
 
   std::string text_;
+  bool quartz_ = false;
   std::bitset<60> seconds_, minutes_;
   std::bitset<24> hours_;
-  std::bitset<32> dom_;      // 1..31
-  std::bitset<13> months_;   // 1..12
-  std::bitset<7> dow_;       // 0 = Sunday
-  std::vector<bool> years_;  // index year - 1970, empty = any
-  bool dom_any_ = true, dow_any_ = true;
+  std::bitset<32> dom_;     // 1..31
+  std::bitset<13> months_;  // 1..12
+  std::bitset<7> dow_;      // 0 = Sunday
+  std::bitset<year_count> years_;
+  bool any_year_ = true;
+  bool dom_any_ = true, dow_any_ = true;      // the field is `*` or `?`
+  bool either_day_ = false;                   // Unix, both day fields restricted: OR
   bool dom_last_ = false;                     // L
   std::vector<int> dom_last_offsets_;         // L-n
   std::vector<int> dom_nearest_weekday_;      // nW
   bool dom_last_weekday_ = false;             // LW
   std::vector<int> dow_last_;                 // nL (0 = Sunday)
-  std::vector<std::pair<int, int>> dow_nth_;  // n#k
+  std::vector<std::pair<int, int>> dow_nth_;  // n#k (0 = Sunday, k)
 
-  struct parse_state {
-    std::string_view expr;
-    bool quartz = false;
-  };
+  static std::int64_t offset_at(const time_zone& zone, std::int64_t utc_seconds) {
+    if (utc_seconds > max_seconds) utc_seconds = max_seconds;
+    if (utc_seconds < -max_seconds) utc_seconds = -max_seconds;
+    return zone.offset_at(instant(std::chrono::seconds(utc_seconds))).count();
+  }
+
+  // UTC seconds of the wall-clock second `local` (seconds since 1970 as if UTC): a time that
+  // occurs twice maps to its first occurrence, a skipped time to the first instant after the
+  // jump. Non-decreasing in `local` for zones whose transitions are more than a day apart.
+  static std::int64_t to_utc(std::int64_t local, const time_zone& zone) {
+    const instant mapped = zone.local_to_utc(local);
+    if (mapped == instant::max()) return max_seconds + 1;  // saturated: beyond the range
+    if (mapped == instant::min()) return -max_seconds - 1;
+    const std::int64_t u = detail::floor_div(mapped.time_since_epoch().count(), 1000000000);
+    const std::int64_t after = offset_at(zone, u);
+    if (u + after == local) return u;
+    // Skipped: `u` used the offset before the jump. The jump happened in (local - after, u].
+    const std::int64_t before = local - u;
+    if (after <= before) return u;
+    std::int64_t lo = local - after;
+    std::int64_t hi = u;
+    while (hi - lo > 1) {
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      (mid + offset_at(zone, mid) >= local ? hi : lo) = mid;
+    }
+    return hi;
+  }
 
   [[noreturn]] static void bad(const char* field, const std::string& why, std::size_t pos) {
     throw error(errc::parse_error, std::string("cron ") + field + " field: " + why, pos);
   }
 
+  static bool starts_any(std::string_view field) {
+    return !field.empty() && (field[0] == '*' || field[0] == '?');
+  }
+
   static result<cron_schedule> parse_impl(std::string_view expr) {
-    std::string_view trimmed = expr;
-    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front())))
-      trimmed.remove_prefix(1);
-    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
-      trimmed.remove_suffix(1);
-    struct macro {
-      std::string_view name, value;
-    };
-    static constexpr macro macros[] = {{"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
-                                       {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
-                                       {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
-                                       {"@hourly", "0 * * * *"}};
+    std::size_t first = 0;
+    while (first < expr.size() && std::isspace(static_cast<unsigned char>(expr[first]))) ++first;
+    std::size_t last = expr.size();
+    while (last > first && std::isspace(static_cast<unsigned char>(expr[last - 1]))) --last;
+    const std::string_view trimmed = expr.substr(first, last - first);
+    // Case-folded copy: byte positions stay those of `expr`.
+    std::string upper(expr);
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     if (!trimmed.empty() && trimmed.front() == '@') {
+      struct macro {
+        std::string_view name, value;
+      };
+      static constexpr macro macros[] = {{"@YEARLY", "0 0 1 1 *"},  {"@ANNUALLY", "0 0 1 1 *"},
+                                         {"@MONTHLY", "0 0 1 * *"}, {"@WEEKLY", "0 0 * * 0"},
+                                         {"@DAILY", "0 0 * * *"},   {"@MIDNIGHT", "0 0 * * *"},
+                                         {"@HOURLY", "0 * * * *"}};
+      const std::string_view name = std::string_view(upper).substr(first, last - first);
       for (const auto& m : macros) {
-        if (m.name.size() == trimmed.size() &&
-            std::equal(m.name.begin(), m.name.end(), trimmed.begin(), [](char a, char b) {
-              return std::tolower(static_cast<unsigned char>(a)) ==
-                     std::tolower(static_cast<unsigned char>(b));
-            })) {
+        if (m.name == name) {
           auto r = parse_impl(m.value);
           if (r) r->text_ = std::string(expr);
           return r;
@@ -137,30 +197,30 @@ class cron_schedule {
       return fail(errc::parse_error,
                   "unknown cron macro \"" + std::string(trimmed) +
                       "\" (known: @yearly @annually @monthly @weekly @daily @midnight @hourly)",
-                  static_cast<std::size_t>(trimmed.data() - expr.data()));
+                  first);
     }
-    // Split into fields, remembering where each starts.
     std::vector<std::pair<std::string_view, std::size_t>> fields;
+    const std::string_view text(upper);
     std::size_t i = 0;
-    while (i < expr.size()) {
-      while (i < expr.size() && std::isspace(static_cast<unsigned char>(expr[i]))) ++i;
+    while (i < text.size()) {
+      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
       const std::size_t start = i;
-      while (i < expr.size() && !std::isspace(static_cast<unsigned char>(expr[i]))) ++i;
-      if (i > start) fields.emplace_back(expr.substr(start, i - start), start);
+      while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+      if (i > start) fields.emplace_back(text.substr(start, i - start), start);
     }
     if (fields.size() != 5 && fields.size() != 6 && fields.size() != 7) {
       return fail(errc::parse_error,
-                  "a cron expression has 5 fields (minute hour day-of-month month day-of-week) or 6–7 "
+                  "a cron expression has 5 fields (minute hour day-of-month month day-of-week) or 6-7 "
                   "(Quartz: second first, optional year last); this one has " +
                       std::to_string(fields.size()),
-                  0);
+                  fields.size() > 7 ? fields[7].second : first);
     }
     cron_schedule c;
     c.text_ = std::string(expr);
-    const bool quartz = fields.size() != 5;
+    c.quartz_ = fields.size() != 5;
     try {
       std::size_t k = 0;
-      if (quartz) {
+      if (c.quartz_) {
         c.parse_plain(fields[k].first, fields[k].second, "second", 0, 59, c.seconds_);
         ++k;
       } else {
@@ -170,44 +230,42 @@ class cron_schedule {
       ++k;
       c.parse_plain(fields[k].first, fields[k].second, "hour", 0, 23, c.hours_);
       ++k;
+      const std::size_t dom_field = k;
       c.parse_dom(fields[k].first, fields[k].second);
       ++k;
       c.parse_plain(fields[k].first, fields[k].second, "month", 1, 12, c.months_, 0, 1);
       ++k;
-      c.parse_dow(fields[k].first, fields[k].second, quartz);
+      const std::size_t dow_field = k;
+      c.parse_dow(fields[k].first, fields[k].second);
       ++k;
-      if (k < fields.size()) {
-        std::bitset<292> years;  // 1970..2261
-        c.parse_plain(fields[k].first, fields[k].second, "year", 1970, 2261, years, 1970);
-        if (fields[k].first != "*" && fields[k].first != "?") {
-          c.years_.assign(292, false);
-          for (std::size_t y = 0; y < 292; ++y) c.years_[y] = years[y];
-        }
+      if (k < fields.size() && fields[k].first != "*" && fields[k].first != "?") {
+        c.parse_plain(fields[k].first, fields[k].second, "year", min_year, max_year, c.years_, min_year);
+        c.any_year_ = false;
       }
-      if (quartz && !c.dom_any_ && !c.dow_any_) {
+      if (c.quartz_ && !c.dom_any_ && !c.dow_any_) {
         bad("day-of-week",
-            "Quartz expressions restrict only one of day-of-month and day-of-week: use '?' in the other",
-            fields[quartz ? 5 : 4].second);
+            "Quartz expressions restrict only one of day-of-month and day-of-week: put '?' in the other",
+            fields[dow_field].second);
       }
+      c.either_day_ =
+          !c.quartz_ && !starts_any(fields[dom_field].first) && !starts_any(fields[dow_field].first);
     } catch (const error& e) {
       return e.info();
     }
     return c;
   }
 
+  // Names are upper case here (the expression is case-folded). Days count 0 = Sunday.
   static int name_value(std::string_view s, bool month) {
     static constexpr std::string_view months[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                                   "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
     static constexpr std::string_view days[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
-    if (s.size() != 3) return -1;
-    std::string up;
-    for (char ch : s) up.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
     if (month) {
       for (int i = 0; i < 12; ++i)
-        if (months[i] == up) return i + 1;
+        if (months[i] == s) return i + 1;
     } else {
       for (int i = 0; i < 7; ++i)
-        if (days[i] == up) return i;  // 0 = Sunday; callers shift for Quartz
+        if (days[i] == s) return i;
     }
     return -1;
   }
@@ -226,9 +284,10 @@ class cron_schedule {
     }
   }
 
-  // One value: digits or (for month/dow) a name. `name_kind`: 0 none, 1 month, 2 dow.
-  static int value(std::string_view s, std::size_t pos, const char* field, int lo, int hi, int name_kind,
-                   int dow_shift) {
+  // One value: digits or (month, day-of-week) a name. `name_kind`: 0 none, 1 month, 2 day of
+  // week (plus `dow_shift`, which maps Sunday = 0 to the dialect's numbering).
+  static int value(std::string_view s, std::size_t pos, const char* field, int lo, int hi, int name_kind = 0,
+                   int dow_shift = 0) {
     if (s.empty()) bad(field, "a value is missing", pos);
     int v = 0;
     if (std::isdigit(static_cast<unsigned char>(s[0]))) {
@@ -247,22 +306,23 @@ class cron_schedule {
     }
     if (v < lo || v > hi) {
       bad(field,
-          "value " + std::to_string(v) + " is outside " + std::to_string(lo) + "–" + std::to_string(hi), pos);
+          "value " + std::to_string(v) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi),
+          pos);
     }
     return v;
   }
 
-  // A comma list of *, a, a-b, with optional /step, into `bits` (bit = value - base).
+  // A comma list of `*`, `a`, `a-b`, each with an optional `/step`, into `bits` (bit v - base).
   template <std::size_t N>
-  void parse_plain(std::string_view text, std::size_t pos, const char* field, int lo, int hi,
-                   std::bitset<N>& bits, int base = 0, int name_kind = 0, int dow_shift = 0) {
+  static void parse_plain(std::string_view text, std::size_t pos, const char* field, int lo, int hi,
+                          std::bitset<N>& bits, int base = 0, int name_kind = 0, int dow_shift = 0) {
     for_each_item(text, pos, field, [&](std::string_view item, std::size_t ipos) {
       std::string_view range = item;
       int step = 1;
-      if (auto slash = item.find('/'); slash != std::string_view::npos) {
+      const std::size_t slash = item.find('/');
+      if (slash != std::string_view::npos) {
         range = item.substr(0, slash);
-        step = value(item.substr(slash + 1), ipos + slash + 1, field, 1, hi - lo + 1 > 0 ? hi - lo + 1 : 1, 0,
-                     0);
+        step = value(item.substr(slash + 1), ipos + slash + 1, field, 1, hi - lo + 1);
       }
       int a = lo, b = hi;
       if (range == "*" || range == "?") {
@@ -270,13 +330,13 @@ class cron_schedule {
             std::string_view(field) != "day-of-week") {
           bad(field, "'?' is allowed only in the day-of-month and day-of-week fields", ipos);
         }
-      } else if (auto dash = range.find('-'); dash != std::string_view::npos) {
+      } else if (const std::size_t dash = range.find('-'); dash != std::string_view::npos) {
         a = value(range.substr(0, dash), ipos, field, lo, hi, name_kind, dow_shift);
         b = value(range.substr(dash + 1), ipos + dash + 1, field, lo, hi, name_kind, dow_shift);
         if (b < a) bad(field, "range " + std::string(range) + " runs backwards", ipos);
       } else {
         a = value(range, ipos, field, lo, hi, name_kind, dow_shift);
-        b = item.find('/') != std::string_view::npos ? hi : a;  // `5/15`: from 5 every 15
+        b = slash != std::string_view::npos ? hi : a;  // `5/15`: from 5 every 15
       }
       for (int v = a; v <= b; v += step) bits.set(static_cast<std::size_t>(v - base));
     });
@@ -292,31 +352,33 @@ class cron_schedule {
       } else if (item == "LW") {
         dom_last_weekday_ = true;
       } else if (item.size() > 2 && item[0] == 'L' && item[1] == '-') {
-        dom_last_offsets_.push_back(value(item.substr(2), ipos + 2, field, 1, 30, 0, 0));
+        dom_last_offsets_.push_back(value(item.substr(2), ipos + 2, field, 1, 30));
       } else if (item.size() > 1 && item.back() == 'W') {
-        dom_nearest_weekday_.push_back(value(item.substr(0, item.size() - 1), ipos, field, 1, 31, 0, 0));
+        dom_nearest_weekday_.push_back(value(item.substr(0, item.size() - 1), ipos, field, 1, 31));
       } else {
         parse_plain(item, ipos, field, 1, 31, dom_);
       }
     });
   }
 
-  void parse_dow(std::string_view text, std::size_t pos, bool quartz) {
+  void parse_dow(std::string_view text, std::size_t pos) {
     const char* field = "day-of-week";
     if (text == "*" || text == "?") return;
     dow_any_ = false;
-    const int lo = quartz ? 1 : 0, hi = quartz ? 7 : 7;
-    const int shift = quartz ? 1 : 0;  // names are 0-based Sunday; Quartz numbers 1-based
+    const int lo = quartz_ ? 1 : 0;
+    const int hi = 7;
+    const int shift = quartz_ ? 1 : 0;  // names count Sunday = 0; Quartz numbers Sunday = 1
+    const bool quartz = quartz_;
     auto to_sunday0 = [quartz](int v) { return quartz ? v - 1 : v % 7; };
     for_each_item(text, pos, field, [&](std::string_view item, std::size_t ipos) {
       if (item == "L") {
-        dow_.set(6);  // Quartz: L alone is the last day of the week, Saturday
+        dow_.set(6);  // `L` alone is the last day of the week, Saturday
       } else if (item.size() > 1 && item.back() == 'L') {
         dow_last_.push_back(
             to_sunday0(value(item.substr(0, item.size() - 1), ipos, field, lo, hi, 2, shift)));
-      } else if (auto hash = item.find('#'); hash != std::string_view::npos) {
+      } else if (const std::size_t hash = item.find('#'); hash != std::string_view::npos) {
         const int d = to_sunday0(value(item.substr(0, hash), ipos, field, lo, hi, 2, shift));
-        const int k = value(item.substr(hash + 1), ipos + hash + 1, field, 1, 5, 0, 0);
+        const int k = value(item.substr(hash + 1), ipos + hash + 1, field, 1, 5);
         dow_nth_.emplace_back(d, k);
       } else {
         std::bitset<8> raw;
@@ -327,66 +389,74 @@ class cron_schedule {
     });
   }
 
+  // `days` is the day number of y-m-d (0 = 1970-01-01).
   bool day_matches(std::int64_t y, unsigned m, unsigned d, std::int64_t days) const noexcept {
-    const unsigned last = detail::days_in_month(y, m);
-    bool dom = dom_[d];
-    if (dom_last_ && d == last) dom = true;
-    for (int off : dom_last_offsets_)
-      if (static_cast<int>(last) - off == static_cast<int>(d)) dom = true;
-    const unsigned w = detail::weekday_from_days(days);
-    auto nearest_weekday = [&](int n) -> int {
-      if (n > static_cast<int>(last)) return -1;
-      const auto wd = detail::weekday_from_days(days - static_cast<int>(d) + n);
-      if (wd == 6) return n == 1 ? n + 2 : n - 1;                       // Saturday
-      if (wd == 0) return n == static_cast<int>(last) ? n - 2 : n + 1;  // Sunday
-      return n;
+    const int last = static_cast<int>(detail::days_in_month(y, m));
+    const int day = static_cast<int>(d);
+    const std::int64_t first_of_month = days - day + 1;
+    auto weekday_of = [&](int n) {
+      return static_cast<int>(detail::weekday_from_days(first_of_month + n - 1));
     };
-    for (int n : dom_nearest_weekday_)
-      if (nearest_weekday(n) == static_cast<int>(d)) dom = true;
-    if (dom_last_weekday_) {
-      const unsigned lw = detail::weekday_from_days(days - d + last);
-      const unsigned last_weekday = lw == 6 ? last - 1 : lw == 0 ? last - 2 : last;
-      if (d == last_weekday) dom = true;
+
+    bool dom = dom_any_ || dom_[d] || (dom_last_ && day == last);
+    for (int off : dom_last_offsets_) dom = dom || last - off == day;
+    for (int n : dom_nearest_weekday_) {
+      if (dom || n > last) continue;
+      const int wd = weekday_of(n);
+      int target = n;
+      if (wd == 6) target = n == 1 ? n + 2 : n - 1;     // Saturday
+      if (wd == 0) target = n == last ? n - 2 : n + 1;  // Sunday
+      dom = target == day;
     }
-    bool dow = dow_[w];
-    for (int n : dow_last_)
-      if (static_cast<int>(w) == n && d + 7 > last) dow = true;
-    for (const auto& [n, k] : dow_nth_)
-      if (static_cast<int>(w) == n && static_cast<int>((d - 1) / 7 + 1) == k) dow = true;
-    if (dom_any_ && dow_any_) return true;
-    if (dom_any_) return dow;
-    if (dow_any_) return dom;
-    return dom || dow;  // Unix: either
+    if (dom_last_weekday_ && !dom) {
+      const int wd = weekday_of(last);
+      dom = day == (wd == 6 ? last - 1 : wd == 0 ? last - 2 : last);
+    }
+
+    const int w = static_cast<int>(detail::weekday_from_days(days));
+    bool dow = dow_any_ || dow_[static_cast<std::size_t>(w)];
+    for (int n : dow_last_) dow = dow || (w == n && day + 7 > last);
+    for (const auto& [n, k] : dow_nth_) dow = dow || (w == n && (day - 1) / 7 + 1 == k);
+
+    return either_day_ ? (dom || dow) : (dom && dow);
   }
 
-  // The first matching local wall-clock second at or after `from`.
+  // The first matching wall-clock second at or after `from` (seconds since 1970 as if UTC).
   std::optional<std::int64_t> next_local(std::int64_t from) const {
-    std::int64_t day = from >= 0 ? from / 86400 : (from - 86399) / 86400;
+    std::int64_t day = detail::floor_div(from, 86400);
     std::int64_t sod = from - day * 86400;
     const detail::civil_date start = detail::civil_from_days(day);
     std::int64_t y = start.year;
     unsigned m = start.month, d = start.day;
-    for (; y <= max_year;) {
-      const bool year_ok = years_.empty() || (y >= 1970 && years_[static_cast<std::size_t>(y - 1970)]);
-      if (!year_ok || !months_[m]) {
-        // next month
-        sod = 0;
-        d = 1;
-        if (++m > 12) {
-          m = 1;
-          ++y;
-        }
-        day = detail::days_from_civil(y, m, 1);
+    auto next_month = [&] {
+      sod = 0;
+      d = 1;
+      if (++m > 12) {
+        m = 1;
+        ++y;
+      }
+      day = detail::days_from_civil(y, m, 1);
+    };
+    while (y <= max_year) {
+      const bool year_ok = any_year_ || (y >= min_year && years_[static_cast<std::size_t>(y - min_year)]);
+      if (!year_ok) {
+        m = 12;
+        next_month();
+        continue;
+      }
+      if (!months_[m]) {
+        next_month();
         continue;
       }
       if (day_matches(y, m, d, day)) {
-        for (int h = static_cast<int>(sod / 3600); h < 24; ++h) {
+        const int h0 = static_cast<int>(sod / 3600);
+        const int m0 = static_cast<int>(sod / 60 % 60);
+        const int s0 = static_cast<int>(sod % 60);
+        for (int h = h0; h < 24; ++h) {
           if (!hours_[static_cast<std::size_t>(h)]) continue;
-          const int min_from = h == sod / 3600 ? static_cast<int>(sod / 60 % 60) : 0;
-          for (int mi = min_from; mi < 60; ++mi) {
+          for (int mi = h == h0 ? m0 : 0; mi < 60; ++mi) {
             if (!minutes_[static_cast<std::size_t>(mi)]) continue;
-            const int s_from = (h == sod / 3600 && mi == sod / 60 % 60) ? static_cast<int>(sod % 60) : 0;
-            for (int s = s_from; s < 60; ++s) {
+            for (int s = (h == h0 && mi == m0) ? s0 : 0; s < 60; ++s) {
               if (seconds_[static_cast<std::size_t>(s)]) return day * 86400 + h * 3600 + mi * 60 + s;
             }
           }
@@ -394,13 +464,7 @@ class cron_schedule {
       }
       sod = 0;
       ++day;
-      if (++d > detail::days_in_month(y, m)) {
-        d = 1;
-        if (++m > 12) {
-          m = 1;
-          ++y;
-        }
-      }
+      if (++d > detail::days_in_month(y, m)) next_month();
     }
     return std::nullopt;
   }
@@ -409,74 +473,100 @@ class cron_schedule {
 /// A fixed period between rescans.
 class interval_schedule {
  public:
-  /// A period; must be positive (`errc::invalid_argument` otherwise).
+  /// A period; it must be positive (`errc::invalid_argument` otherwise).
   [[nodiscard]] static result<interval_schedule> every(std::chrono::nanoseconds period) noexcept {
     if (period <= std::chrono::nanoseconds::zero()) {
       return fail(errc::invalid_argument, "an interval schedule needs a positive period");
     }
-    interval_schedule s;
-    s.period_ = period;
-    return s;
+    return interval_schedule(period);
   }
-  /// `t` plus the period.
+
+  /// A period written as `parse_duration` reads it: ISO 8601 ("PT6H", "P1D") or whole seconds
+  /// ("86400"). Errors carry `parse_duration`'s code and position; a zero period is
+  /// `errc::invalid_argument`.
+  [[nodiscard]] static result<interval_schedule> parse(std::string_view text) noexcept {
+    auto d = parse_duration(text);
+    if (!d) return d.error();
+    return every(*d);
+  }
+
+  /// `t` plus the period; nullopt when that lies beyond the range of `instant`.
   [[nodiscard]] std::optional<instant> next_after(instant t) const noexcept {
     if (t > instant::max() - period_) return std::nullopt;
     return t + period_;
   }
-  /// The period.
+
+  /// The period (positive).
   [[nodiscard]] std::chrono::nanoseconds period() const noexcept { return period_; }
 
  private:
-  std::chrono::nanoseconds period_{1};
+  explicit interval_schedule(std::chrono::nanoseconds period) noexcept : period_(period) {}
+
+  std::chrono::nanoseconds period_;
 };
 
 /// When a full rescan is due: a cron expression or an interval, read from a configuration string
-/// ("0 0 ? * *", "@daily", "PT6H", "P1D", "86400").
+/// ("0 0 ? * *", "@daily", "0 0 3 ? * SUN", "PT6H", "P1D", "86400"). Immutable; safe for
+/// concurrent use.
 class rescan_schedule {
  public:
-  /// Parses a cron expression (anything not starting with 'P' or a digit-only number) or a
-  /// duration (ISO 8601 or whole seconds). Errors name what is wrong and where.
+  /// A duration when `text` (blanks around it ignored) is all digits or one word starting with
+  /// 'P' (any case); otherwise a cron expression. Errors name what is wrong and where.
   [[nodiscard]] static result<rescan_schedule> parse(std::string_view text) noexcept {
-    std::string_view t = text;
-    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
-    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    std::size_t first = 0;
+    while (first < text.size() && std::isspace(static_cast<unsigned char>(text[first]))) ++first;
+    std::size_t last = text.size();
+    while (last > first && std::isspace(static_cast<unsigned char>(text[last - 1]))) --last;
+    const std::string_view t = text.substr(first, last - first);
     const bool digits = !t.empty() && t.find_first_not_of("0123456789") == std::string_view::npos;
-    if (digits ||
-        (!t.empty() && (t.front() == 'P' || t.front() == 'p') && t.find(' ') == std::string_view::npos)) {
-      auto d = parse_duration(t);
-      if (!d) return d.error();
-      auto i = interval_schedule::every(*d);
-      if (!i) return i.error();
-      rescan_schedule s;
-      s.schedule_ = *i;
-      return s;
+    const bool iso = !t.empty() && (t.front() == 'P' || t.front() == 'p') &&
+                     t.find_first_of(" \t\r\n") == std::string_view::npos;
+    if (digits || iso) {
+      auto i = interval_schedule::parse(t);
+      if (!i) {
+        error_info e = i.error();
+        if (e.position != no_position) e.position += first;
+        return e;
+      }
+      return rescan_schedule(*i);
     }
     auto c = cron_schedule::parse(text);
     if (!c) return c.error();
-    rescan_schedule s;
-    s.schedule_ = std::move(*c);
-    return s;
+    return rescan_schedule(std::move(*c));
   }
 
-  /// The first rescan time strictly after `t` (cron matched in `zone`; an interval ignores it).
+  /// The first rescan time strictly after `t`: a cron schedule matched on the wall clock of
+  /// `zone`, an interval `t` plus its period (`zone` unused). nullopt: never again.
   [[nodiscard]] std::optional<instant> next_after(instant t, const time_zone& zone = time_zone::utc()) const {
     if (const auto* c = std::get_if<cron_schedule>(&schedule_)) return c->next_after(t, zone);
     return std::get<interval_schedule>(schedule_).next_after(t);
   }
 
-  /// True when a rescan is due at `now`: never rescanned, or the first scheduled time after the
-  /// last rescan has come.
+  /// True when a rescan is due at `now`: never rescanned (`last_rescan` empty), or the first
+  /// scheduled time after the last rescan is at or before `now`. A rescan that was missed several
+  /// times is due once, not once per missed time.
   [[nodiscard]] bool due(std::optional<instant> last_rescan, instant now,
                          const time_zone& zone = time_zone::utc()) const {
     if (!last_rescan) return true;
-    auto next = next_after(*last_rescan, zone);
+    const auto next = next_after(*last_rescan, zone);
     return next && *next <= now;
   }
 
   /// True for a cron schedule, false for an interval.
   [[nodiscard]] bool is_cron() const noexcept { return std::holds_alternative<cron_schedule>(schedule_); }
 
+  /// The cron schedule, or null for an interval.
+  [[nodiscard]] const cron_schedule* cron() const noexcept { return std::get_if<cron_schedule>(&schedule_); }
+
+  /// The interval schedule, or null for a cron expression.
+  [[nodiscard]] const interval_schedule* interval() const noexcept {
+    return std::get_if<interval_schedule>(&schedule_);
+  }
+
  private:
+  explicit rescan_schedule(interval_schedule s) : schedule_(s) {}
+  explicit rescan_schedule(cron_schedule s) : schedule_(std::move(s)) {}
+
   std::variant<interval_schedule, cron_schedule> schedule_;
 };
 
