@@ -34,6 +34,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -328,6 +329,14 @@ fixed_clock make_clock(const options& o) {
 }
 
 std::string sqlite_path(const std::string& uri) {
+  if (std::string_view(uri).rfind("sqlite:", 0) == 0) return uri.substr(7);
+  return uri;
+}
+
+// Opens the state named by `uri` and calls `f(store)` with it; returns what `f` returns. Each kind
+// of back end is its own store type, so `f` is instantiated once per kind this build supports.
+template <class F>
+decltype(auto) with_store(const std::string& uri, F&& f) {
   const std::string_view u(uri);
   if (u.rfind("redis://", 0) == 0 || u.rfind("rediss://", 0) == 0) {
     usage_error("--state " + uri + ": this build of sincehash has no Redis back end");
@@ -335,9 +344,9 @@ std::string sqlite_path(const std::string& uri) {
   if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
     usage_error("--state " + uri + ": this build of sincehash has no PostgreSQL back end");
   }
-  if (u.rfind("sqlite:", 0) == 0) return uri.substr(7);
   if (u.find("://") != std::string_view::npos) usage_error("--state " + uri + ": unknown kind of state URI");
-  return uri;
+  sqlite_store store(sqlite_path(uri));
+  return f(store);
 }
 
 resource_settings load_resource(const options& o) {
@@ -425,12 +434,10 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   return total;
 }
 
-int cmd_process(const options& o, run_io io, bool rescan) {
-  resource_settings settings = load_resource(o);
-  const fixed_clock clock = make_clock(o);
-  sqlite_store store(sqlite_path(*o.state));
-  change_detector<sqlite_store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
-                                                           clock);
+template <class Store>
+int process_with(Store& store, const options& o, run_io io, bool rescan, resource_settings settings,
+                 const fixed_clock& clock) {
+  change_detector<Store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings), clock);
   std::FILE* rejects_file = nullptr;
   if (o.rejects) {
     rejects_file = std::fopen(o.rejects->c_str(), "ab");
@@ -453,33 +460,44 @@ int cmd_process(const options& o, run_io io, bool rescan) {
   return 0;
 }
 
+int cmd_process(const options& o, run_io io, bool rescan) {
+  resource_settings settings = load_resource(o);
+  const fixed_clock clock = make_clock(o);
+  return with_store(
+      *o.state, [&](auto& store) { return process_with(store, o, io, rescan, std::move(settings), clock); });
+}
+
 int cmd_since(const options& o, std::FILE* out) {
   resource_settings settings = load_resource(o);
-  sqlite_store store(sqlite_path(*o.state));
-  change_detector<sqlite_store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
+  return with_store(*o.state, [&](auto& store) {
+    using store_type = std::decay_t<decltype(store)>;
+    change_detector<store_type, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
                                                            make_clock(o));
-  if (o.url) {
-    auto url = d.since_url();
-    if (!url) usage_error("the resource's url template: " + url.error().describe());
-    std::fprintf(out, "%s\n", url->c_str());
-  } else if (auto since = d.since()) {
-    std::fprintf(out, "%s\n", since->c_str());
-  }
-  return 0;
+    if (o.url) {
+      auto url = d.since_url();
+      if (!url) usage_error("the resource's url template: " + url.error().describe());
+      std::fprintf(out, "%s\n", url->c_str());
+    } else if (auto since = d.since()) {
+      std::fprintf(out, "%s\n", since->c_str());
+    }
+    return 0;
+  });
 }
 
 int cmd_reset(const options& o) {
   resource_settings settings = load_resource(o);
-  sqlite_store store(sqlite_path(*o.state));
-  change_detector<sqlite_store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
+  return with_store(*o.state, [&](auto& store) {
+    using store_type = std::decay_t<decltype(store)>;
+    change_detector<store_type, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
                                                            make_clock(o));
-  d.reset(o.forget_records);
-  return 0;
+    d.reset(o.forget_records);
+    return 0;
+  });
 }
 
 int cmd_purge(const options& o, std::FILE* out) {
-  sqlite_store store(sqlite_path(*o.state));
-  const std::size_t purged = store.purge_expired(make_clock(o).now());
+  const std::size_t purged =
+      with_store(*o.state, [&](auto& store) { return store.purge_expired(make_clock(o).now()); });
   std::fprintf(out, "{\"purged\":%zu}\n", purged);
   return 0;
 }
