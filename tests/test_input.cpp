@@ -30,7 +30,15 @@ read_all_result read_all(const std::string& input, std::size_t batch = 1000, std
   try {
     while (reader.next_batch(b)) {
       out.batch_sizes.push_back(b.size());
-      for (const auto& r : b) out.records.push_back({std::string(r.bytes), r.position});
+      for (const auto& r : b) {
+        out.records.push_back({std::string(r.bytes), r.position});
+        // Every record is followed by readable padding (read here, so a sanitizer sees a bad one).
+        CHECK(r.padding >= 64);
+        unsigned sum = 0;
+        for (std::size_t i = 0; i < r.padding; ++i)
+          sum += static_cast<unsigned char>(r.bytes.data()[r.bytes.size() + i]);
+        CHECK(sum > 0);
+      }
     }
   } catch (...) {
     std::fclose(f);

@@ -11,6 +11,7 @@
 // it as not JSON. On every input that both accept they report the same digest and extras.
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -46,6 +47,13 @@ class simdjson_access {
     if (!json.empty()) std::memcpy(buffer_.data(), json.data(), json.size());
     std::memset(buffer_.data() + json.size(), ' ', simdjson::SIMDJSON_PADDING);
     return read(simdjson::padded_string_view(buffer_.data(), json.size(), buffer_.size()), sink);
+  }
+
+  /// Reads `json` followed in memory by `padding` readable bytes (their contents do not matter):
+  /// with at least `SIMDJSON_PADDING` of them the text is read in place, otherwise it is copied.
+  result<void> read_padded(std::string_view json, std::size_t padding, record_sink& sink) {
+    if (padding < simdjson::SIMDJSON_PADDING) return read(json, sink);
+    return read(simdjson::padded_string_view(json.data(), json.size(), json.size() + padding), sink);
   }
 
   /// Reads caller-padded JSON text without copying it.
@@ -133,8 +141,7 @@ class simdjson_access {
       if (field.error()) return field.error();
       // Most keys hold no escape: read them in place; unescape only when a backslash shows up.
       const char* raw = field.value_unsafe().key().raw();
-      const char* at = raw;
-      while (at < end_ && *at != '"' && *at != '\\') ++at;
+      const char* at = key_end(raw);
       std::string_view key;
       if (at < end_ && *at == '"') {
         key = std::string_view(raw, static_cast<std::size_t>(at - raw));
@@ -148,6 +155,32 @@ class simdjson_access {
       if (sink.failed()) return simdjson::SUCCESS;
     }
     return simdjson::SUCCESS;
+  }
+
+  // The first '"' or '\\' at or after `p`, eight bytes at a time. Reading past the end of the
+  // text is safe: at least SIMDJSON_PADDING readable bytes follow it, and a key always ends
+  // before the text does (the structural index found its closing quote).
+  static const char* key_end(const char* p) noexcept {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    for (;;) {
+      std::uint64_t w;
+      std::memcpy(&w, p, sizeof w);
+      const std::uint64_t q = w ^ (ones * '"');
+      const std::uint64_t b = w ^ (ones * '\\');
+      // A byte of q or b is zero exactly where w holds a quote or a backslash.
+      const std::uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+      if (hit != 0) {
+        // The lowest flagged byte is a real match (borrows only run towards higher bytes).
+        return p + (static_cast<unsigned>(__builtin_ctzll(hit)) >> 3);
+      }
+      p += sizeof w;
+    }
+#else
+    while (*p != '"' && *p != '\\') ++p;
+    return p;
+#endif
   }
 
   simdjson::error_code walk_value(value& v, record_sink& sink) {

@@ -22,9 +22,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -133,7 +135,23 @@ struct batch_result {
 struct input_record {
   std::string_view bytes;
   std::size_t position = 0;
+  /// How many readable bytes follow `bytes` in memory (their contents do not matter): with
+  /// enough of them a fast access policy reads the record in place instead of copying it.
+  std::size_t padding = 0;
 };
+
+namespace detail {
+
+template <class R, class = void>
+struct record_padding {
+  static std::size_t of(const R&) noexcept { return 0; }
+};
+template <class R>
+struct record_padding<R, std::void_t<decltype(std::declval<const R&>().padding)>> {
+  static std::size_t of(const R& r) noexcept { return static_cast<std::size_t>(r.padding); }
+};
+
+}  // namespace detail
 
 /// The default clock: the system's UTC clock.
 struct system_clock_source {
@@ -155,35 +173,89 @@ struct fixed_clock {
 [[nodiscard]] inline std::string make_event_id(std::string_view partition, std::string_view id,
                                                event_type type, std::string_view updated,
                                                const digest& hash) {
-  std::string buf;
-  buf.reserve(partition.size() + id.size() + updated.size() + 64);
-  auto put = [&buf](std::string_view s) {
-    const auto n = static_cast<std::uint64_t>(s.size());
-    for (int i = 0; i < 8; ++i) buf.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
-    buf.append(s.data(), s.size());
-  };
-  put("sincehash-event-1");
-  put(partition);
-  put(id);
-  put(to_string(type));
-  put(updated);
-  put(hash.to_hex());
-  const XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  const std::string hex = hash.to_hex();
+  const std::string_view label("sincehash-event-1");
+  const std::string_view type_name(to_string(type));
+  const std::string_view parts[] = {label, partition, id, type_name, updated, hex};
+  std::size_t total = 0;
+  for (const auto& part : parts) total += 8 + part.size();
+  char small[512];
+  std::string large;
+  char* buf = small;
+  if (total > sizeof small) {
+    large.resize(total);
+    buf = &large[0];
+  }
+  char* at = buf;
+  for (const auto& part : parts) {  // each part: its length (8 bytes, little-endian), its bytes
+    const auto n = static_cast<std::uint64_t>(part.size());
+    for (int i = 0; i < 8; ++i) *at++ = static_cast<char>((n >> (8 * i)) & 0xFF);
+    if (!part.empty()) std::memcpy(at, part.data(), part.size());
+    at += part.size();
+  }
+  const XXH128_hash_t h = XXH3_128bits(buf, total);
   return digest{h.low64, h.high64, 128}.to_hex();
 }
 
 namespace detail {
 
-// A record after extraction, before classification.
+// A record after extraction, before classification. Its id and updated text live in the
+// detector's per-batch arena: first as offsets (the arena grows while records are read), then,
+// once every record was read, as views.
 struct extracted_record {
   std::size_t index = 0;  // in the batch
-  std::string id;
+  std::size_t id_at = 0, id_size = 0;
+  std::size_t updated_at = 0, updated_size = 0;
+  std::string_view id;
   value_kind id_kind = value_kind::string;
-  std::string updated_text;
+  std::string_view updated_text;
   value_kind updated_kind = value_kind::missing;
   std::optional<instant> updated;
   std::optional<instant> created;
   digest hash;
+};
+
+// Which earlier record of a batch had the same id: an open-addressing table of record indices,
+// sized once per batch (no allocation per record).
+class batch_id_index {
+ public:
+  explicit batch_id_index(std::size_t count) {
+    std::size_t size = 16;
+    while (size < 2 * count) size *= 2;
+    slots_.assign(size, -1);
+    mask_ = size - 1;
+  }
+
+  // Makes `k` the latest record with `id` (`ids[k] == id`); returns the one before, or -1.
+  template <class Ids>
+  std::ptrdiff_t exchange(std::string_view id, std::ptrdiff_t k, const Ids& ids) {
+    for (std::size_t at = XXH3_64bits(id.data(), id.size()) & mask_;; at = (at + 1) & mask_) {
+      std::ptrdiff_t& slot = slots_[at];
+      if (slot < 0) {
+        slot = k;
+        return -1;
+      }
+      if (ids(slot) == id) {
+        const std::ptrdiff_t before = slot;
+        slot = k;
+        return before;
+      }
+    }
+  }
+
+  // The latest record with `id`, or -1.
+  template <class Ids>
+  [[nodiscard]] std::ptrdiff_t find(std::string_view id, const Ids& ids) const {
+    for (std::size_t at = XXH3_64bits(id.data(), id.size()) & mask_;; at = (at + 1) & mask_) {
+      const std::ptrdiff_t slot = slots_[at];
+      if (slot < 0) return -1;
+      if (ids(slot) == id) return slot;
+    }
+  }
+
+ private:
+  std::vector<std::ptrdiff_t> slots_;
+  std::size_t mask_ = 0;
 };
 
 }  // namespace detail
@@ -263,21 +335,31 @@ class change_detector {
     std::vector<detail::extracted_record> items;
     std::vector<input_record> inputs;
     inputs.reserve(records.size());
-    for (const auto& r : records) inputs.push_back(input_record{r.bytes, r.position});
+    for (const auto& r : records) {
+      using record_type = std::decay_t<decltype(r)>;
+      inputs.push_back(input_record{r.bytes, r.position, detail::record_padding<record_type>::of(r)});
+    }
     items.reserve(inputs.size());
     out.stats.processed = inputs.size();
+    arena_.clear();
+    std::vector<std::pair<std::size_t, std::size_t>> invalid_ids;  // arena spans, for rescan marks
 
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       detail::extracted_record item;
       item.index = i;
       std::string reason;
       bool is_json = false;
-      if (!extract(inputs[i].bytes, item, reason, is_json)) {
+      if (!extract(inputs[i], item, reason, is_json)) {
         reject(out, inputs[i], item, std::move(reason), is_json);
-        if (rescanning && !item.id.empty()) out.pending.batch.rescan_seen.push_back(item.id);
+        if (rescanning && item.id_size != 0) invalid_ids.emplace_back(item.id_at, item.id_size);
         continue;
       }
-      items.push_back(std::move(item));
+      items.push_back(item);
+    }
+    const std::string_view arena(arena_);
+    for (auto& item : items) {
+      item.id = arena.substr(item.id_at, item.id_size);
+      item.updated_text = arena.substr(item.updated_at, item.updated_size);
     }
 
     // One round trip for the batch.
@@ -286,22 +368,25 @@ class change_detector {
     for (const auto& it : items) ids.push_back(it.id);
     const std::vector<std::optional<record_state>> stored = store_->get_many(partition_, ids);
 
-    std::unordered_map<std::string_view, std::optional<record_state>> current;
-    std::unordered_map<std::string_view, std::size_t> upsert_at;
-    current.reserve(items.size());
+    // Copies of one id in one batch: each is classified against the state the one before left.
+    const auto id_of = [&items](std::ptrdiff_t k) { return items[static_cast<std::size_t>(k)].id; };
+    detail::batch_id_index by_id(items.size());
+    std::vector<std::optional<record_state>> state_after(items.size());
+    std::vector<std::ptrdiff_t> upsert_of(items.size(), -1);
+    std::vector<std::size_t> unwritten;  // records not written, for rescan marks
     since_tracker<instant> tracker = make_tracker(stored_offset);
     std::optional<instant> stored_at;
     if (stored_offset && stored_offset->kind == offset_kind::instant)
       stored_at = offset_instant(*stored_offset);
     std::optional<instant> max_at;
-    const std::string* max_text = nullptr;
+    std::string_view max_text;
 
     for (std::size_t k = 0; k < items.size(); ++k) {
       auto& item = items[k];
       const input_record& in = inputs[item.index];
-      auto cur_it = current.find(item.id);
-      if (cur_it == current.end()) cur_it = current.emplace(item.id, stored[k]).first;
-      std::optional<record_state>& prior = cur_it->second;
+      const std::ptrdiff_t before = by_id.exchange(item.id, static_cast<std::ptrdiff_t>(k), id_of);
+      const std::optional<record_state>& prior =
+          before >= 0 ? state_after[static_cast<std::size_t>(before)] : stored[k];
       const bool seen = prior.has_value() && !expired(*prior, now);
 
       if (item.updated) {
@@ -309,7 +394,7 @@ class change_detector {
         if (obs != observe_result::accepted) out.notices.push_back({in.position, observe_message(obs, item)});
         if (obs != observe_result::future_skewed && (!max_at || *item.updated > *max_at)) {
           max_at = item.updated;
-          max_text = &item.updated_text;  // the offset is kept as the source wrote it
+          max_text = item.updated_text;  // the offset is kept as the source wrote it
         }
       }
 
@@ -356,44 +441,57 @@ class change_detector {
         ++(type == event_type::created ? out.stats.created : out.stats.updated);
         event e;
         e.type = type;
-        e.id = item.id;
+        e.id.assign(item.id.data(), item.id.size());
         e.id_kind = item.id_kind;
-        e.updated = item.updated_text;
+        e.updated.assign(item.updated_text.data(), item.updated_text.size());
         e.updated_kind = item.updated_kind;
         e.event_id = make_event_id(partition_, item.id, type, item.updated_text, item.hash);
         e.record = in.bytes;
         e.position = in.position;
         out.events.push_back(std::move(e));
       }
+      const std::ptrdiff_t earlier_upsert = before >= 0 ? upsert_of[static_cast<std::size_t>(before)] : -1;
       if (write) {
-        prior = next;
-        auto [at, inserted] = upsert_at.emplace(item.id, out.pending.batch.upserts.size());
-        if (inserted) {
-          out.pending.batch.upserts.emplace_back(item.id, next);
+        auto& upserts = out.pending.batch.upserts;
+        if (earlier_upsert >= 0) {
+          upserts[static_cast<std::size_t>(earlier_upsert)].second = next;
+          upsert_of[k] = earlier_upsert;
         } else {
-          out.pending.batch.upserts[at->second].second = next;
+          upsert_of[k] = static_cast<std::ptrdiff_t>(upserts.size());
+          upserts.emplace_back(std::string(item.id), next);
         }
-      } else if (rescanning) {
-        out.pending.batch.rescan_seen.push_back(item.id);
+        state_after[k] = std::move(next);
+      } else {
+        upsert_of[k] = earlier_upsert;
+        state_after[k] = prior;
+        if (rescanning) unwritten.push_back(k);
+      }
+    }
+
+    if (rescanning) {
+      // Ids seen but not upserted are marked; an id upserted anywhere in the batch needs no mark.
+      auto& marks = out.pending.batch.rescan_seen;
+      const auto upserted = [&](std::string_view id) {
+        const std::ptrdiff_t last = by_id.find(id, id_of);
+        return last >= 0 && upsert_of[static_cast<std::size_t>(last)] >= 0;
+      };
+      for (const auto& span : invalid_ids) {
+        const std::string_view id = arena.substr(span.first, span.second);
+        if (!upserted(id)) marks.emplace_back(id);
+      }
+      for (std::size_t k : unwritten) {
+        if (!upserted(items[k].id)) marks.emplace_back(items[k].id);
       }
     }
 
     tracker.finish();
     if (tracker.pending() && (!stored_at || *tracker.pending() > *stored_at)) {
-      std::string text = max_text != nullptr && max_at == tracker.pending()
-                             ? *max_text
-                             : format_rfc3339(*tracker.pending(), 9);
+      std::string text = max_at && max_at == tracker.pending() ? std::string(max_text)
+                                                               : format_rfc3339(*tracker.pending(), 9);
       out.pending.batch.offset = offset_value::from_instant(*tracker.pending(), std::move(text));
       out.pending.offset_after = out.pending.batch.offset;
     } else {
       out.pending.offset_after = stored_offset;
-    }
-    if (rescanning) {
-      // An id both upserted and marked only needs the upsert.
-      auto& seen_ids = out.pending.batch.rescan_seen;
-      seen_ids.erase(std::remove_if(seen_ids.begin(), seen_ids.end(),
-                                    [&](const std::string& id) { return upsert_at.count(id) != 0; }),
-                     seen_ids.end());
     }
     return out;
   }
@@ -470,6 +568,7 @@ class change_detector {
   Clock clock_;
   Hasher hasher_;
   std::uint32_t fingerprint_ = 0;
+  std::string arena_;  // ids and updated texts of the batch in `process`
 
   static instant offset_instant(const offset_value& off) {
     return instant(std::chrono::nanoseconds(off.number));
@@ -498,9 +597,10 @@ class change_detector {
 
   static std::string observe_message(observe_result r, const detail::extracted_record& item) {
     if (r == observe_result::future_skewed) {
-      return "updated date " + item.updated_text + " lies too far in the future: the offset does not advance";
+      return "updated date " + std::string(item.updated_text) +
+             " lies too far in the future: the offset does not advance";
     }
-    return "updated date " + item.updated_text +
+    return "updated date " + std::string(item.updated_text) +
            " is earlier than the record before it in a source declared "
            "chronological: the offset advances to the batch's maximum";
   }
@@ -519,14 +619,15 @@ class change_detector {
   void reject(batch_result& out, const input_record& in, const detail::extracted_record& item,
               std::string reason, bool is_json) {
     ++out.stats.invalid;
+    const std::string id = arena_.substr(item.id_at, item.id_size);
     if (settings_.strict) {
       throw error(errc::invalid_record, "record " + std::to_string(in.position) +
-                                            (item.id.empty() ? std::string() : " (id " + item.id + ")") +
-                                            ": " + reason);
+                                            (id.empty() ? std::string() : " (id " + id + ")") + ": " +
+                                            reason);
     }
     rejected_record r;
     r.position = in.position;
-    if (!item.id.empty()) r.id = item.id;
+    if (!id.empty()) r.id = id;
     r.reason = std::move(reason);
     r.record = in.bytes;
     r.record_is_json = is_json;
@@ -534,8 +635,8 @@ class change_detector {
   }
 
   // Reads id, dates and digest in one pass. False with a reason when the record is invalid.
-  bool extract(std::string_view bytes, detail::extracted_record& item, std::string& reason, bool& is_json) {
-    auto read = hasher_.read(bytes);
+  bool extract(const input_record& in, detail::extracted_record& item, std::string& reason, bool& is_json) {
+    auto read = hasher_.read(in.bytes, in.padding);
     if (!read) {
       is_json = read.error().code != errc::parse_error;
       reason = read.error().code == errc::parse_error ? "not JSON: " + read.error().describe()
@@ -545,7 +646,9 @@ class change_detector {
     is_json = true;
     const value_view& id = read->extra(0);
     if (id.kind == value_kind::string || id.kind == value_kind::number) {
-      item.id.assign(id.text.data(), id.text.size());
+      item.id_at = arena_.size();
+      item.id_size = id.text.size();
+      arena_.append(id.text.data(), id.text.size());
       item.id_kind = id.kind;
     }
     if (id.kind == value_kind::missing) {
@@ -556,7 +659,7 @@ class change_detector {
       reason = "the id field \"" + settings_.id_field.text() + "\" is not a string or a number";
       return false;
     }
-    if (item.id.empty()) {
+    if (item.id_size == 0) {
       reason = "the id field \"" + settings_.id_field.text() + "\" is empty";
       return false;
     }
@@ -575,7 +678,9 @@ class change_detector {
         return false;
       }
       item.updated = *t;
-      item.updated_text.assign(v.text.data(), v.text.size());
+      item.updated_at = arena_.size();
+      item.updated_size = v.text.size();
+      arena_.append(v.text.data(), v.text.size());
       item.updated_kind = v.kind;
     }
     if (settings_.created) {

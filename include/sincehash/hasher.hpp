@@ -172,6 +172,25 @@ struct is_access_policy<A, std::void_t<decltype(std::declval<A&>().read(std::dec
                                                     std::declval<record_sink&>())),
                    result<void>> {};
 
+template <class A, class = void>
+struct has_read_padded : std::false_type {};
+template <class A>
+struct has_read_padded<A,
+                       std::void_t<decltype(std::declval<A&>().read_padded(
+                           std::declval<std::string_view>(), std::size_t{}, std::declval<record_sink&>()))>>
+    : std::true_type {};
+
+// Calls `access.read_padded` where the policy offers it, else the plain `read`.
+template <class A>
+result<void> read_padded(A& access, std::string_view json, std::size_t padding, record_sink& sink) {
+  if constexpr (has_read_padded<A>::value) {
+    return access.read_padded(json, padding, sink);
+  } else {
+    (void)padding;
+    return access.read(json, sink);
+  }
+}
+
 template <class T>
 struct is_json_text : std::bool_constant<std::is_same<std::decay_t<T>, std::string>::value ||
                                          std::is_same<std::decay_t<T>, std::string_view>::value ||
@@ -318,6 +337,15 @@ class field_hasher {
   /// The view's extras live until the next call on this hasher.
   result<record_view> read(std::string_view json) {
     auto r = access_.read(json, sink_);
+    if (!r) return r.error();
+    return finish();
+  }
+
+  /// `read(json)` for text followed in memory by `padding` readable bytes whose contents do not
+  /// matter (the rest of an input buffer): an access policy that can use them (simdjson_access
+  /// with at least 64) reads the text in place instead of copying it.
+  result<record_view> read(std::string_view json, std::size_t padding) {
+    result<void> r = detail::read_padded(access_, json, padding, sink_);
     if (!r) return r.error();
     return finish();
   }

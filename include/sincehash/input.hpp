@@ -28,6 +28,7 @@ namespace sincehash {
 struct framed_record {
   std::string_view bytes;
   std::size_t position = 0;
+  std::size_t padding = 0;  ///< readable bytes after `bytes` in the buffer (at least 64)
 };
 
 /// Reads records from a C stream in batches. Not thread-safe; one reader per stream.
@@ -47,6 +48,7 @@ class record_reader {
   /// is cut off or a record over the size limit) naming the position.
   bool next_batch(std::vector<framed_record>& out) {
     out.clear();
+    unpad();
     compact();
     if (shape_ == shape::unknown) detect();
     // Reading more input may move the buffer, so records are kept as offsets until the batch is
@@ -60,8 +62,13 @@ class record_reader {
       if (!got) break;
       spans_.push_back(rec);
     }
+    // White space after the buffered input, so that every record is followed by readable bytes
+    // and a fast parser can read it in place; taken off again before the next batch.
+    buf_.append(record_padding, ' ');
+    padded_ = true;
     for (const auto& r : spans_)
-      out.push_back({std::string_view(buf_.data() + r.offset, r.length), r.position});
+      out.push_back({std::string_view(buf_.data() + r.offset, r.length), r.position,
+                     buf_.size() - r.offset - r.length});
     return !out.empty();
   }
 
@@ -85,6 +92,14 @@ class record_reader {
   std::size_t line_ = 0;     // NDJSON: lines handed out so far
   std::size_t element_ = 0;  // arrays: elements handed out so far
   bool array_done_ = false;
+
+  static constexpr std::size_t record_padding = 64;
+  bool padded_ = false;
+
+  void unpad() {
+    if (padded_) buf_.resize(buf_.size() - record_padding);
+    padded_ = false;
+  }
 
   // Drops consumed bytes; records handed out earlier become invalid, as documented.
   void compact() {

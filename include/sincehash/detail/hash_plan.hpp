@@ -35,7 +35,13 @@ struct plan_node {
   std::uint8_t norm = 0;             // normalisers configured at this node
   bool ignored = false;              // left out of any encoding it lies in
   bool index_children = false;       // some child key is an array index
+  std::uint64_t child_lengths = 0;   // bit n: a child key of n bytes (bit 63: 63 bytes or more)
 };
+
+// The bit of `child_lengths` that a key of `size` bytes falls under.
+inline std::uint64_t length_bit(std::size_t size) noexcept {
+  return std::uint64_t{1} << (size < 63 ? size : 63);
+}
 
 // The first (up to) 8 bytes of a key, packed: compared before the bytes themselves.
 inline std::uint64_t key_head(std::string_view key) noexcept {
@@ -116,6 +122,7 @@ class hash_plan {
       n.edge_count = static_cast<std::uint32_t>(t.children.size());
       for (const auto& c : t.children) {
         plan.edges_.push_back(plan_edge{c.first, new_index[c.second], key_head(c.first)});
+        n.child_lengths |= length_bit(c.first.size());
         if (field_path::index_value(c.first) != field_path::npos) n.index_children = true;
       }
       std::sort(plan.edges_.begin() + n.first_edge, plan.edges_.end(),
@@ -162,6 +169,7 @@ class hash_plan {
 
   /// The child of `node` reached by `key`, or nullptr.
   [[nodiscard]] const plan_node* child(const plan_node* node, std::string_view key) const noexcept {
+    if ((node->child_lengths & length_bit(key.size())) == 0) return nullptr;
     const plan_edge* e = edges_.data() + node->first_edge;
     const plan_edge* end = e + node->edge_count;
     while (e != end && e->key.size() < key.size()) ++e;
