@@ -382,7 +382,9 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   sink out(io.out, "the events");
   sink rej(io.rejects != nullptr ? io.rejects : io.err, o.rejects ? *o.rejects : std::string("stderr"));
   run_stats total;
-  record_reader reader(io.in, 1000);
+  // Each batch is committed after its events were flushed (one durable commit per batch):
+  // up to 10,000 records or 8 MiB of input, which bounds memory whatever the input's size.
+  record_reader reader(io.in, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
   std::vector<framed_record> batch;
   std::string buf;
   const auto started = std::chrono::steady_clock::now();

@@ -19,12 +19,13 @@ struct read_all_result {
   sincehash::record_reader::shape shape;
 };
 
-read_all_result read_all(const std::string& input, std::size_t batch = 1000, std::size_t limit = 1 << 20) {
+read_all_result read_all(const std::string& input, std::size_t batch = 1000, std::size_t limit = 1 << 20,
+                         std::size_t batch_bytes = std::size_t{16} << 20) {
   std::FILE* f = std::tmpfile();
   REQUIRE(f != nullptr);
   std::fwrite(input.data(), 1, input.size(), f);
   std::rewind(f);
-  sincehash::record_reader reader(f, batch, limit);
+  sincehash::record_reader reader(f, batch, limit, batch_bytes);
   read_all_result out;
   std::vector<sincehash::framed_record> b;
   try {
@@ -123,6 +124,23 @@ TEST_CASE("batches are bounded and together hold every record in order") {
       CHECK((r.records[i].bytes[head.size()] == ',' || r.records[i].bytes[head.size()] == '}'));
     }
   }
+}
+
+TEST_CASE("batches end once their bytes reach the byte limit; a record spanning many reads is whole") {
+  std::string ndjson;
+  for (int i = 0; i < 100; ++i)
+    ndjson += "{\"id\":" + std::to_string(i) + ",\"p\":\"" + std::string(90, 'x') + "\"}\n";
+  const std::size_t line = ndjson.find('\n');  // every record has this many bytes
+  auto r = read_all(ndjson, 1000, 1 << 20, 10 * line);
+  CHECK(r.batch_sizes == std::vector<std::size_t>(10, 10));
+  auto one = read_all(ndjson, 1000, 1 << 20, 1);
+  CHECK(one.batch_sizes == std::vector<std::size_t>(100, 1));
+  // A 3 MiB line arrives over many reads of the input and comes out as one record.
+  const std::string big = "{\"id\":1,\"p\":\"" + std::string(std::size_t{3} << 20, 'z') + "\"}";
+  auto b = read_all(big + "\n{\"id\":2}\n", 1000, std::size_t{4} << 20);
+  REQUIRE(b.records.size() == 2);
+  CHECK(b.records[0].bytes == big);
+  CHECK(b.records[1].position == 2);
 }
 
 TEST_CASE("a cut-off array, garbage after it and an oversized record are errors naming the position") {

@@ -11,10 +11,12 @@
 // tracks strings and nesting; whether a record is valid JSON is decided later, per record, so a
 // bad line is reported with its position instead of stopping the run.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,17 +33,70 @@ struct framed_record {
   std::size_t padding = 0;  ///< readable bytes after `bytes` in the buffer (at least 64)
 };
 
+namespace detail {
+
+// A growable byte buffer whose new bytes are not zeroed (input is read straight into it).
+class input_buffer {
+ public:
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] const char* data() const noexcept { return data_.get(); }
+  const char& operator[](std::size_t i) const noexcept { return data_[i]; }
+
+  // `n` more bytes at the end, uninitialised; returns where they start.
+  char* extend(std::size_t n) {
+    if (size_ + n > capacity_) {
+      const std::size_t wanted = std::max(size_ + n, capacity_ * 2);
+      std::unique_ptr<char[]> bigger(new char[wanted]);
+      if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
+      data_ = std::move(bigger);
+      capacity_ = wanted;
+    }
+    char* at = data_.get() + size_;
+    size_ += n;
+    return at;
+  }
+  void append(std::size_t n, char c) { std::memset(extend(n), c, n); }
+  void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
+  void erase_front(std::size_t n) noexcept {
+    if (n >= size_) {
+      size_ = 0;
+      return;
+    }
+    std::memmove(data_.get(), data_.get() + n, size_ - n);
+    size_ -= n;
+  }
+  [[nodiscard]] std::size_t find(char c, std::size_t from) const noexcept {
+    if (from >= size_) return std::string::npos;
+    const void* at = std::memchr(data_.get() + from, c, size_ - from);
+    return at == nullptr ? std::string::npos
+                         : static_cast<std::size_t>(static_cast<const char*>(at) - data_.get());
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace detail
+
 /// Reads records from a C stream in batches. Not thread-safe; one reader per stream.
 class record_reader {
  public:
   /// How the input was recognised (known after the first batch).
   enum class shape { unknown, ndjson, array, wrapped_array, single };
 
-  /// Reads from `in` (not owned, not closed). `max_batch` records per batch at most;
-  /// `max_record_bytes` bounds one record (a longer one is an error naming its position).
+  /// Reads from `in` (not owned, not closed). A batch holds at most `max_batch` records and ends
+  /// after the record that brings its bytes to `max_batch_bytes` or more (so memory stays bounded
+  /// by the two limits, whatever the input's size); `max_record_bytes` bounds one record (a
+  /// longer one is an error naming its position).
   explicit record_reader(std::FILE* in, std::size_t max_batch = 1000,
-                         std::size_t max_record_bytes = std::size_t{64} << 20)
-      : in_(in), max_batch_(max_batch == 0 ? 1 : max_batch), max_record_(max_record_bytes) {}
+                         std::size_t max_record_bytes = std::size_t{64} << 20,
+                         std::size_t max_batch_bytes = std::size_t{16} << 20)
+      : in_(in),
+        max_batch_(max_batch == 0 ? 1 : max_batch),
+        max_record_(max_record_bytes),
+        max_batch_bytes_(max_batch_bytes == 0 ? 1 : max_batch_bytes) {}
 
   /// The next batch into `out` (cleared first). Returns false at the end of the input with `out`
   /// empty. Throws `sincehash::error` (io_error on a read failure, parse_error on an array that
@@ -54,13 +109,15 @@ class record_reader {
     // Reading more input may move the buffer, so records are kept as offsets until the batch is
     // complete and only then turned into views.
     spans_.clear();
-    while (spans_.size() < max_batch_) {
+    std::size_t batch_bytes = 0;
+    while (spans_.size() < max_batch_ && batch_bytes < max_batch_bytes_) {
       span rec;
       const bool got = shape_ == shape::ndjson   ? next_line(rec)
                        : shape_ == shape::single ? next_single(rec)
                                                  : next_element(rec);
       if (!got) break;
       spans_.push_back(rec);
+      batch_bytes += rec.length;
     }
     // White space after the buffered input, so that every record is followed by readable bytes
     // and a fast parser can read it in place; taken off again before the next batch.
@@ -79,13 +136,14 @@ class record_reader {
   std::FILE* in_;
   std::size_t max_batch_;
   std::size_t max_record_;
+  std::size_t max_batch_bytes_;
   struct span {
     std::size_t offset = 0;
     std::size_t length = 0;
     std::size_t position = 0;
   };
   std::vector<span> spans_;
-  std::string buf_;
+  detail::input_buffer buf_;
   std::size_t pos_ = 0;  // next unread byte in buf_
   bool eof_ = false;
   shape shape_ = shape::unknown;
@@ -97,29 +155,30 @@ class record_reader {
   bool padded_ = false;
 
   void unpad() {
-    if (padded_) buf_.resize(buf_.size() - record_padding);
+    if (padded_) buf_.truncate(buf_.size() - record_padding);
     padded_ = false;
   }
 
   // Drops consumed bytes; records handed out earlier become invalid, as documented.
   void compact() {
     if (pos_ > 0) {
-      buf_.erase(0, pos_);
+      buf_.erase_front(pos_);
       pos_ = 0;
     }
   }
 
-  // Appends more input; false at end of input.
+  // Appends more input, read straight into the buffer; false at end of input.
   bool fill() {
     if (eof_) return false;
-    char chunk[1 << 16];
-    const std::size_t n = std::fread(chunk, 1, sizeof chunk, in_);
-    if (n < sizeof chunk) {
+    constexpr std::size_t chunk = std::size_t{1} << 18;
+    const std::size_t old = buf_.size();
+    const std::size_t n = std::fread(buf_.extend(chunk), 1, chunk, in_);
+    buf_.truncate(old + n);
+    if (n < chunk) {
       if (std::ferror(in_))
         throw error(errc::io_error, std::string("reading the input failed: ") + std::strerror(errno));
       eof_ = true;
     }
-    buf_.append(chunk, n);
     return n > 0;
   }
 
@@ -246,6 +305,7 @@ class record_reader {
     for (;;) {
       std::size_t nl = buf_.find('\n', pos_);
       while (nl == std::string::npos) {
+        const std::size_t searched = buf_.size();  // no newline before here: search only what is new
         if (buf_.size() - pos_ > max_record_) {
           throw error(errc::parse_error,
                       "line " + std::to_string(line_ + 1) + " is longer than " + std::to_string(max_record_) +
@@ -253,7 +313,7 @@ class record_reader {
                       line_ + 1);
         }
         if (!fill()) break;
-        nl = buf_.find('\n', pos_);
+        nl = buf_.find('\n', searched);
       }
       if (pos_ >= buf_.size()) return false;
       const std::size_t end = nl == std::string::npos ? buf_.size() : nl;

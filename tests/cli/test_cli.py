@@ -270,7 +270,7 @@ class cli_case(unittest.TestCase):
         self.assertEqual(len(events), 1)
 
     def test_sigkill_mid_run_loses_no_record(self):
-        n = 20000
+        n = 60000  # half of it holds several whole batches of 10,000
         ids = [str(i) for i in range(n)]
         text = "".join(sf(i, "N", i + "@x", "2024-03-01T10:%02d:%02d.000+0000" % (int(i) // 60 % 60, int(i) % 60)) + "\n"
                        for i in ids)

@@ -108,7 +108,11 @@ class sqlite_store {
     if (!pid) return out;
     std::vector<std::uint32_t> order(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
-    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    // Sources often list records by id already: sort only when they are not.
+    if (!std::is_sorted(ids.begin(), ids.end())) {
+      std::sort(order.begin(), order.end(),
+                [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    }
     std::vector<std::string_view> distinct;
     distinct.reserve(ids.size());
     for (std::uint32_t i : order) {
