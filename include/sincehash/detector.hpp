@@ -371,8 +371,15 @@ class change_detector {
     // Copies of one id in one batch: each is classified against the state the one before left.
     const auto id_of = [&items](std::ptrdiff_t k) { return items[static_cast<std::size_t>(k)].id; };
     detail::batch_id_index by_id(items.size());
-    std::vector<std::optional<record_state>> state_after(items.size());
-    std::vector<std::ptrdiff_t> upsert_of(items.size(), -1);
+    // Where the state each record left lives: nowhere (-1), stored[j] (j), or the upsert u
+    // (-2 - u). Copies of an id refer to the same upsert, so nothing is copied per record.
+    std::vector<std::ptrdiff_t> left(items.size(), -1);
+    auto& upserts = out.pending.batch.upserts;
+    const auto state_at = [&](std::ptrdiff_t ref) -> const record_state* {
+      if (ref >= 0) return &*stored[static_cast<std::size_t>(ref)];
+      if (ref == -1) return nullptr;
+      return &upserts[static_cast<std::size_t>(-2 - ref)].second;
+    };
     std::vector<std::size_t> unwritten;  // records not written, for rescan marks
     since_tracker<instant> tracker = make_tracker(stored_offset);
     std::optional<instant> stored_at;
@@ -385,9 +392,11 @@ class change_detector {
       auto& item = items[k];
       const input_record& in = inputs[item.index];
       const std::ptrdiff_t before = by_id.exchange(item.id, static_cast<std::ptrdiff_t>(k), id_of);
-      const std::optional<record_state>& prior =
-          before >= 0 ? state_after[static_cast<std::size_t>(before)] : stored[k];
-      const bool seen = prior.has_value() && !expired(*prior, now);
+      const std::ptrdiff_t prior_ref = before >= 0 ? left[static_cast<std::size_t>(before)]
+                                       : stored[k] ? static_cast<std::ptrdiff_t>(k)
+                                                   : -1;
+      const record_state* prior = state_at(prior_ref);
+      const bool seen = prior != nullptr && !expired(*prior, now);
 
       if (item.updated) {
         const auto obs = tracker.observe(*item.updated, now);
@@ -427,8 +436,6 @@ class change_detector {
           write = true;  // keep the newer date, so an older copy arriving later is stale
         } else if (refresh_due(*prior, now, settings_.ttl.value_or(std::chrono::nanoseconds::zero()))) {
           write = true;
-        } else {
-          next = *prior;
         }
         if (!newer && prior->updated && !item.updated) next.updated = prior->updated;
       } else {
@@ -450,20 +457,16 @@ class change_detector {
         e.position = in.position;
         out.events.push_back(std::move(e));
       }
-      const std::ptrdiff_t earlier_upsert = before >= 0 ? upsert_of[static_cast<std::size_t>(before)] : -1;
       if (write) {
-        auto& upserts = out.pending.batch.upserts;
-        if (earlier_upsert >= 0) {
-          upserts[static_cast<std::size_t>(earlier_upsert)].second = next;
-          upsert_of[k] = earlier_upsert;
+        if (prior_ref <= -2) {
+          upserts[static_cast<std::size_t>(-2 - prior_ref)].second = std::move(next);
+          left[k] = prior_ref;
         } else {
-          upsert_of[k] = static_cast<std::ptrdiff_t>(upserts.size());
-          upserts.emplace_back(std::string(item.id), next);
+          left[k] = -2 - static_cast<std::ptrdiff_t>(upserts.size());
+          upserts.emplace_back(std::string(item.id), std::move(next));
         }
-        state_after[k] = std::move(next);
       } else {
-        upsert_of[k] = earlier_upsert;
-        state_after[k] = prior;
+        left[k] = prior_ref;
         if (rescanning) unwritten.push_back(k);
       }
     }
@@ -473,7 +476,7 @@ class change_detector {
       auto& marks = out.pending.batch.rescan_seen;
       const auto upserted = [&](std::string_view id) {
         const std::ptrdiff_t last = by_id.find(id, id_of);
-        return last >= 0 && upsert_of[static_cast<std::size_t>(last)] >= 0;
+        return last >= 0 && left[static_cast<std::size_t>(last)] <= -2;
       };
       for (const auto& span : invalid_ids) {
         const std::string_view id = arena.substr(span.first, span.second);
