@@ -20,6 +20,9 @@
 #endif
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cerrno>
 #include <chrono>
@@ -34,6 +37,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -200,19 +204,29 @@ struct options {
   std::optional<std::string> config, state, resource, rejects, now;
   std::string instance = "default";
   bool dry_run = false, url = false, forget_records = false, help = false;
+  unsigned threads = default_threads();
+
+  // Records are read (parsed, hashed) by this many threads: the cores, at most 4.
+  static unsigned default_threads() {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores == 0 ? 1 : (cores > 4 ? 4 : cores);
+  }
 };
 
 const char* help_text(const std::string& command) {
   if (command == "process" || command == "rescan") {
     return command == "process"
                ? "usage: sincehash process --config FILE --state URI --resource NAME [--instance NAME]\n"
-                 "                         [--now ISO8601] [--dry-run] [--rejects FILE] < records > events\n"
+                 "                         [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"
+                 "                         < records > events\n"
                  "Classifies polled records (NDJSON, a JSON array, or a page with \"results\"/\"records\")\n"
                  "and writes one event per dispatched record. State is committed per batch, only after\n"
-                 "the batch's events were written and flushed; --dry-run commits nothing.\n"
+                 "the batch's events were written and flushed; --dry-run commits nothing. --threads N\n"
+                 "reads records with N threads (default: the cores, at most 4; the results are the same).\n"
                  "The last line on stderr is a JSON summary of the run.\n"
                : "usage: sincehash rescan --config FILE --state URI --resource NAME [--instance NAME]\n"
-                 "                        [--now ISO8601] [--dry-run] [--rejects FILE] < listing > events\n"
+                 "                        [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"
+                 "                        < listing > events\n"
                  "Like process, for a complete listing of the source: at the end, ids not seen are\n"
                  "reported as deleted events and their state is removed. An interrupted rescan\n"
                  "reports nothing and is simply run again.\n";
@@ -259,8 +273,8 @@ options parse_options(int argc, char** argv) {
     return o;
   }
   static const std::map<std::string, std::vector<std::string>> allowed = {
-      {"process", {"config", "state", "resource", "instance", "now", "dry-run", "rejects"}},
-      {"rescan", {"config", "state", "resource", "instance", "now", "dry-run", "rejects"}},
+      {"process", {"config", "state", "resource", "instance", "now", "dry-run", "rejects", "threads"}},
+      {"rescan", {"config", "state", "resource", "instance", "now", "dry-run", "rejects", "threads"}},
       {"since", {"config", "state", "resource", "instance", "url", "now"}},
       {"reset", {"config", "state", "resource", "instance", "forget-records"}},
       {"purge", {"state", "now"}},
@@ -303,6 +317,14 @@ options parse_options(int argc, char** argv) {
     if (name == "instance") o.instance = value;
     if (name == "now") o.now = value;
     if (name == "rejects") o.rejects = value;
+    if (name == "threads") {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || errno != 0 || n < 1 || n > 64 || value[0] == '-')
+        usage_error("--threads " + value + ": expected a whole number from 1 to 64");
+      o.threads = static_cast<unsigned>(n);
+    }
   }
   if (o.help) return o;
   auto need = [&](const std::optional<std::string>& v, const char* name) {
@@ -440,6 +462,7 @@ template <class Store>
 int process_with(Store& store, const options& o, run_io io, bool rescan, resource_settings settings,
                  const fixed_clock& clock) {
   change_detector<Store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings), clock);
+  d.set_reader_threads(o.threads);
   std::FILE* rejects_file = nullptr;
   if (o.rejects) {
     rejects_file = std::fopen(o.rejects->c_str(), "ab");
@@ -626,6 +649,13 @@ int cmd_demo() {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is a write error we report, not a silent death
+#ifdef M_MMAP_THRESHOLD
+  // Batches allocate the same large buffers again and again: keep them in the heap instead of
+  // mapping and unmapping (and page-faulting) them for every batch. Memory stays bounded by the
+  // batch limits.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
   try {
     options o = parse_options(argc, argv);
     if (o.help) {

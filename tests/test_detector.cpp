@@ -406,3 +406,69 @@ TEST_CASE(
   d.reset();
   CHECK_FALSE(d.since().has_value());
 }
+
+TEST_CASE("reading a batch with several threads gives exactly the results of one thread") {
+  // Random batches with repeated ids, stale copies, watched and unwatched changes, invalid
+  // records and a rescan, through two detectors on two stores: one reading alone, one with 3
+  // threads. Everything they report and commit must agree, batch after batch.
+  std::mt19937 rng(7);
+  auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
+  memory_store store1, store3;
+  detector one(store1, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector three(store3, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  three.set_reader_threads(3);
+  CHECK(three.reader_threads() == 3);
+  std::size_t events = 0, invalid = 0;
+  for (int round = 0; round < 6; ++round) {
+    if (round == 4) {
+      one.begin_rescan();
+      three.begin_rescan();
+    }
+    batch b;
+    const unsigned size = 600 + pick(1500);
+    for (unsigned i = 0; i < size; ++i) {
+      const std::string id = std::to_string(pick(900));
+      const unsigned kind = pick(40);
+      if (kind == 0) {
+        b.texts.push_back("{\"id\":\"" + id + "\",\"email\":");  // not JSON
+      } else if (kind == 1) {
+        b.texts.push_back("{\"id\":\"" + id + "\",\"updated\":\"yesterday\"}");  // bad date
+      } else {
+        char updated[32];
+        std::snprintf(updated, sizeof updated, "2024-03-0%uT10:%02u:00Z", 1 + pick(4), pick(60));
+        b.texts.push_back(rec(id, "e" + std::to_string(pick(3)) + "@x", updated, std::to_string(pick(5))));
+      }
+    }
+    const auto r1 = run(one, b, false);
+    const auto r3 = run(three, b, false);
+    REQUIRE(r1.events.size() == r3.events.size());
+    for (std::size_t i = 0; i < r1.events.size(); ++i) {
+      CHECK(r1.events[i].event_id == r3.events[i].event_id);
+      CHECK(r1.events[i].type == r3.events[i].type);
+      CHECK(r1.events[i].id == r3.events[i].id);
+      CHECK(r1.events[i].updated == r3.events[i].updated);
+      CHECK(r1.events[i].position == r3.events[i].position);
+    }
+    REQUIRE(r1.rejected.size() == r3.rejected.size());
+    for (std::size_t i = 0; i < r1.rejected.size(); ++i) {
+      CHECK(r1.rejected[i].position == r3.rejected[i].position);
+      CHECK(r1.rejected[i].id == r3.rejected[i].id);
+      CHECK(r1.rejected[i].reason == r3.rejected[i].reason);
+    }
+    CHECK(r1.stats.unchanged == r3.stats.unchanged);
+    CHECK(r1.stats.stale == r3.stats.stale);
+    CHECK(r1.pending.batch.upserts == r3.pending.batch.upserts);
+    CHECK(r1.pending.batch.rescan_seen == r3.pending.batch.rescan_seen);
+    CHECK(r1.pending.offset_after == r3.pending.offset_after);
+    events += r1.events.size();
+    invalid += r1.rejected.size();
+    one.commit(r1.pending);
+    three.commit(r3.pending);
+  }
+  const auto d1 = one.complete_rescan();
+  const auto d3 = three.complete_rescan();
+  CHECK(d1.pending.batch.erasures == d3.pending.batch.erasures);
+  // The batches did exercise dispatches and rejects.
+  CHECK(events > 500);
+  CHECK(invalid > 50);
+}

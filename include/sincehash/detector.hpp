@@ -23,9 +23,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -341,20 +343,19 @@ class change_detector {
     }
     items.reserve(inputs.size());
     out.stats.processed = inputs.size();
-    arena_.clear();
     std::vector<std::pair<std::size_t, std::size_t>> invalid_ids;  // arena spans, for rescan marks
 
+    std::vector<read_slot> slots(inputs.size());
+    read_all(inputs, slots);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      detail::extracted_record item;
-      item.index = i;
-      std::string reason;
-      bool is_json = false;
-      if (!extract(inputs[i], item, reason, is_json)) {
-        reject(out, inputs[i], item, std::move(reason), is_json);
-        if (rescanning && item.id_size != 0) invalid_ids.emplace_back(item.id_at, item.id_size);
+      read_slot& slot = slots[i];
+      if (!slot.ok) {
+        reject(out, inputs[i], slot.item, std::move(slot.reason), slot.is_json);
+        if (rescanning && slot.item.id_size != 0)
+          invalid_ids.emplace_back(slot.item.id_at, slot.item.id_size);
         continue;
       }
-      items.push_back(item);
+      items.push_back(slot.item);
     }
     const std::string_view arena(arena_);
     for (auto& item : items) {
@@ -499,6 +500,14 @@ class change_detector {
     return out;
   }
 
+  /// Reads the records of each batch with up to `n` threads, the calling one included (0 and 1:
+  /// the calling thread alone, the default). Only reading is shared out — parsing, hashing,
+  /// parsing dates; classification stays on the calling thread, in input order, so every `n`
+  /// gives the same results. Batches under 512 records are read by the calling thread alone.
+  void set_reader_threads(unsigned n) { reader_threads_ = n == 0 ? 1 : n; }
+  /// See `set_reader_threads`.
+  [[nodiscard]] unsigned reader_threads() const noexcept { return reader_threads_; }
+
   /// Applies `pending` in one atomic store operation. Call it only after the events of the same
   /// `process` call were delivered; a crash before it leaves the old state, so the next poll
   /// re-fetches and re-dispatches (at least once). Throws what the store throws.
@@ -572,6 +581,75 @@ class change_detector {
   Hasher hasher_;
   std::uint32_t fingerprint_ = 0;
   std::string arena_;  // ids and updated texts of the batch in `process`
+  unsigned reader_threads_ = 1;
+  std::vector<Hasher> helper_hashers_;      // one per extra reader thread (copies of hasher_)
+  std::vector<std::string> helper_arenas_;  // their arenas, appended to arena_ after each batch
+
+  // One record's reading: the record extracted, or why it is invalid.
+  struct read_slot {
+    detail::extracted_record item;
+    std::string reason;
+    bool ok = false;
+    bool is_json = false;
+  };
+
+  // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
+  void read_range(Hasher& hasher, std::string& arena, const std::vector<input_record>& inputs,
+                  std::vector<read_slot>& slots, std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) {
+      read_slot& slot = slots[i];
+      slot.item.index = i;
+      slot.ok = extract(hasher, arena, inputs[i], slot.item, slot.reason, slot.is_json);
+    }
+  }
+
+  // Reads every input, sharing contiguous ranges out to the reader threads; afterwards every
+  // arena offset in `slots` refers to `arena_`.
+  void read_all(const std::vector<input_record>& inputs, std::vector<read_slot>& slots) {
+    arena_.clear();
+    const std::size_t n = inputs.size();
+    std::size_t threads = reader_threads_;
+    if (n < 512) threads = 1;
+    if (threads > n / 256) threads = std::max<std::size_t>(1, n / 256);
+    if (threads <= 1) {
+      read_range(hasher_, arena_, inputs, slots, 0, n);
+      return;
+    }
+    while (helper_hashers_.size() < threads - 1) helper_hashers_.push_back(hasher_);
+    helper_arenas_.resize(std::max(helper_arenas_.size(), threads - 1));
+    std::vector<std::size_t> bounds(threads + 1);
+    for (std::size_t t = 0; t <= threads; ++t) bounds[t] = n * t / threads;
+    std::vector<std::exception_ptr> failures(threads);
+    std::vector<std::thread> workers;
+    workers.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t) {
+      helper_arenas_[t - 1].clear();
+      workers.emplace_back([&, t] {
+        try {
+          read_range(helper_hashers_[t - 1], helper_arenas_[t - 1], inputs, slots, bounds[t], bounds[t + 1]);
+        } catch (...) {
+          failures[t] = std::current_exception();
+        }
+      });
+    }
+    try {
+      read_range(hasher_, arena_, inputs, slots, bounds[0], bounds[1]);
+    } catch (...) {
+      failures[0] = std::current_exception();
+    }
+    for (auto& w : workers) w.join();
+    for (const auto& f : failures) {
+      if (f) std::rethrow_exception(f);
+    }
+    for (std::size_t t = 1; t < threads; ++t) {
+      const std::size_t base = arena_.size();
+      arena_ += helper_arenas_[t - 1];
+      for (std::size_t i = bounds[t]; i < bounds[t + 1]; ++i) {
+        slots[i].item.id_at += base;
+        slots[i].item.updated_at += base;
+      }
+    }
+  }
 
   static instant offset_instant(const offset_value& off) {
     return instant(std::chrono::nanoseconds(off.number));
@@ -638,8 +716,9 @@ class change_detector {
   }
 
   // Reads id, dates and digest in one pass. False with a reason when the record is invalid.
-  bool extract(const input_record& in, detail::extracted_record& item, std::string& reason, bool& is_json) {
-    auto read = hasher_.read(in.bytes, in.padding);
+  bool extract(Hasher& hasher, std::string& arena, const input_record& in, detail::extracted_record& item,
+               std::string& reason, bool& is_json) const {
+    auto read = hasher.read(in.bytes, in.padding);
     if (!read) {
       is_json = read.error().code != errc::parse_error;
       reason = read.error().code == errc::parse_error ? "not JSON: " + read.error().describe()
@@ -649,9 +728,9 @@ class change_detector {
     is_json = true;
     const value_view& id = read->extra(0);
     if (id.kind == value_kind::string || id.kind == value_kind::number) {
-      item.id_at = arena_.size();
+      item.id_at = arena.size();
       item.id_size = id.text.size();
-      arena_.append(id.text.data(), id.text.size());
+      arena.append(id.text.data(), id.text.size());
       item.id_kind = id.kind;
     }
     if (id.kind == value_kind::missing) {
@@ -681,9 +760,9 @@ class change_detector {
         return false;
       }
       item.updated = *t;
-      item.updated_at = arena_.size();
+      item.updated_at = arena.size();
       item.updated_size = v.text.size();
-      arena_.append(v.text.data(), v.text.size());
+      arena.append(v.text.data(), v.text.size());
       item.updated_kind = v.kind;
     }
     if (settings_.created) {
