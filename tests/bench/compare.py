@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """sincehash process (SQLite state) against a Python reference connector, in the same run.
 
-usage: compare.py PATH_TO_SINCEHASH [--records N] [--sizes 1200,4000]
+usage: compare.py PATH_TO_SINCEHASH [--records N] [--sizes 1200,4000] [--threads 1,2]
 
 For each record size it generates CRM-like NDJSON (HubSpot-style contacts), then runs
   - a first sync (every record new),
   - a repeat sync (the same records again: nothing changed) and
   - a bulk update (every record's modification date moved, 1 in 50 e-mails changed: 2% dispatched,
     and every newer date stored so that an older copy arriving later is recognised as stale)
-through `sincehash process` with a fresh SQLite state, and through a Python reference doing what
+through `sincehash process` with a fresh SQLite state (once per --threads value: the threads that
+read records), and through a Python reference doing what
 Python connectors do per record: json.loads, md5 of json.dumps of the watched subset with sorted
 keys, a dict of id -> hash, strptime of the modification date. It prints records/s, MB/s, peak
 resident memory and the ratio sincehash / Python.
@@ -109,6 +110,7 @@ def main():
     ap.add_argument("sincehash")
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--sizes", default="1200,4000")
+    ap.add_argument("--threads", default="1,2", help="reader thread counts to run sincehash with")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,12 +125,13 @@ def main():
             generate(v0, args.records, size, 0)
             generate(v1, args.records, size, 1)
             mb = os.path.getsize(v0) / 1e6
-            state = os.path.join(tmp, "state-%d.db" % size)
-            cli = [args.sincehash, "process", "--config", cfg, "--resource", "contacts", "--state", state]
-            s_first = measure(cli, v0)
-            s_repeat = measure(cli, v0)
-            s_bulk = measure(cli, v1)
-            summary = json.loads(s_bulk[2].strip().splitlines()[-1])
+            runs = {}
+            for threads in [int(t) for t in args.threads.split(",")]:
+                state = os.path.join(tmp, "state-%d-%d.db" % (size, threads))
+                cli = [args.sincehash, "process", "--config", cfg, "--resource", "contacts", "--state", state,
+                       "--threads", str(threads)]
+                runs[threads] = (measure(cli, v0), measure(cli, v0), measure(cli, v1))
+                summary = json.loads(runs[threads][2][2].strip().splitlines()[-1])
             # The Python reference keeps its state in memory: a later sync runs in the same process
             # after the first one and times each input itself.
             def python(*inputs):
@@ -138,16 +141,19 @@ def main():
             p_repeat = python(v0, v0)
             p_bulk = python(v0, v1)
             n = args.records
-            for name, s, p_secs, p_rss in (("first sync", s_first, p_first[0], p_first[1]),
-                                           ("repeat sync", s_repeat, p_repeat[0], p_repeat[1]),
-                                           ("bulk update", s_bulk, p_bulk[0], p_bulk[1])):
-                rows.append((size, name, n / s[0], mb / s[0], s[1], n / p_secs, p_rss, p_secs / s[0]))
+            for threads, (s_first, s_repeat, s_bulk) in sorted(runs.items()):
+                for name, s, p_secs, p_rss in (("first sync", s_first, p_first[0], p_first[1]),
+                                               ("repeat sync", s_repeat, p_repeat[0], p_repeat[1]),
+                                               ("bulk update", s_bulk, p_bulk[0], p_bulk[1])):
+                    rows.append((size, name, threads, n / s[0], mb / s[0], s[1], n / p_secs, p_rss,
+                                 p_secs / s[0]))
             print("size %d: bulk update dispatched %d of %d (sincehash summary: %s)" %
                   (size, summary["created"] + summary["updated"], n, json.dumps(summary)), file=sys.stderr)
-    print("| record size | run | sincehash records/s | MB/s | peak RSS MiB | Python records/s | Python peak RSS MiB | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
-    for size, name, rps, mbps, rss, prps, prss, ratio in rows:
-        print("| %d B | %s | %.0f | %.1f | %.1f | %.0f | %.1f | %.1fx |" % (size, name, rps, mbps, rss, prps, prss, ratio))
+    print("| record size | run | threads | sincehash records/s | MB/s | peak RSS MiB | Python records/s | Python peak RSS MiB | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size, name, threads, rps, mbps, rss, prps, prss, ratio in rows:
+        print("| %d B | %s | %d | %.0f | %.1f | %.1f | %.0f | %.1f | %.1fx |" %
+              (size, name, threads, rps, mbps, rss, prps, prss, ratio))
 
 
 if __name__ == "__main__":
