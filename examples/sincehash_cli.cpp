@@ -406,7 +406,12 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   run_stats total;
   // Each batch is committed after its events were flushed (one durable commit per batch):
   // up to 10,000 records or 8 MiB of input, which bounds memory whatever the input's size.
-  record_reader reader(io.in, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
+  // The descriptor is read directly where there is one, so NDJSON arriving through a pipe is
+  // processed (and committed) as it comes instead of waiting for a full batch.
+  const int in_fd = fileno(io.in);
+  record_reader reader = in_fd >= 0
+                             ? record_reader(in_fd, 10000, std::size_t{64} << 20, std::size_t{8} << 20)
+                             : record_reader(io.in, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
   std::vector<framed_record> batch;
   std::string buf;
   const auto started = std::chrono::steady_clock::now();

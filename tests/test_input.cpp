@@ -2,11 +2,22 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <future>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <unistd.h>
+#include <csignal>
+
 namespace {
+
+// A pipe whose reader gave up must not end the test process.
+const bool sigpipe_ignored = (std::signal(SIGPIPE, SIG_IGN), true);
 
 struct framed {
   std::string bytes;
@@ -19,34 +30,83 @@ struct read_all_result {
   sincehash::record_reader::shape shape;
 };
 
+void collect(sincehash::record_reader& reader, read_all_result& out) {
+  std::vector<sincehash::framed_record> b;
+  while (reader.next_batch(b)) {
+    out.batch_sizes.push_back(b.size());
+    for (const auto& r : b) {
+      out.records.push_back({std::string(r.bytes), r.position});
+      // Every record is followed by readable padding (read here, so a sanitizer sees a bad one).
+      CHECK(r.padding >= 64);
+      unsigned sum = 0;
+      for (std::size_t i = 0; i < r.padding; ++i)
+        sum += static_cast<unsigned char>(r.bytes.data()[r.bytes.size() + i]);
+      CHECK(sum > 0);
+    }
+  }
+  out.shape = reader.input_shape();
+}
+
+// The same input through a pipe, written in random pieces, read from the descriptor.
+read_all_result read_through_pipe(const std::string& input, std::size_t batch, std::size_t limit,
+                                  std::size_t batch_bytes) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::thread writer([&input, fd = fds[1]] {
+    std::mt19937 rng(static_cast<unsigned>(input.size()));
+    for (std::size_t at = 0; at < input.size();) {
+      const std::size_t n = std::min<std::size_t>(input.size() - at, 1 + rng() % 5000);
+      const ssize_t w = ::write(fd, input.data() + at, n);
+      if (w <= 0) break;  // the reader gave up (an error): stop
+      at += static_cast<std::size_t>(w);
+    }
+    ::close(fd);
+  });
+  read_all_result out;
+  try {
+    sincehash::record_reader reader(fds[0], batch, limit, batch_bytes);
+    collect(reader, out);
+  } catch (...) {
+    ::close(fds[0]);
+    writer.join();
+    throw;
+  }
+  ::close(fds[0]);
+  writer.join();
+  return out;
+}
+
+// Reads `input` through a C stream, and through a pipe from its descriptor: both must hand out
+// the same records (batches may end earlier from a pipe) or fail with the same error.
 read_all_result read_all(const std::string& input, std::size_t batch = 1000, std::size_t limit = 1 << 20,
                          std::size_t batch_bytes = std::size_t{16} << 20) {
   std::FILE* f = std::tmpfile();
   REQUIRE(f != nullptr);
   std::fwrite(input.data(), 1, input.size(), f);
   std::rewind(f);
-  sincehash::record_reader reader(f, batch, limit, batch_bytes);
   read_all_result out;
-  std::vector<sincehash::framed_record> b;
   try {
-    while (reader.next_batch(b)) {
-      out.batch_sizes.push_back(b.size());
-      for (const auto& r : b) {
-        out.records.push_back({std::string(r.bytes), r.position});
-        // Every record is followed by readable padding (read here, so a sanitizer sees a bad one).
-        CHECK(r.padding >= 64);
-        unsigned sum = 0;
-        for (std::size_t i = 0; i < r.padding; ++i)
-          sum += static_cast<unsigned char>(r.bytes.data()[r.bytes.size() + i]);
-        CHECK(sum > 0);
-      }
-    }
-  } catch (...) {
+    sincehash::record_reader reader(f, batch, limit, batch_bytes);
+    collect(reader, out);
+  } catch (const sincehash::error& e) {
     std::fclose(f);
+    try {
+      (void)read_through_pipe(input, batch, limit, batch_bytes);
+      FAIL("the descriptor reader accepted what the stream reader refused: " << e.what());
+    } catch (const sincehash::error& again) {
+      CHECK(again.code() == e.code());
+      CHECK(again.position() == e.position());
+    }
     throw;
   }
-  out.shape = reader.input_shape();
   std::fclose(f);
+  const read_all_result piped = read_through_pipe(input, batch, limit, batch_bytes);
+  REQUIRE(piped.records.size() == out.records.size());
+  for (std::size_t i = 0; i < out.records.size(); ++i) {
+    CHECK(piped.records[i].bytes == out.records[i].bytes);
+    CHECK(piped.records[i].position == out.records[i].position);
+  }
+  CHECK(piped.shape == out.shape);
   return out;
 }
 
@@ -162,4 +222,34 @@ TEST_CASE("a cut-off array, garbage after it and an oversized record are errors 
   CHECK(read_all("").records.empty());
   CHECK(read_all("[]").records.empty());
   CHECK(read_all(" \n ").records.empty());
+}
+
+TEST_CASE("from a descriptor, NDJSON written before a pause is handed out without waiting for more") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::promise<void> got_first;
+  auto first_seen = got_first.get_future();
+  std::thread writer([&] {
+    const std::string head = "{\"id\":1}\n{\"id\":2}\n\n{\"id\":3}\n{\"id\":";  // the 4th is cut for now
+    CHECK(::write(fds[1], head.data(), head.size()) == static_cast<ssize_t>(head.size()));
+    // A reader waiting for a full batch would block here until the timeout; then the rest comes.
+    (void)first_seen.wait_for(std::chrono::seconds(5));
+    const std::string rest = "4}\n{\"id\":5}\n";
+    CHECK(::write(fds[1], rest.data(), rest.size()) == static_cast<ssize_t>(rest.size()));
+    ::close(fds[1]);
+  });
+  sincehash::record_reader reader(fds[0], 1000);
+  std::vector<sincehash::framed_record> b;
+  REQUIRE(reader.next_batch(b));
+  std::vector<std::string> first;
+  for (const auto& r : b) first.emplace_back(r.bytes);
+  got_first.set_value();
+  std::vector<std::string> rest;
+  while (reader.next_batch(b)) {
+    for (const auto& r : b) rest.emplace_back(r.bytes);
+  }
+  writer.join();
+  ::close(fds[0]);
+  CHECK(first == std::vector<std::string>{"{\"id\":1}", "{\"id\":2}", "{\"id\":3}"});
+  CHECK(rest == std::vector<std::string>{"{\"id\":4}", "{\"id\":5}"});
 }

@@ -21,6 +21,12 @@
 #include <string_view>
 #include <vector>
 
+#if __has_include(<poll.h>) && __has_include(<unistd.h>)
+#include <poll.h>
+#include <unistd.h>
+#define SINCEHASH_INPUT_FD 1
+#endif
+
 #include "sincehash/error.hpp"
 
 namespace sincehash {
@@ -98,6 +104,20 @@ class record_reader {
         max_record_(max_record_bytes),
         max_batch_bytes_(max_batch_bytes == 0 ? 1 : max_batch_bytes) {}
 
+#ifdef SINCEHASH_INPUT_FD
+  /// Reads from the file descriptor `fd` (not owned, not closed) with the same limits, taking
+  /// what each read returns. NDJSON from a pipe or socket is then handed out as it arrives: a
+  /// batch also ends when it holds at least one record and no further whole line is buffered or
+  /// ready to be read, so records written before a pause are processed (and their state can be
+  /// committed) without waiting for more input.
+  explicit record_reader(int fd, std::size_t max_batch = 1000,
+                         std::size_t max_record_bytes = std::size_t{64} << 20,
+                         std::size_t max_batch_bytes = std::size_t{16} << 20)
+      : record_reader(static_cast<std::FILE*>(nullptr), max_batch, max_record_bytes, max_batch_bytes) {
+    fd_ = fd;
+  }
+#endif
+
   /// The next batch into `out` (cleared first). Returns false at the end of the input with `out`
   /// empty. Throws `sincehash::error` (io_error on a read failure, parse_error on an array that
   /// is cut off or a record over the size limit) naming the position.
@@ -111,6 +131,9 @@ class record_reader {
     spans_.clear();
     std::size_t batch_bytes = 0;
     while (spans_.size() < max_batch_ && batch_bytes < max_batch_bytes_) {
+#ifdef SINCEHASH_INPUT_FD
+      if (fd_ >= 0 && shape_ == shape::ndjson && !spans_.empty() && !line_buffered() && !input_ready()) break;
+#endif
       span rec;
       const bool got = shape_ == shape::ndjson   ? next_line(rec)
                        : shape_ == shape::single ? next_single(rec)
@@ -134,6 +157,7 @@ class record_reader {
 
  private:
   std::FILE* in_;
+  int fd_ = -1;
   std::size_t max_batch_;
   std::size_t max_record_;
   std::size_t max_batch_bytes_;
@@ -167,10 +191,46 @@ class record_reader {
     }
   }
 
+#ifdef SINCEHASH_INPUT_FD
+  // True when a line holding more than white space is complete in the buffer, or the input ended.
+  bool line_buffered() const noexcept {
+    std::size_t i = pos_;
+    while (i < buf_.size() && space(buf_[i])) ++i;
+    if (i == buf_.size()) return eof_;
+    return eof_ || buf_.find('\n', i) != std::string::npos;
+  }
+
+  // True when reading the descriptor would not block (data, end of input or an error is there).
+  bool input_ready() const noexcept {
+    if (eof_) return true;
+    pollfd p{fd_, POLLIN, 0};
+    int rc;
+    do {
+      rc = ::poll(&p, 1, 0);
+    } while (rc < 0 && errno == EINTR);
+    return rc != 0;
+  }
+#endif
+
   // Appends more input, read straight into the buffer; false at end of input.
   bool fill() {
     if (eof_) return false;
     constexpr std::size_t chunk = std::size_t{1} << 18;
+#ifdef SINCEHASH_INPUT_FD
+    if (fd_ >= 0) {
+      const std::size_t old = buf_.size();
+      char* at = buf_.extend(chunk);
+      ssize_t n;
+      do {
+        n = ::read(fd_, at, chunk);
+      } while (n < 0 && errno == EINTR);
+      buf_.truncate(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
+      if (n < 0)
+        throw error(errc::io_error, std::string("reading the input failed: ") + std::strerror(errno));
+      if (n == 0) eof_ = true;
+      return n > 0;
+    }
+#endif
     const std::size_t old = buf_.size();
     const std::size_t n = std::fread(buf_.extend(chunk), 1, chunk, in_);
     buf_.truncate(old + n);
@@ -247,7 +307,10 @@ class record_reader {
       const std::size_t len = value_length(pos_);
       if (len > 0) {
         std::size_t after = pos_ + len;
-        while (after < buf_.size() && space(buf_[after])) ++after;
+        for (;;) {  // white space up to the end of the input (reads may return it piecemeal)?
+          while (after < buf_.size() && space(buf_[after])) ++after;
+          if (after < buf_.size() || !fill()) break;
+        }
         if (after == buf_.size() && eof_) {
           std::size_t array_at = find_wrapped_array(pos_, pos_ + len);
           if (array_at != std::string::npos) {
