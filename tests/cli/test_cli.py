@@ -298,6 +298,48 @@ class cli_case(unittest.TestCase):
         self.assertEqual(set(ids) - delivered - again, set())
         self.assertGreater(len(delivered), 0)
 
+    def test_records_from_a_pipe_are_processed_and_committed_before_more_arrive(self):
+        # A poller that writes a page and then waits: its events come out, and their state is
+        # committed, while the pipe is still open.
+        import select
+        t = "2024-03-01T10:00:00.000+0000"
+        p = subprocess.Popen([BIN, "process", "--config", self.config, "--resource", "contacts", "--state",
+                              self.state], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            p.stdin.write("".join(sf(str(i), "N", "%d@x" % i, t) + "\n" for i in range(3)).encode())
+            p.stdin.flush()
+            got = b""
+            deadline = time.time() + 20
+            while got.count(b"\n") < 3 and time.time() < deadline:
+                ready, _, _ = select.select([p.stdout], [], [], 0.2)
+                if ready:
+                    got += os.read(p.stdout.fileno(), 65536)
+            self.assertEqual([json.loads(l)["id"] for l in got.decode().splitlines()], ["0", "1", "2"])
+            since = ""
+            while since != t and time.time() < deadline:  # the commit follows the flush
+                _, since, _ = self.run_cli("since")
+                since = since.strip()
+                time.sleep(0.05)
+            self.assertEqual(since, t)
+            p.stdin.write((sf("3", "N", "3@x", "2024-03-01T11:00:00.000+0000") + "\n").encode())
+            p.stdin.close()
+            rest = b""
+            while True:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                rest += chunk
+            rest = rest.decode().splitlines()
+            self.assertEqual([json.loads(l)["id"] for l in rest], ["3"])
+            self.assertEqual(p.wait(timeout=20), 0)
+            self.assertEqual(json.loads(p.stderr.read().decode().strip().splitlines()[-1])["processed"], 4)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+
     def test_demo_runs(self):
         rc, out, err = self.run_cli("demo")
         self.assertIn("pipe_offset", out)
