@@ -250,6 +250,13 @@ TEST_CASE("sealed states open with libsodium directly, following the documented 
   REQUIRE(back[0]);
   CHECK(*back[0] == s);
   CHECK(!back[1]);
+  // The partition is marked as sealed for readers without keys; other partitions are not.
+  CHECK(holds_sealed_state(inner, "i/c"));
+  CHECK(!holds_sealed_state(inner, "j/c"));
+  memory_store unsealed;
+  put_inner(unsealed, "i/c", "x", s);
+  (void)unsealed.intern_fingerprint("i/c", "some settings");
+  CHECK(!holds_sealed_state(unsealed, "i/c"));
   // Two seals of the same state differ (random nonce).
   commit_one(store, "i/c", "rec-1", s);
   CHECK(inner_state(inner, "i/c", "rec-1")->sealed != sealed);

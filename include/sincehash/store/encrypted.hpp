@@ -70,6 +70,22 @@ struct encrypted_store_options {
   bool blind_index = false;
 };
 
+/// The fingerprint text an encrypted_store interns in every partition it writes, so that code
+/// reading the inner store directly can tell (with `holds_sealed_state`) that the partition is
+/// sealed instead of mistaking sealed values for plain ones.
+inline constexpr std::string_view sealed_partition_marker = "sincehash/sealed-state 1";
+
+/// True when `partition` of `store` (any store, read without keys) was written by an
+/// encrypted_store: its fingerprint table holds `sealed_partition_marker`. Reads only.
+template <class Store>
+[[nodiscard]] bool holds_sealed_state(Store& store, std::string_view partition) {
+  for (std::uint32_t id = 1;; ++id) {
+    std::optional<std::string> text = store.fingerprint_text(partition, id);
+    if (!text) return false;
+    if (*text == sealed_partition_marker) return true;
+  }
+}
+
 namespace detail {
 
 inline constexpr std::uint8_t sealed_format = 1;
@@ -272,7 +288,12 @@ class encrypted_store {
   /// See store.hpp. Seals every upsert and the offset, then commits once to the inner store.
   void commit(std::string_view partition, const commit_batch& batch) {
     (void)detail::plan_commit(batch);  // refuses a malformed batch before anything is sealed
-    std::lock_guard<std::mutex> lock(partition_mutex(partition));
+    partition_data& pd = partition_entry(partition);
+    std::lock_guard<std::mutex> lock(pd.mutex);
+    if (!pd.marked) {
+      (void)inner_->intern_fingerprint(partition, sealed_partition_marker);
+      pd.marked = true;
+    }
     commit_batch sealed;
     sealed.upserts.reserve(batch.upserts.size());
     for (const auto& u : batch.upserts) {
@@ -309,7 +330,7 @@ class encrypted_store {
 
   /// See store.hpp.
   void reset_offset(std::string_view partition, bool forget_records) {
-    std::lock_guard<std::mutex> lock(partition_mutex(partition));
+    std::lock_guard<std::mutex> lock(partition_entry(partition).mutex);
     inner_->reset_offset(partition, forget_records);
   }
 
@@ -375,11 +396,16 @@ class encrypted_store {
   static constexpr std::string_view state_label = "sincehash/state";
   static constexpr std::string_view offset_label = "sincehash/offset";
 
-  std::mutex& partition_mutex(std::string_view partition) {
+  struct partition_data {
+    std::mutex mutex;     // serialises this object's commits on the partition
+    bool marked = false;  // sealed_partition_marker interned (under `mutex`)
+  };
+
+  partition_data& partition_entry(std::string_view partition) {
     std::lock_guard<std::mutex> lock(directory_mutex_);
-    auto it = partition_mutexes_.find(partition);
-    if (it == partition_mutexes_.end())
-      it = partition_mutexes_.emplace(std::string(partition), std::make_unique<std::mutex>()).first;
+    auto it = partitions_.find(partition);
+    if (it == partitions_.end())
+      it = partitions_.emplace(std::string(partition), std::make_unique<partition_data>()).first;
     return *it->second;
   }
 
@@ -516,7 +542,7 @@ class encrypted_store {
   detail::seal_keys keys_;
   encrypted_store_options options_;
   std::mutex directory_mutex_;
-  std::map<std::string, std::unique_ptr<std::mutex>, std::less<>> partition_mutexes_;
+  std::map<std::string, std::unique_ptr<partition_data>, std::less<>> partitions_;
 };
 
 }  // namespace sincehash
