@@ -345,6 +345,13 @@ class cli_case(unittest.TestCase):
         self.assertEqual([e["type"] for e in events], ["updated"])
         self.assertEqual(self.run_cli("purge", "--key-file", rotated)[1].strip(), '{"purged":0}')
 
+    def test_a_number_beyond_double_range_in_the_config_is_a_configuration_error(self):
+        for text in ('{"configuration": 1e999}',
+                     json.dumps({"event.poller.configuration": '{"contacts":{"idField":1e999}}'})):
+            config = self.write("huge.json", text)
+            rc, _, err = self.run_cli("since", config=config, check_rc=2)
+            self.assertIn("not valid JSON", err)
+
     def test_bad_key_files_are_usage_errors_naming_the_line(self):
         if "--key-file" not in self.run_cli("--help")[1]:
             self.skipTest("this build has no libsodium")
