@@ -57,14 +57,14 @@ inline constexpr const char kdf_seal_context[] = "shseal01";
 inline constexpr const char kdf_hash_context[] = "shhash01";
 inline constexpr const char kdf_blind_context[] = "shblnd01";
 
-inline int hex_value(char c) noexcept {
+inline int sodium_hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
-inline std::string to_hex(const unsigned char* data, std::size_t size) {
+inline std::string sodium_to_hex(const unsigned char* data, std::size_t size) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(size * 2);
@@ -155,12 +155,13 @@ class key_ring {
     };
     auto is_hex_text = [](std::string_view s) {
       return s.size() == 64 &&
-             std::all_of(s.begin(), s.end(), [](char c) { return detail::hex_value(c) >= 0; });
+             std::all_of(s.begin(), s.end(), [](char c) { return detail::sodium_hex_value(c) >= 0; });
     };
     auto decode = [](std::string_view hex) {
       std::string bytes(32, '\0');
       for (std::size_t i = 0; i < 32; ++i) {
-        bytes[i] = static_cast<char>(detail::hex_value(hex[2 * i]) * 16 + detail::hex_value(hex[2 * i + 1]));
+        bytes[i] = static_cast<char>(detail::sodium_hex_value(hex[2 * i]) * 16 +
+                                     detail::sodium_hex_value(hex[2 * i + 1]));
       }
       return bytes;
     };
@@ -261,7 +262,7 @@ class blake2b_keyed {
     unsigned char check[8];
     crypto_generichash(check, sizeof check, reinterpret_cast<const unsigned char*>(check_message),
                        sizeof check_message - 1, key_.data(), key_.size());
-    key_id_ = std::to_string(key.id()) + ":" + detail::to_hex(check, sizeof check);
+    key_id_ = std::to_string(key.id()) + ":" + detail::sodium_to_hex(check, sizeof check);
   }
 
   /// The 128-bit keyed BLAKE2b of `data`: `low` holds bytes 0-7 of the output, `high` bytes

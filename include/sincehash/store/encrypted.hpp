@@ -91,28 +91,28 @@ namespace detail {
 inline constexpr std::uint8_t sealed_format = 1;
 inline constexpr std::size_t sealed_header = 1 + 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 
-inline void put_u32(std::string& out, std::uint32_t v) {
+inline void seal_put_u32(std::string& out, std::uint32_t v) {
   for (int k = 0; k < 4; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
 }
-inline void put_u64(std::string& out, std::uint64_t v) {
+inline void seal_put_u64(std::string& out, std::uint64_t v) {
   for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
 }
-inline void put_bytes(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<std::uint32_t>(s.size()));
+inline void seal_put_bytes(std::string& out, std::string_view s) {
+  seal_put_u32(out, static_cast<std::uint32_t>(s.size()));
   out.append(s.data(), s.size());
 }
-inline std::uint64_t get_u64(std::string_view s, std::size_t at) noexcept {
+inline std::uint64_t seal_get_u64(std::string_view s, std::size_t at) noexcept {
   std::uint64_t v = 0;
   for (int k = 7; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(k)]);
   return v;
 }
-inline std::uint32_t get_u32(std::string_view s, std::size_t at) noexcept {
+inline std::uint32_t seal_get_u32(std::string_view s, std::size_t at) noexcept {
   std::uint32_t v = 0;
   for (int k = 3; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(k)]);
   return v;
 }
 
-inline std::string printable_id(std::string_view id) {
+inline std::string sealed_printable_id(std::string_view id) {
   std::string out = "'";
   for (char ch : id) {
     auto c = static_cast<unsigned char>(ch);
@@ -161,7 +161,7 @@ class seal_keys {
     std::string out;
     out.reserve(sealed_header + plaintext.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES);
     out.push_back(static_cast<char>(sealed_format));
-    put_u32(out, id);
+    seal_put_u32(out, id);
     unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
     randombytes_buf(nonce, sizeof nonce);
     out.append(reinterpret_cast<const char*>(nonce), sizeof nonce);
@@ -193,7 +193,7 @@ class seal_keys {
       why = "its sealed value has unknown format " + std::to_string(static_cast<unsigned char>(sealed[0]));
       return std::nullopt;
     }
-    const std::uint32_t id = get_u32(sealed, 1);
+    const std::uint32_t id = seal_get_u32(sealed, 1);
     const unsigned char* key = find(id);
     if (key == nullptr) {
       why = "it is sealed under key id " + std::to_string(id) + ", which the key ring does not hold";
@@ -218,12 +218,12 @@ class seal_keys {
   // 32 hex digits of keyed BLAKE2b over (partition, id).
   [[nodiscard]] std::string blind(std::string_view partition, std::string_view id) const {
     std::string msg;
-    put_bytes(msg, partition);
-    put_bytes(msg, id);
+    seal_put_bytes(msg, partition);
+    seal_put_bytes(msg, id);
     unsigned char out[16];
     crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
                        blind_.data(), blind_.size());
-    return to_hex(out, sizeof out);
+    return sodium_to_hex(out, sizeof out);
   }
 
  private:
@@ -411,11 +411,12 @@ class encrypted_store {
 
   static std::string state_ad(std::string_view partition, std::string_view stored, const record_state& s) {
     std::string ad;
-    detail::put_bytes(ad, partition);
-    detail::put_bytes(ad, stored);
-    detail::put_u64(ad, static_cast<std::uint64_t>(s.last_seen.time_since_epoch().count()));
+    detail::seal_put_bytes(ad, partition);
+    detail::seal_put_bytes(ad, stored);
+    detail::seal_put_u64(ad, static_cast<std::uint64_t>(s.last_seen.time_since_epoch().count()));
     ad.push_back(s.expires ? '\x01' : '\x00');
-    detail::put_u64(ad, s.expires ? static_cast<std::uint64_t>(s.expires->time_since_epoch().count()) : 0);
+    detail::seal_put_u64(ad,
+                         s.expires ? static_cast<std::uint64_t>(s.expires->time_since_epoch().count()) : 0);
     return ad;
   }
 
@@ -423,18 +424,20 @@ class encrypted_store {
                           const record_state& s) const {
     const std::uint8_t bits_code = s.hash.bits == 128 ? 2 : (s.hash.bits == 64 ? 1 : 0);
     if (s.hash.bits != 0 && s.hash.bits != 64 && s.hash.bits != 128) {
-      throw error(errc::invalid_argument, "encrypted_store: the digest of id " + detail::printable_id(id) +
-                                              " in partition '" + std::string(partition) + "' has " +
+      throw error(errc::invalid_argument, "encrypted_store: the digest of id " +
+                                              detail::sealed_printable_id(id) + " in partition '" +
+                                              std::string(partition) + "' has " +
                                               std::to_string(s.hash.bits) + " bits (0, 64 or 128 expected)");
     }
     std::string plain;
     plain.reserve(29 + (options_.blind_index ? 4 + id.size() : 0));
     plain.push_back(static_cast<char>((s.updated ? 1 : 0) | (bits_code << 1)));
-    detail::put_u64(plain, s.hash.low);
-    detail::put_u64(plain, s.hash.high);
-    detail::put_u64(plain, s.updated ? static_cast<std::uint64_t>(s.updated->time_since_epoch().count()) : 0);
-    detail::put_u32(plain, s.fingerprint);
-    if (options_.blind_index) detail::put_bytes(plain, id);
+    detail::seal_put_u64(plain, s.hash.low);
+    detail::seal_put_u64(plain, s.hash.high);
+    detail::seal_put_u64(plain,
+                         s.updated ? static_cast<std::uint64_t>(s.updated->time_since_epoch().count()) : 0);
+    detail::seal_put_u32(plain, s.fingerprint);
+    if (options_.blind_index) detail::seal_put_bytes(plain, id);
     record_state out;
     out.last_seen = s.last_seen;
     out.expires = s.expires;
@@ -456,7 +459,8 @@ class encrypted_store {
     std::string_view id_inside;
     if (plain && options_.blind_index) {
       id_inside = std::string_view(*plain).substr(33);
-      if (detail::get_u32(*plain, 29) != id_inside.size() || keys_.blind(partition, id_inside) != stored) {
+      if (detail::seal_get_u32(*plain, 29) != id_inside.size() ||
+          keys_.blind(partition, id_inside) != stored) {
         why = "its sealed value names another id";
         plain.reset();
       }
@@ -465,20 +469,20 @@ class encrypted_store {
       plain.reset();
     }
     if (!plain) {
-      throw error(errc::crypto_error, "encrypted_store: the state of id " + detail::printable_id(stored) +
-                                          " in partition '" + std::string(partition) +
-                                          "' cannot be opened: " + why);
+      throw error(errc::crypto_error, "encrypted_store: the state of id " +
+                                          detail::sealed_printable_id(stored) + " in partition '" +
+                                          std::string(partition) + "' cannot be opened: " + why);
     }
     const std::string& p = *plain;
     const auto flags = static_cast<unsigned char>(p[0]);
     record_state out;
     const unsigned bits_code = (flags >> 1) & 3u;
-    out.hash.low = detail::get_u64(p, 1);
-    out.hash.high = detail::get_u64(p, 9);
+    out.hash.low = detail::seal_get_u64(p, 1);
+    out.hash.high = detail::seal_get_u64(p, 9);
     out.hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
     if (flags & 1u)
-      out.updated = instant(std::chrono::nanoseconds(static_cast<std::int64_t>(detail::get_u64(p, 17))));
-    out.fingerprint = detail::get_u32(p, 25);
+      out.updated = instant(std::chrono::nanoseconds(static_cast<std::int64_t>(detail::seal_get_u64(p, 17))));
+    out.fingerprint = detail::seal_get_u32(p, 25);
     out.last_seen = s.last_seen;
     out.expires = s.expires;
     if (clear_id != nullptr) *clear_id = std::string(id_inside);
@@ -488,15 +492,16 @@ class encrypted_store {
   offset_value seal_offset(std::string_view partition, const offset_value& o, std::int64_t generation) const {
     std::string plain;
     plain.push_back(static_cast<char>(o.kind));
-    detail::put_u64(plain, static_cast<std::uint64_t>(o.number));
+    detail::seal_put_u64(plain, static_cast<std::uint64_t>(o.number));
     plain.append(o.text);
     std::string ad;
-    detail::put_bytes(ad, partition);
-    detail::put_u64(ad, static_cast<std::uint64_t>(generation));
+    detail::seal_put_bytes(ad, partition);
+    detail::seal_put_u64(ad, static_cast<std::uint64_t>(generation));
     std::string sealed = keys_.seal(offset_label, plain, ad);
-    return offset_value{offset_kind::integer,
-                        detail::to_hex(reinterpret_cast<const unsigned char*>(sealed.data()), sealed.size()),
-                        generation};
+    return offset_value{
+        offset_kind::integer,
+        detail::sodium_to_hex(reinterpret_cast<const unsigned char*>(sealed.data()), sealed.size()),
+        generation};
   }
 
   offset_value open_offset(std::string_view partition, const offset_value& stored) const {
@@ -507,8 +512,8 @@ class encrypted_store {
     } else {
       bytes.reserve(stored.text.size() / 2);
       for (std::size_t i = 0; i < stored.text.size(); i += 2) {
-        int hi = detail::hex_value(stored.text[i]);
-        int lo = detail::hex_value(stored.text[i + 1]);
+        int hi = detail::sodium_hex_value(stored.text[i]);
+        int lo = detail::sodium_hex_value(stored.text[i + 1]);
         if (hi < 0 || lo < 0) {
           why = "it is not a sealed offset (written without encryption?)";
           break;
@@ -519,8 +524,8 @@ class encrypted_store {
     std::optional<std::string> plain;
     if (why.empty()) {
       std::string ad;
-      detail::put_bytes(ad, partition);
-      detail::put_u64(ad, static_cast<std::uint64_t>(stored.number));
+      detail::seal_put_bytes(ad, partition);
+      detail::seal_put_u64(ad, static_cast<std::uint64_t>(stored.number));
       plain = keys_.open(offset_label, bytes, ad, why);
     }
     if (plain && (plain->size() < 9 || static_cast<unsigned char>((*plain)[0]) > 2)) {
@@ -533,7 +538,7 @@ class encrypted_store {
     }
     offset_value out;
     out.kind = static_cast<offset_kind>((*plain)[0]);
-    out.number = static_cast<std::int64_t>(detail::get_u64(*plain, 1));
+    out.number = static_cast<std::int64_t>(detail::seal_get_u64(*plain, 1));
     out.text = plain->substr(9);
     return out;
   }
