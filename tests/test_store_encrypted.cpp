@@ -6,6 +6,7 @@
 #include <sincehash/store/encrypted.hpp>
 #include <sincehash/store/memory.hpp>
 #ifdef SINCEHASH_HAS_SQLITE
+#include <sqlite3.h>
 #include <sincehash/store/sqlite.hpp>
 #endif
 
@@ -559,6 +560,40 @@ std::size_t hits(const std::string& file, const std::vector<std::string>& needle
 }
 
 }  // namespace
+
+TEST_CASE("an SQLite state file of schema 1 is migrated and then keeps sealed states") {
+  const auto path = fresh_db("schema1");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.string().c_str(), &db) == SQLITE_OK);
+    std::string setup = "PRAGMA journal_mode=WAL;BEGIN;";
+    setup += detail::sqlite_migrations[0];
+    setup +=
+        "PRAGMA application_id=" + std::to_string(detail::sqlite_application_id) + ";PRAGMA user_version=1;";
+    setup += "INSERT INTO partitions(id, name) VALUES(1, X'70');";
+    setup += "INSERT INTO records VALUES(1, X'6f6c64', X'0100000000000000', 1, NULL, 5, NULL);COMMIT;";
+    REQUIRE(sqlite3_exec(db, setup.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    sqlite_store inner(path.string());
+    auto old = inner.get_many("p", {"old"})[0];
+    REQUIRE(old);
+    CHECK(old->hash == digest{1, 0, 64});
+    CHECK(old->sealed.empty());
+    encrypted_store<sqlite_store> store(inner, test_keys());
+    CHECK_THROWS_WITH_AS((void)store.get_many("p", {"old"}), doctest::Contains("written without encryption"),
+                         error);
+    commit_batch b;
+    b.upserts.emplace_back("new", sample_state());
+    store.commit("p", b);
+  }
+  sqlite_store reopened(path.string());
+  encrypted_store<sqlite_store> store(reopened, test_keys());
+  CHECK(*store.get_many("p", {"new"})[0] == sample_state());
+  CHECK(sqlite_store::schema_version == 2);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+}
 
 TEST_CASE("after processing records the SQLite file holds none of their e-mails or dates, in any encoding") {
   const seeded s = seed_records();
