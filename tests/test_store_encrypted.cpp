@@ -381,6 +381,25 @@ TEST_CASE("swapping two rows' sealed values, or moving one to another partition,
   CHECK_THROWS_AS(store.for_each("i/c", [](std::string_view, const record_state&) {}), error);
 }
 
+TEST_CASE("a state's own sealed bytes are kept too, so decorators nest") {
+  memory_store base;
+  encrypted_store<memory_store> middle(base, ring({{1, 0x11}}));
+  encrypted_store_options o;
+  o.blind_index = true;
+  encrypted_store<encrypted_store<memory_store>> outer(middle, ring({{2, 0x22}}), o);
+  record_state s = sample_state();
+  s.sealed = std::string("\x00opaque\xff", 8);
+  commit_batch b;
+  b.upserts.emplace_back("id-1", s);
+  outer.commit("p", b);
+  CHECK(*outer.get_many("p", {"id-1"})[0] == s);
+  commit_batch direct;
+  direct.upserts.emplace_back("id-2", s);
+  middle.commit("p", direct);
+  CHECK(*middle.get_many("p", {"id-2"})[0] == s);
+  CHECK(middle.get_many("p", {outer.stored_id("p", "id-1")})[0]->sealed.size() > s.sealed.size());
+}
+
 TEST_CASE("key rotation: old keys still open, new writes use the new key, a missing key is named") {
   memory_store inner;
   const record_state s = sample_state();

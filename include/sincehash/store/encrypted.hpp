@@ -14,9 +14,11 @@
 // `record_state::sealed` (format 1) is
 //     0x01 | key id (4 bytes LE) | nonce (24 random bytes) | XChaCha20-Poly1305 ciphertext + tag
 // of the plaintext
-//     flags (1: bit 0 updated present, bits 1-2 digest size 0/64/128 as 0/1/2) | digest low (8)
-//     | digest high (8) | updated ns (8, signed) | fingerprint (4) | [id length (4) | id]
-// (all integers little-endian; the id only with `blind_index`), under associated data
+//     flags (1: bit 0 updated present, bits 1-2 digest size 0/64/128 as 0/1/2, bit 3 sealed
+//     bytes follow) | digest low (8) | digest high (8) | updated ns (8, signed) | fingerprint (4)
+//     | [length (4) | the caller's own `sealed` bytes] | [id length (4) | id]
+// (all integers little-endian; the caller's `sealed` only when not empty, so decorators nest;
+// the id only with `blind_index`), under associated data
 //     "sincehash/state" | 0x01 | key id (4) | len(partition) (4) | partition | len(id) (4) | id
 //     | last_seen ns (8) | expires flag (1) | expires ns (8)
 // where id is the id as the inner store keeps it (the blind index, when one is used; the clear id
@@ -430,13 +432,14 @@ class encrypted_store {
                                               std::to_string(s.hash.bits) + " bits (0, 64 or 128 expected)");
     }
     std::string plain;
-    plain.reserve(29 + (options_.blind_index ? 4 + id.size() : 0));
-    plain.push_back(static_cast<char>((s.updated ? 1 : 0) | (bits_code << 1)));
+    plain.reserve(37 + s.sealed.size() + id.size());
+    plain.push_back(static_cast<char>((s.updated ? 1 : 0) | (bits_code << 1) | (s.sealed.empty() ? 0 : 8)));
     detail::seal_put_u64(plain, s.hash.low);
     detail::seal_put_u64(plain, s.hash.high);
     detail::seal_put_u64(plain,
                          s.updated ? static_cast<std::uint64_t>(s.updated->time_since_epoch().count()) : 0);
     detail::seal_put_u32(plain, s.fingerprint);
+    if (!s.sealed.empty()) detail::seal_put_bytes(plain, s.sealed);
     if (options_.blind_index) detail::seal_put_bytes(plain, id);
     record_state out;
     out.last_seen = s.last_seen;
@@ -452,21 +455,30 @@ class encrypted_store {
                           std::string* clear_id) const {
     std::string why;
     std::optional<std::string> plain = keys_.open(state_label, s.sealed, state_ad(partition, stored, s), why);
-    if (plain && plain->size() < 29 + (options_.blind_index ? 4 : 0)) {
-      why = "its sealed value is malformed";
-      plain.reset();
-    }
+    std::string_view nested;
     std::string_view id_inside;
-    if (plain && options_.blind_index) {
-      id_inside = std::string_view(*plain).substr(33);
-      if (detail::seal_get_u32(*plain, 29) != id_inside.size() ||
-          keys_.blind(partition, id_inside) != stored) {
+    if (plain) {
+      // Fixed part, then the optional length-prefixed fields; every length must fit exactly.
+      std::string_view rest = std::string_view(*plain);
+      auto take = [&](std::string_view& field) {
+        if (rest.size() < 4) return false;
+        const std::uint32_t n = detail::seal_get_u32(rest, 0);
+        if (rest.size() - 4 < n) return false;
+        field = rest.substr(4, n);
+        rest.remove_prefix(4 + static_cast<std::size_t>(n));
+        return true;
+      };
+      bool ok = rest.size() >= 29;
+      if (ok) rest.remove_prefix(29);
+      if (ok && (static_cast<unsigned char>((*plain)[0]) & 8u)) ok = take(nested);
+      if (ok && options_.blind_index) ok = take(id_inside);
+      if (!ok || !rest.empty()) {
+        why = "its sealed value is malformed";
+        plain.reset();
+      } else if (options_.blind_index && keys_.blind(partition, id_inside) != stored) {
         why = "its sealed value names another id";
         plain.reset();
       }
-    } else if (plain && plain->size() != 29) {
-      why = "its sealed value is malformed";
-      plain.reset();
     }
     if (!plain) {
       throw error(errc::crypto_error, "encrypted_store: the state of id " +
@@ -485,6 +497,7 @@ class encrypted_store {
     out.fingerprint = detail::seal_get_u32(p, 25);
     out.last_seen = s.last_seen;
     out.expires = s.expires;
+    out.sealed = std::string(nested);
     if (clear_id != nullptr) *clear_id = std::string(id_inside);
     return out;
   }
