@@ -18,6 +18,10 @@
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif
+#ifdef SINCEHASH_HAS_SODIUM
+#include <sincehash/sodium.hpp>
+#include <sincehash/store/encrypted.hpp>
+#endif
 
 #include <unistd.h>
 #if defined(__GLIBC__)
@@ -46,10 +50,36 @@ namespace {
 using namespace sincehash;
 
 #ifdef SINCEHASH_HAS_SIMDJSON
-using cli_hasher = field_hasher<xxh3_64, simdjson_access>;
+using cli_access = simdjson_access;
 #else
-using cli_hasher = field_hasher<xxh3_64, nlohmann_access>;
+using cli_access = nlohmann_access;
 #endif
+using cli_hasher = field_hasher<xxh3_64, cli_access>;
+
+// The hasher a detector over `Store` uses: keyed BLAKE2b when the state is encrypted.
+template <class Store>
+struct cli_hasher_for {
+  using type = cli_hasher;
+};
+
+#ifdef SINCEHASH_HAS_SODIUM
+// --key-file: the keys, and the partition the run works on (the keyed hasher derives its key for
+// it; without keys, it is checked not to be encrypted). One partition per run.
+std::optional<key_ring> cli_keys;
+std::string cli_key_partition;
+
+struct cli_key_source {
+  static blake2b_keyed algorithm() { return blake2b_keyed(*cli_keys, cli_key_partition); }
+};
+
+template <class Inner>
+struct cli_hasher_for<encrypted_store<Inner>> {
+  using type = sourced_field_hasher<cli_key_source, cli_access>;
+};
+#endif
+
+template <class Store>
+using cli_hasher_t = typename cli_hasher_for<Store>::type;
 
 // ---- errors with an exit code ------------------------------------------------------------------
 
@@ -201,7 +231,7 @@ class sink {
 
 struct options {
   std::string command;
-  std::optional<std::string> config, state, resource, rejects, now;
+  std::optional<std::string> config, state, resource, rejects, now, key_file;
   std::string instance = "default";
   bool dry_run = false, url = false, forget_records = false, help = false;
   unsigned threads = default_threads();
@@ -260,7 +290,10 @@ const char* help_text(const std::string& command) {
          "  purge     remove expired record states\n"
          "  demo      a guided scenario on a temporary SQLite file\n"
          "Run `sincehash <command> --help` for a command's options.\n"
-         "State URIs: PATH or sqlite:PATH (embedded SQLite).\n";
+         "State URIs: PATH or sqlite:PATH (embedded SQLite).\n"
+         "--key-file PATH (every command but demo): the state is encrypted (XChaCha20-Poly1305) and\n"
+         "watched fields are hashed with keyed BLAKE2b; the file holds lines `ID HEX` (64 hex\n"
+         "digits each); the highest id writes, every listed key reads.\n";
 }
 
 options parse_options(int argc, char** argv) {
@@ -273,11 +306,13 @@ options parse_options(int argc, char** argv) {
     return o;
   }
   static const std::map<std::string, std::vector<std::string>> allowed = {
-      {"process", {"config", "state", "resource", "instance", "now", "dry-run", "rejects", "threads"}},
-      {"rescan", {"config", "state", "resource", "instance", "now", "dry-run", "rejects", "threads"}},
-      {"since", {"config", "state", "resource", "instance", "url", "now"}},
-      {"reset", {"config", "state", "resource", "instance", "forget-records"}},
-      {"purge", {"state", "now"}},
+      {"process",
+       {"config", "state", "resource", "instance", "now", "dry-run", "rejects", "key-file", "threads"}},
+      {"rescan",
+       {"config", "state", "resource", "instance", "now", "dry-run", "rejects", "key-file", "threads"}},
+      {"since", {"config", "state", "resource", "instance", "url", "now", "key-file"}},
+      {"reset", {"config", "state", "resource", "instance", "forget-records", "key-file"}},
+      {"purge", {"state", "now", "key-file"}},
       {"demo", {}},
   };
   auto cmd = allowed.find(o.command);
@@ -317,6 +352,7 @@ options parse_options(int argc, char** argv) {
     if (name == "instance") o.instance = value;
     if (name == "now") o.now = value;
     if (name == "rejects") o.rejects = value;
+    if (name == "key-file") o.key_file = value;
     if (name == "threads") {
       char* end = nullptr;
       errno = 0;
@@ -357,8 +393,9 @@ std::string sqlite_path(const std::string& uri) {
 
 // Opens the state named by `uri` and calls `f(store)` with it; returns what `f` returns. Each kind
 // of back end is its own store type, so `f` is instantiated once per kind this build supports.
+// With `key_file` the store is wrapped in an encrypted_store sealing under those keys.
 template <class F>
-decltype(auto) with_store(const std::string& uri, F&& f) {
+decltype(auto) with_store(const std::string& uri, const std::optional<std::string>& key_file, F&& f) {
   const std::string_view u(uri);
   if (u.rfind("redis://", 0) == 0 || u.rfind("rediss://", 0) == 0) {
     usage_error("--state " + uri + ": this build of sincehash has no Redis back end");
@@ -368,7 +405,42 @@ decltype(auto) with_store(const std::string& uri, F&& f) {
   }
   if (u.find("://") != std::string_view::npos) usage_error("--state " + uri + ": unknown kind of state URI");
   sqlite_store store(sqlite_path(uri));
+  if (key_file) {
+#ifdef SINCEHASH_HAS_SODIUM
+    if (!cli_keys) usage_error("--key-file " + *key_file + ": not loaded");
+    encrypted_store<sqlite_store> sealed(store, *cli_keys);
+    return f(sealed);
+#else
+    usage_error("--key-file " + *key_file + ": this build of sincehash has no libsodium (encrypted state)");
+#endif
+  }
+#ifdef SINCEHASH_HAS_SODIUM
+  if (!cli_key_partition.empty() && holds_sealed_state(store, cli_key_partition)) {
+    usage_error("--state " + uri + ": partition '" + cli_key_partition +
+                "' is encrypted; pass its --key-file");
+  }
+#endif
   return f(store);
+}
+
+// Reads --key-file (if given) and fixes the partition the keyed hasher works for.
+void load_keys(const options& o, const std::string& partition) {
+#ifdef SINCEHASH_HAS_SODIUM
+  cli_key_partition = partition;
+#endif
+  if (!o.key_file) return;
+#ifdef SINCEHASH_HAS_SODIUM
+  try {
+    cli_keys.emplace(key_ring::load(*o.key_file));
+  } catch (const error& e) {
+    std::string m = e.what();
+    usage_error(m.rfind("key file ", 0) == 0 ? "--key-file " + m.substr(9)
+                                             : "--key-file " + *o.key_file + ": " + m);
+  }
+#else
+  (void)partition;
+  usage_error("--key-file " + *o.key_file + ": this build of sincehash has no libsodium (encrypted state)");
+#endif
 }
 
 resource_settings load_resource(const options& o) {
@@ -466,7 +538,8 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
 template <class Store>
 int process_with(Store& store, const options& o, run_io io, bool rescan, resource_settings settings,
                  const fixed_clock& clock) {
-  change_detector<Store, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings), clock);
+  change_detector<Store, cli_hasher_t<Store>, fixed_clock> d(store, partition_of(o), std::move(settings),
+                                                             clock);
   d.set_reader_threads(o.threads);
   std::FILE* rejects_file = nullptr;
   if (o.rejects) {
@@ -493,16 +566,19 @@ int process_with(Store& store, const options& o, run_io io, bool rescan, resourc
 int cmd_process(const options& o, run_io io, bool rescan) {
   resource_settings settings = load_resource(o);
   const fixed_clock clock = make_clock(o);
-  return with_store(
-      *o.state, [&](auto& store) { return process_with(store, o, io, rescan, std::move(settings), clock); });
+  load_keys(o, partition_of(o));
+  return with_store(*o.state, o.key_file, [&](auto& store) {
+    return process_with(store, o, io, rescan, std::move(settings), clock);
+  });
 }
 
 int cmd_since(const options& o, std::FILE* out) {
   resource_settings settings = load_resource(o);
-  return with_store(*o.state, [&](auto& store) {
+  load_keys(o, partition_of(o));
+  return with_store(*o.state, o.key_file, [&](auto& store) {
     using store_type = std::decay_t<decltype(store)>;
-    change_detector<store_type, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
-                                                           make_clock(o));
+    change_detector<store_type, cli_hasher_t<store_type>, fixed_clock> d(store, partition_of(o),
+                                                                         std::move(settings), make_clock(o));
     if (o.url) {
       auto url = d.since_url();
       if (!url) usage_error("the resource's url template: " + url.error().describe());
@@ -516,18 +592,20 @@ int cmd_since(const options& o, std::FILE* out) {
 
 int cmd_reset(const options& o) {
   resource_settings settings = load_resource(o);
-  return with_store(*o.state, [&](auto& store) {
+  load_keys(o, partition_of(o));
+  return with_store(*o.state, o.key_file, [&](auto& store) {
     using store_type = std::decay_t<decltype(store)>;
-    change_detector<store_type, cli_hasher, fixed_clock> d(store, partition_of(o), std::move(settings),
-                                                           make_clock(o));
+    change_detector<store_type, cli_hasher_t<store_type>, fixed_clock> d(store, partition_of(o),
+                                                                         std::move(settings), make_clock(o));
     d.reset(o.forget_records);
     return 0;
   });
 }
 
 int cmd_purge(const options& o, std::FILE* out) {
+  load_keys(o, std::string());
   const std::size_t purged =
-      with_store(*o.state, [&](auto& store) { return store.purge_expired(make_clock(o).now()); });
+      with_store(*o.state, o.key_file, [&](auto& store) { return store.purge_expired(make_clock(o).now()); });
   std::fprintf(out, "{\"purged\":%zu}\n", purged);
   return 0;
 }

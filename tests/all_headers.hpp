@@ -6,3 +6,7 @@
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif
+#ifdef SINCEHASH_HAS_SODIUM
+#include <sincehash/sodium.hpp>
+#include <sincehash/store/encrypted.hpp>
+#endif

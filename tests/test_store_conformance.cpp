@@ -5,6 +5,9 @@
 #ifdef SINCEHASH_HAS_SQLITE
 #include <sincehash/store/sqlite.hpp>
 #endif
+#ifdef SINCEHASH_HAS_SODIUM
+#include <sincehash/store/encrypted.hpp>
+#endif
 
 #include <doctest/doctest.h>
 
@@ -18,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -85,9 +90,55 @@ struct sqlite_fixture {
   }
   sincehash::sqlite_store& operator*() { return *store; }
 };
-#define SINCEHASH_STORE_FIXTURES memory_fixture, sqlite_fixture
+#endif
+
+#ifdef SINCEHASH_HAS_SODIUM
+// The encrypting decorator over another fixture's store, with a ring of two keys (the newer
+// one writes).
+template <class InnerFixture>
+struct encrypted_fixture {
+  static constexpr bool durable = InnerFixture::durable;
+  using store_type =
+      sincehash::encrypted_store<std::remove_reference_t<decltype(*std::declval<InnerFixture&>())>>;
+  sincehash::fault_hook fault;
+  InnerFixture inner;
+  std::unique_ptr<store_type> store;
+  static sincehash::key_ring keys() {
+    return sincehash::key_ring({sincehash::secret_key(1, std::string(32, '\x11')),
+                                sincehash::secret_key(7, std::string(32, '\x77'))});
+  }
+  encrypted_fixture() {
+    inner.fault = [this](std::size_t i) {
+      if (fault) fault(i);
+    };
+    store = std::make_unique<store_type>(*inner, keys());
+  }
+  void reopen() {
+    store.reset();
+    inner.reopen();
+    store = std::make_unique<store_type>(*inner, keys());
+  }
+  store_type& operator*() { return *store; }
+};
+using encrypted_memory_fixture = encrypted_fixture<memory_fixture>;
+#define SINCEHASH_ENCRYPTED_MEMORY_FIXTURE , encrypted_memory_fixture
+#ifdef SINCEHASH_HAS_SQLITE
+using encrypted_sqlite_fixture = encrypted_fixture<sqlite_fixture>;
+#define SINCEHASH_ENCRYPTED_SQLITE_FIXTURE , encrypted_sqlite_fixture
+#endif
+#endif
+#ifndef SINCEHASH_ENCRYPTED_MEMORY_FIXTURE
+#define SINCEHASH_ENCRYPTED_MEMORY_FIXTURE
+#endif
+#ifndef SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
+#define SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
+#endif
+
+#ifdef SINCEHASH_HAS_SQLITE
+#define SINCEHASH_STORE_FIXTURES \
+  memory_fixture, sqlite_fixture SINCEHASH_ENCRYPTED_MEMORY_FIXTURE SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
 #else
-#define SINCEHASH_STORE_FIXTURES memory_fixture
+#define SINCEHASH_STORE_FIXTURES memory_fixture SINCEHASH_ENCRYPTED_MEMORY_FIXTURE
 #endif
 
 instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }

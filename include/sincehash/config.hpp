@@ -153,6 +153,9 @@ class config_reader {
       } catch (const nlohmann::json::parse_error& e) {
         add(pwhere, "the string is not valid JSON (byte " + std::to_string(e.byte) + " of the string)");
         return;
+      } catch (const nlohmann::json::exception& e) {
+        add(pwhere, std::string("the string is not valid JSON: ") + e.what());
+        return;
       }
       read_poller(parsed, pwhere, out);
     } else {
@@ -432,6 +435,9 @@ class config_reader {
     doc = nlohmann::json::parse(json_text.begin(), json_text.end());
   } catch (const nlohmann::json::parse_error& e) {
     throw config_error({{"", "not valid JSON at byte " + std::to_string(e.byte) + ": " + e.what()}});
+  } catch (const nlohmann::json::exception& e) {
+    // e.g. a number too large for a double
+    throw config_error({{"", std::string("not valid JSON: ") + e.what()}});
   }
   return read_config(doc);
 }

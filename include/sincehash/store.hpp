@@ -2,7 +2,7 @@
 #define SINCEHASH_STORE_HPP
 
 // The state store contract. A store keeps, per partition (e.g. "instance-42/contacts"):
-//   - record states: id -> (digest, fingerprint id, updated, last seen, expiry);
+//   - record states: id -> (digest, fingerprint id, updated, last seen, expiry, sealed bytes);
 //   - the committed offset, with its type;
 //   - a table of fingerprints (hashing settings) interned to small ids;
 //   - the state of a running full rescan (the ids seen so far) and the time the last one completed.
@@ -92,10 +92,13 @@ struct record_state {
   std::optional<instant> updated;  ///< the record's updated date (UTC), when the source has one
   instant last_seen{};             ///< when the record was last written to the store (caller's clock, UTC)
   std::optional<instant> expires;  ///< when the state stops counting (UTC); nullopt = never
+  /// Opaque bytes a decorating store (store/encrypted.hpp) keeps in place of fields it hides;
+  /// every back end persists them byte-exact beside the other fields. Empty for a plain state.
+  std::string sealed;
 
   friend bool operator==(const record_state& a, const record_state& b) noexcept {
     return a.hash == b.hash && a.fingerprint == b.fingerprint && a.updated == b.updated &&
-           a.last_seen == b.last_seen && a.expires == b.expires;
+           a.last_seen == b.last_seen && a.expires == b.expires && a.sealed == b.sealed;
   }
   friend bool operator!=(const record_state& a, const record_state& b) noexcept { return !(a == b); }
 };

@@ -164,6 +164,8 @@ inline constexpr const char* sqlite_migrations[] = {
     " partition INTEGER NOT NULL,"
     " id BLOB NOT NULL,"
     " PRIMARY KEY(partition, id)) WITHOUT ROWID;",
+    // 1 -> 2: opaque bytes of a decorating store (NULL for a plain state)
+    "ALTER TABLE records ADD COLUMN sealed BLOB;",
 };
 
 inline constexpr int sqlite_schema_version =

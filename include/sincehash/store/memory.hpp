@@ -32,10 +32,10 @@ struct memory_store_options {
 /// A state store held in this process's memory: for tests and short-lived connectors; nothing
 /// survives the object. Implements the whole contract documented in store.hpp.
 ///
-/// Compact: about 48 bytes per record for its state, plus its share of the index (4 bytes per
-/// slot, at most 70% full) and one length byte before the id's own bytes (ids under 128 bytes).
-/// `allocated_bytes` reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB of ids, 65,535
-/// fingerprints (a larger fingerprint id in a state is refused with `errc::invalid_argument`).
+/// Compact: about 48 bytes per record for its state (plus its `sealed` bytes in a side map, when any), plus
+/// its share of the index (4 bytes per slot, at most 70% full) and one length byte before the id's own bytes
+/// (ids under 128 bytes). `allocated_bytes` reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB
+/// of ids, 65,535 fingerprints (a larger fingerprint id in a state is refused with `errc::invalid_argument`).
 ///
 /// Thread safety: every member function may be called concurrently. Each partition has its own
 /// reader/writer lock: reads of a partition run in parallel, a commit holds its partition's lock
@@ -59,6 +59,13 @@ class memory_store {
     p->table.find_many(ids, [&](std::size_t i, std::uint32_t idx) {
       if (idx != detail::memory_none) out[i] = detail::memory_decode(p->table.entry(idx));
     });
+    if (!p->sealed.empty()) {
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (!out[i]) continue;
+        auto it = p->sealed.find(ids[i]);
+        if (it != p->sealed.end()) out[i]->sealed = it->second;
+      }
+    }
     return out;
   }
 
@@ -90,6 +97,7 @@ class memory_store {
     p.table.reserve(plan.upsert_count);
     std::vector<undo_step> undo;
     undo.reserve(plan.ops.size() + plan.marks.size());
+    std::vector<std::pair<std::string, std::optional<std::string>>> sealed_undo;
     const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
     std::size_t step = 0;
     try {
@@ -99,6 +107,23 @@ class memory_store {
         std::uint32_t idx = p.table.find(id, hashes[i]);
         if (options_.fault_injector) options_.fault_injector(step);
         ++step;
+        const std::string* new_sealed =
+            op.kind == detail::store_op_kind::upsert ? &batch.upserts[op.index].second.sealed : nullptr;
+        if ((new_sealed != nullptr && !new_sealed->empty()) || !p.sealed.empty()) {
+          auto it = p.sealed.find(id);
+          std::optional<std::string> old;
+          if (it != p.sealed.end()) old = it->second;
+          sealed_undo.emplace_back(std::string(id), std::move(old));
+          if (new_sealed != nullptr && !new_sealed->empty()) {
+            if (it != p.sealed.end()) {
+              it->second = *new_sealed;
+            } else {
+              p.sealed.emplace(std::string(id), *new_sealed);
+            }
+          } else if (it != p.sealed.end()) {
+            p.sealed.erase(it);
+          }
+        }
         if (op.kind == detail::store_op_kind::upsert) {
           detail::memory_entry e = detail::memory_encode(batch.upserts[op.index].second, 0);
           e.flags |= seen;
@@ -126,6 +151,13 @@ class memory_store {
         }
       }
     } catch (...) {
+      for (auto it = sealed_undo.rbegin(); it != sealed_undo.rend(); ++it) {
+        if (it->second) {
+          p.sealed[it->first] = std::move(*it->second);
+        } else {
+          p.sealed.erase(it->first);
+        }
+      }
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
         switch (it->kind) {
           case undo_kind::overwrite:
@@ -168,6 +200,7 @@ class memory_store {
     p.offset.reset();
     if (forget_records) {
       p.table.clear();
+      p.sealed.clear();
       p.rescan_active = false;
     }
   }
@@ -205,8 +238,12 @@ class memory_store {
     if (p == nullptr) return;
     std::shared_lock<std::shared_mutex> lock(p->mutex);
     p->table.each([&](std::uint32_t idx) {
-      const record_state state = detail::memory_decode(p->table.entry(idx));
-      f(p->table.id_of(idx), state);
+      record_state state = detail::memory_decode(p->table.entry(idx));
+      if (!p->sealed.empty()) {
+        auto it = p->sealed.find(p->table.id_of(idx));
+        if (it != p->sealed.end()) state.sealed = it->second;
+      }
+      f(p->table.id_of(idx), static_cast<const record_state&>(state));
     });
   }
 
@@ -321,6 +358,7 @@ class memory_store {
     mutable std::mutex fingerprint_mutex;
     std::vector<std::string> fingerprints;
     std::unordered_map<std::string, std::uint32_t> fingerprint_ids;
+    std::map<std::string, std::string, std::less<>> sealed;  // id -> record_state::sealed, when not empty
   };
 
   static void clear_marks(part& p) noexcept {
@@ -338,6 +376,10 @@ class memory_store {
       if ((e.flags & detail::memory_has_expires) && e.expires <= limit) doomed.push_back(idx);
     });
     for (std::uint32_t idx : doomed) {
+      if (!p.sealed.empty()) {
+        auto it = p.sealed.find(p.table.id_of(idx));
+        if (it != p.sealed.end()) p.sealed.erase(it);
+      }
       p.table.unlink(idx, detail::memory_hash(p.table.id_of(idx)));
       p.table.free_entry(idx);
     }

@@ -170,6 +170,7 @@ class sqlite_store {
         c.bind(5, u.second.updated);
         c.bind(6, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
         c.bind(7, u.second.expires);
+        if (!u.second.sealed.empty()) c.bind_blob(8, u.second.sealed);
         c.run();
       } else {
         detail::sqlite_cursor c(db_, statement(stmt::erase));
@@ -508,8 +509,8 @@ class sqlite_store {
         return nullptr;
       case stmt::upsert:
         return "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, "
-               "expires) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+               "expires, sealed) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
       case stmt::erase:
         return "DELETE FROM records WHERE partition=?1 AND id=?2";
       case stmt::mark:
@@ -532,7 +533,8 @@ class sqlite_store {
       case stmt::fingerprint_text:
         return "SELECT text FROM fingerprints WHERE partition=?1 AND id=?2";
       case stmt::all_records:
-        return "SELECT id, hash, fingerprint, updated, last_seen, expires FROM records WHERE partition=?1 "
+        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
+               "partition=?1 "
                "ORDER BY id";
       case stmt::purge_all:
         return "DELETE FROM records WHERE expires<=?1";
@@ -557,7 +559,8 @@ class sqlite_store {
       std::string sql;
       if (which == stmt::get_chunk) {
         sql =
-            "SELECT id, hash, fingerprint, updated, last_seen, expires FROM records WHERE partition=?1 AND "
+            "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
+            "partition=?1 AND "
             "id IN (";
         for (std::size_t k = 0; k < read_chunk; ++k) sql += k == 0 ? "?" : ",?";
         sql += ")";
@@ -578,6 +581,7 @@ class sqlite_store {
     s.updated = c.opt_instant(first + 2);
     s.last_seen = instant(std::chrono::nanoseconds(c.integer(first + 3)));
     s.expires = c.opt_instant(first + 4);
+    if (!c.is_null(first + 5)) s.sealed = std::string(c.blob(first + 5));
     return s;
   }
 
