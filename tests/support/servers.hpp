@@ -1,0 +1,362 @@
+#ifndef SINCEHASH_TESTS_SUPPORT_SERVERS_HPP
+#define SINCEHASH_TESTS_SUPPORT_SERVERS_HPP
+
+// Test support: real Redis and PostgreSQL servers started from the Debian packages' binaries,
+// bound to 127.0.0.1 on a free port, with their data in a temporary directory, stopped (and the
+// directory removed) when the object is destroyed. A server that dies with the test process is
+// stopped too (parent-death signal). A missing binary throws std::runtime_error naming the
+// package to install: a test that needs a server fails, it never passes silently.
+//
+// As root, PostgreSQL (which refuses to run as root) runs as the `postgres` user (or `nobody`)
+// and owns its directory.
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace sincehash_test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system's temporary directory, removed with everything in it.
+class temp_dir {
+ public:
+  explicit temp_dir(const std::string& tag) {
+    std::string pattern = (fs::temp_directory_path() / ("sincehash-" + tag + "-XXXXXX")).string();
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr)
+      throw std::runtime_error("cannot create a temporary directory: " + std::string(std::strerror(errno)));
+    path_ = buf.data();
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  [[nodiscard]] const fs::path& path() const noexcept { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// A TCP port on 127.0.0.1 that nobody listened on a moment ago.
+inline int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t n = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port on 127.0.0.1: " + std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// True when something accepts TCP connections on 127.0.0.1:port.
+inline bool port_open(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The full path of program `name`: from PATH, or the newest /usr/lib/postgresql/*/bin for the
+// PostgreSQL server programs. Throws naming the Debian package that provides it.
+inline std::string find_program(const std::string& name, const std::string& package) {
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  std::vector<fs::path> versions;
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec))
+    versions.push_back(e.path() / "bin");
+  std::sort(versions.begin(), versions.end(), [](const fs::path& a, const fs::path& b) {
+    return std::atoi(a.parent_path().filename().c_str()) > std::atoi(b.parent_path().filename().c_str());
+  });
+  dirs.insert(dirs.end(), versions.begin(), versions.end());
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream ss(path);
+    std::string d;
+    while (std::getline(ss, d, ':'))
+      if (!d.empty()) dirs.emplace_back(d);
+  }
+  for (const fs::path& d : dirs) {
+    fs::path p = d / name;
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  throw std::runtime_error("the test needs the program '" + name + "' (Debian package " + package +
+                           "), which is not installed: run scripts/deps.sh test");
+}
+
+// The user an unprivileged server runs as when the tests run as root: postgres, else nobody.
+struct run_as {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool active = false;
+};
+
+inline run_as unprivileged() {
+  run_as r;
+  if (::geteuid() != 0) return r;
+  for (const char* name : {"postgres", "nobody"}) {
+    if (const passwd* pw = ::getpwnam(name)) {
+      r.uid = pw->pw_uid;
+      r.gid = pw->pw_gid;
+      r.active = true;
+      return r;
+    }
+  }
+  throw std::runtime_error(
+      "running as root, but neither the user 'postgres' nor 'nobody' exists to run "
+      "PostgreSQL as");
+}
+
+// A child process running `argv`, its output appended to `log`; killed with `stop_signal` (then
+// SIGKILL after 10 s) when destroyed, and by the kernel when this process dies.
+class child_process {
+ public:
+  child_process() = default;
+  child_process(const std::vector<std::string>& argv, const fs::path& log, run_as user, int stop_signal)
+      : stop_signal_(stop_signal) {
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::close(fd);
+      }
+      int null_in = ::open("/dev/null", O_RDONLY);
+      if (null_in >= 0) ::dup2(null_in, 0);
+      if (user.active) {
+        if (::setgroups(0, nullptr) != 0 || ::setgid(user.gid) != 0 || ::setuid(user.uid) != 0) ::_exit(126);
+      }
+      ::prctl(PR_SET_PDEATHSIG, stop_signal);
+      if (::getppid() != parent) ::_exit(125);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  child_process(child_process&& o) noexcept : pid_(o.pid_), stop_signal_(o.stop_signal_) { o.pid_ = -1; }
+  child_process& operator=(child_process&& o) noexcept {
+    if (this != &o) {
+      stop();
+      pid_ = o.pid_;
+      stop_signal_ = o.stop_signal_;
+      o.pid_ = -1;
+    }
+    return *this;
+  }
+  ~child_process() { stop(); }
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+  // True while the child has not exited.
+  bool running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_status_ = status;
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  // Waits for the child to exit; its wait status.
+  int wait() {
+    if (pid_ <= 0) return exit_status_;
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    exit_status_ = status;
+    return status;
+  }
+
+  void stop() noexcept {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGCONT);
+    ::kill(pid_, stop_signal_);
+    for (int i = 0; i < 1000; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stop_signal_ = SIGTERM;
+  int exit_status_ = 0;
+};
+
+inline std::string tail_of(const fs::path& log) {
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+}
+
+// Runs a program to completion; throws with its output when it fails.
+inline void run_program(const std::vector<std::string>& argv, const fs::path& log, run_as user) {
+  child_process p(argv, log, user, SIGTERM);
+  int status = p.wait();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error(argv[0] + " failed (wait status " + std::to_string(status) + "):\n" +
+                             tail_of(log));
+  }
+}
+
+template <class Ready>
+void wait_until_ready(child_process& p, const std::string& name, const fs::path& log, Ready ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!ready()) {
+    if (!p.running()) throw std::runtime_error(name + " exited while starting:\n" + tail_of(log));
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error(name + " did not become ready within 60 s:\n" + tail_of(log));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// A redis-server on 127.0.0.1, no persistence, its directory temporary.
+class redis_server {
+ public:
+  redis_server() : dir_("redis") {
+    const std::string bin = find_program("redis-server", "redis-server");
+    port_ = free_port();
+    log_ = dir_.path() / "redis.log";
+    proc_ = child_process(
+        {bin, "--bind", "127.0.0.1", "--port", std::to_string(port_), "--dir", dir_.path().string(), "--save",
+         "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"},
+        log_, run_as{}, SIGTERM);
+    wait_until_ready(proc_, "redis-server", log_, [&] { return port_open(port_); });
+  }
+  [[nodiscard]] int port() const noexcept { return port_; }
+  [[nodiscard]] std::string uri(int db = 0) const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
+  }
+  [[nodiscard]] pid_t pid() const noexcept { return proc_.pid(); }
+  [[nodiscard]] const fs::path& dir() const noexcept { return dir_.path(); }
+  void stop() { proc_.stop(); }
+
+ private:
+  temp_dir dir_;
+  int port_ = 0;
+  fs::path log_;
+  child_process proc_;
+};
+
+// A PostgreSQL cluster made by initdb in a temporary directory, served by `postgres` on
+// 127.0.0.1 (and a Unix socket in the same directory), user `sincehash`, trust authentication.
+class postgres_server {
+ public:
+  /// `durable`: keep fsync on (benchmarks); tests turn it off.
+  explicit postgres_server(bool durable = false) : dir_("postgres") {
+    const std::string initdb = find_program("initdb", "postgresql");
+    const std::string postgres = find_program("postgres", "postgresql");
+    pg_isready_ = find_program("pg_isready", "postgresql-client");
+    const run_as user = unprivileged();
+    if (user.active) {
+      if (::chown(dir_.path().c_str(), user.uid, user.gid) != 0)
+        throw std::runtime_error("cannot hand " + dir_.path().string() +
+                                 " to the PostgreSQL user: " + std::strerror(errno));
+    }
+    const fs::path data = dir_.path() / "data";
+    log_ = dir_.path() / "postgres.log";
+    run_program({initdb, "-D", data.string(), "-U", "sincehash", "-A", "trust", "-E", "UTF8", "--locale=C",
+                 "--no-sync", "--no-instructions"},
+                log_, user);
+    port_ = free_port();
+    std::vector<std::string> args{postgres,
+                                  "-D",
+                                  data.string(),
+                                  "-p",
+                                  std::to_string(port_),
+                                  "-c",
+                                  "listen_addresses=127.0.0.1",
+                                  "-c",
+                                  "unix_socket_directories=" + dir_.path().string(),
+                                  "-c",
+                                  "max_connections=60",
+                                  "-c",
+                                  "shared_buffers=64MB"};
+    if (!durable) {
+      for (const char* o : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
+        args.emplace_back("-c");
+        args.emplace_back(o);
+      }
+    }
+    proc_ = child_process(args, log_, user, SIGINT);
+    wait_until_ready(proc_, "postgres", log_, [&] {
+      child_process probe({pg_isready_, "-q", "-h", "127.0.0.1", "-p", std::to_string(port_), "-U",
+                           "sincehash", "-d", "postgres"},
+                          dir_.path() / "pg_isready.log", run_as{}, SIGTERM);
+      int status = probe.wait();
+      return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    });
+  }
+  [[nodiscard]] int port() const noexcept { return port_; }
+  [[nodiscard]] std::string uri(const std::string& database = "postgres") const {
+    return "postgresql://sincehash@127.0.0.1:" + std::to_string(port_) + "/" + database;
+  }
+  [[nodiscard]] pid_t pid() const noexcept { return proc_.pid(); }
+  void stop() { proc_.stop(); }
+
+ private:
+  temp_dir dir_;
+  std::string pg_isready_;
+  int port_ = 0;
+  fs::path log_;
+  child_process proc_;
+};
+
+}  // namespace sincehash_test
+
+#endif  // SINCEHASH_TESTS_SUPPORT_SERVERS_HPP
