@@ -8,7 +8,7 @@
 #ifdef SINCEHASH_HAS_REDIS
 #include <sincehash/store/redis.hpp>
 #endif
-#if defined(SINCEHASH_HAS_POSTGRES) && defined(SINCEHASH_PG_READY)
+#ifdef SINCEHASH_HAS_POSTGRES
 #include <sincehash/store/postgres.hpp>
 #endif
 #if defined(SINCEHASH_HAS_REDIS) || defined(SINCEHASH_HAS_POSTGRES)
@@ -132,7 +132,7 @@ struct redis_fixture {
 #define SINCEHASH_STORE_FIXTURES_REDIS
 #endif
 
-#if defined(SINCEHASH_HAS_POSTGRES) && defined(SINCEHASH_PG_READY)
+#ifdef SINCEHASH_HAS_POSTGRES
 sincehash_test::postgres_server& shared_postgres() {
   static sincehash_test::postgres_server server;
   return server;
