@@ -68,13 +68,20 @@ struct redis_options {
       }
       authority = authority.substr(at + 1);
     }
+    std::string_view host = authority;
     std::size_t colon = authority.rfind(':');
-    if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
-      o.port = parse_int(authority.substr(colon + 1), 1, 65535, bad, "port");
-      authority = authority.substr(0, colon);
+    if (!authority.empty() && authority.front() == '[') {
+      std::size_t close = authority.find(']');
+      if (close == std::string_view::npos) throw bad("an IPv6 address without its closing ']'");
+      host = authority.substr(1, close - 1);
+      colon =
+          close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1 : std::string_view::npos;
+    } else if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
     }
-    if (authority.size() >= 2 && authority.front() == '[' && authority.back() == ']')
-      authority = authority.substr(1, authority.size() - 2);
+    if (colon != std::string_view::npos)
+      o.port = parse_int(authority.substr(colon + 1), 1, 65535, bad, "port");
+    authority = host;
     if (authority.empty()) throw bad("no host");
     o.host = std::string(authority);
     if (slash != std::string_view::npos && slash + 1 < rest.size()) {
