@@ -846,6 +846,12 @@ class postgres_store {
     try {
       migrate();
       simple("SET search_path TO \"" + options_.schema + "\"", "setting the search path");
+      // Every statement has an index path (by partition and id, or the expiry index). One plan
+      // per connection, made to use it: a plan cached while the tables were small would keep
+      // scanning them whole once they have grown, and planning each execution anew costs more
+      // than the read (the planner weighs every element of an `= ANY` array).
+      simple("SET plan_cache_mode TO force_generic_plan", "setting the plan cache mode");
+      simple("SET enable_seqscan TO off", "setting the planner's options");
       for (std::size_t i = 0; i < static_cast<std::size_t>(stmt::size_); ++i) {
         result r(PQprepare(conn_, name_of(static_cast<stmt>(i)).c_str(), sql_of(static_cast<stmt>(i)), 0,
                            nullptr));
