@@ -22,7 +22,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -633,7 +632,7 @@ class redis_store {
   reply run_script(command& c, std::size_t id, std::string_view partition, const std::string& what,
                    bool in_doubt, bool registers = true) {
     std::vector<command> cs;
-    const bool reg = registers && registered_.count(std::string(partition)) == 0;
+    const bool reg = registers;  // on every write: the list then survives a FLUSHALL or a new server
     if (reg) {
       command add;
       add.add("SADD");
@@ -650,7 +649,6 @@ class redis_store {
       r = std::move(run(again, what, in_doubt).back());
       load_scripts();
     }
-    if (reg && rs.front()->type != REDIS_REPLY_ERROR) registered_.insert(std::string(partition));
     return r;
   }
 
@@ -782,7 +780,6 @@ class redis_store {
   redisContext* ctx_ = nullptr;
   std::string sha_[script_count_];
   std::atomic<std::uint64_t> round_trips_{0};
-  std::set<std::string, std::less<>> registered_;
   std::map<std::string, std::uint64_t, std::less<>> fences_;
   std::map<std::string, std::uint32_t, std::less<>> fingerprint_cache_;
 };
