@@ -94,7 +94,8 @@ struct raw_redis {
 }  // namespace
 
 TEST_CASE("redis_store: a batch read of 1,000 ids is exactly one round trip and one command") {
-  redis_store s(options_for(fresh_prefix()));
+  const std::string prefix = fresh_prefix();
+  redis_store s(options_for(prefix));
   commit_batch b;
   std::vector<std::string> names;
   for (int i = 0; i < 1000; ++i) names.push_back("id-" + std::to_string(i));
@@ -113,13 +114,26 @@ TEST_CASE("redis_store: a batch read of 1,000 ids is exactly one round trip and 
   CHECK(raw.calls_of("evalsha") == evalsha_before);
   for (int i = 0; i < 1000; ++i) CHECK(got[static_cast<std::size_t>(i)].has_value() == (i % 3 == 0));
 
+  // The same, counted on the wire by a relay between the store and the server.
+  sincehash_test::tcp_relay relay(server().port());
+  redis_options through = options_for(prefix);
+  through.port = relay.port();
+  redis_store relayed(through);
+  const std::uint64_t wire_before = relay.round_trips();
+  auto again = relayed.get_many("p", ids);
+  CHECK(relay.round_trips() - wire_before == 1);
+  CHECK(again == got);
+
   // And a commit of 1,000 states is one round trip too (after the partition was registered).
   commit_batch next;
   for (int i = 0; i < 1000; ++i) next.upserts.emplace_back(names[i], dated(7, 5000 + i));
   next.offset = sincehash::offset_value::from_integer(3);
   const std::uint64_t before_commit = s.round_trips();
+  const std::uint64_t wire_before_commit = relay.round_trips();
+  relayed.commit("p", next);
   s.commit("p", next);
   CHECK(s.round_trips() - before_commit == 1);
+  CHECK(relay.round_trips() - wire_before_commit == 1);
 }
 
 TEST_CASE("redis_store: every key of a partition carries the partition as its hash tag") {

@@ -11,6 +11,7 @@
 // and owns its directory.
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -29,6 +30,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -264,6 +266,120 @@ void wait_until_ready(child_process& p, const std::string& name, const fs::path&
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
+
+// A TCP relay on 127.0.0.1 in front of a server, counting round trips from the wire: each time a
+// client sends after the server last answered it (or for the first time) starts a new round
+// trip. So a client that writes several commands and then reads all their answers makes one.
+class tcp_relay {
+ public:
+  explicit tcp_relay(int target_port) : target_(target_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (listener_ < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t n = sizeof a;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener_, 16) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &n) != 0)
+      throw std::runtime_error("cannot listen on 127.0.0.1: " + std::string(std::strerror(errno)));
+    port_ = ntohs(a.sin_port);
+    if (::pipe(wake_) != 0) throw std::runtime_error("pipe: " + std::string(std::strerror(errno)));
+    thread_ = std::thread([this] { run(); });
+  }
+  tcp_relay(const tcp_relay&) = delete;
+  tcp_relay& operator=(const tcp_relay&) = delete;
+  ~tcp_relay() {
+    (void)!::write(wake_[1], "x", 1);
+    thread_.join();
+    for (auto& c : conns_) {
+      ::close(c.client);
+      ::close(c.server);
+    }
+    ::close(listener_);
+    ::close(wake_[0]);
+    ::close(wake_[1]);
+  }
+  [[nodiscard]] int port() const noexcept { return port_; }
+  // Round trips started so far, over every connection.
+  [[nodiscard]] std::uint64_t round_trips() const noexcept { return round_trips_.load(); }
+
+ private:
+  struct conn {
+    int client = -1;
+    int server = -1;
+    bool answered = true;  // the server spoke since the client last did
+  };
+
+  void run() {
+    char buf[65536];
+    for (;;) {
+      std::vector<pollfd> fds{{wake_[0], POLLIN, 0}, {listener_, POLLIN, 0}};
+      for (const conn& c : conns_) {
+        fds.push_back({c.client, POLLIN, 0});
+        fds.push_back({c.server, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[0].revents != 0) return;
+      if (fds[1].revents & POLLIN) accept_one();
+      std::vector<std::size_t> closed;
+      for (std::size_t i = 0; i < conns_.size() && 2 + 2 * i + 1 < fds.size(); ++i) {
+        conn& c = conns_[i];
+        for (int side = 0; side < 2; ++side) {
+          if (fds[2 + 2 * i + static_cast<std::size_t>(side)].revents == 0) continue;
+          const int from = side == 0 ? c.client : c.server;
+          const int to = side == 0 ? c.server : c.client;
+          ssize_t n = ::read(from, buf, sizeof buf);
+          if (n <= 0) {
+            closed.push_back(i);
+            break;
+          }
+          if (side == 0 && c.answered) {
+            ++round_trips_;
+            c.answered = false;
+          }
+          if (side == 1) c.answered = true;
+          for (ssize_t off = 0; off < n;) {
+            ssize_t w = ::write(to, buf + off, static_cast<std::size_t>(n - off));
+            if (w <= 0) break;
+            off += w;
+          }
+        }
+      }
+      for (auto it = closed.rbegin(); it != closed.rend(); ++it) {
+        ::close(conns_[*it].client);
+        ::close(conns_[*it].server);
+        conns_.erase(conns_.begin() + static_cast<std::ptrdiff_t>(*it));
+      }
+    }
+  }
+
+  void accept_one() {
+    int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0) return;
+    int server = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(target_));
+    if (server < 0 || ::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(client);
+      if (server >= 0) ::close(server);
+      return;
+    }
+    conns_.push_back({client, server, true});
+  }
+
+  int target_;
+  int port_ = 0;
+  int listener_ = -1;
+  int wake_[2] = {-1, -1};
+  std::vector<conn> conns_;
+  std::atomic<std::uint64_t> round_trips_{0};
+  std::thread thread_;
+};
 
 // A redis-server on 127.0.0.1, no persistence, its directory temporary.
 class redis_server {

@@ -54,8 +54,9 @@ struct postgres_options {
 /// connection; ids, digests and offsets travel as bytes (binary format), dates as bigint
 /// nanoseconds (UTC). `get_many` is one statement (`id = ANY($2)`): exactly one round trip
 /// (`round_trips` counts them). A commit is one transaction sent as one pipeline (one round
-/// trip): a check that locks the partition's row (fence, offset kind, rescan), the upserts in
-/// id order, the erasures, the rescan marks, the offset (only forwards) and the completion.
+/// trip; the first write to a partition by an object first looks up or registers its id): a
+/// check that locks the partition's row (fence, offset kind, rescan), the upserts in id order,
+/// the erasures, the rescan marks, the offset (only forwards) and the completion.
 ///
 /// Connection: one per object. When it fails the call throws `errc::store_error` naming what was
 /// running, and the next call reconnects; a commit whose connection broke after it was sent is
