@@ -115,6 +115,13 @@ class worker {
   int fd_ = -1;
 };
 
+template <class Store>
+void commit_batch_marks_x(Store& s, const std::string& p) {
+  sincehash::commit_batch b;
+  b.rescan_seen = {"x"};
+  s.commit(p, b);
+}
+
 // Leases: one holder at a time, tokens grow with every grant, renew and release only by the
 // holder under its token, an expired lease can be taken over, and a fenced commit under a stale
 // token is refused whole.
@@ -172,6 +179,17 @@ void check_leases(Open open) {
   CHECK(a->get_many(p, {"x"})[0] == dated(1, 100));
   CHECK_FALSE(a->get_many(p, {"y"})[0]);
   CHECK_FALSE(a->offset(p));
+  // Nor may it reset the partition or start or stop a rescan (whose marks another worker owns).
+  b->begin_rescan(p);
+  commit_batch_marks_x(*b, p);
+  CHECK_THROWS_WITH_AS(a->reset_offset(p, true), doctest::Contains("token"), sincehash::error);
+  CHECK_THROWS_WITH_AS(a->begin_rescan(p), doctest::Contains("token"), sincehash::error);
+  CHECK_THROWS_WITH_AS(a->abandon_rescan(p), doctest::Contains("token"), sincehash::error);
+  CHECK(a->count(p) == 1);
+  CHECK(a->rescan_active(p));
+  CHECK(a->rescan_unseen(p).empty());  // b's mark of x survived
+  b->abandon_rescan(p);
+  CHECK_FALSE(a->rescan_active(p));
 
   b->commit(p, one_upsert("y", dated(4, 600)));  // the holder's commit goes through
 

@@ -114,24 +114,31 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   "end\n"                                                              \
   "local function has_exp(v) return math.floor(string.byte(v, 1) / 2) % 2 == 1 end\n"
 
+// The fence check that starts every fenced script: `fence` ('' = unfenced) must be the token
+// the lease key holds; otherwise the script returns an error before its first write.
+#define SINCEHASH_REDIS_LUA_FENCE(LEASE_KEY, FENCE_ARG)                                                     \
+  "local fence = " FENCE_ARG                                                                                \
+  "\n"                                                                                                      \
+  "if fence ~= '' then\n"                                                                                   \
+  "  local cur = redis.call('GET', " LEASE_KEY                                                              \
+  ")\n"                                                                                                     \
+  "  if not cur then\n"                                                                                     \
+  "    return redis.error_reply('SINCEHASH_FENCE the lease under fencing token ' .. fence .. ' expired')\n" \
+  "  end\n"                                                                                                 \
+  "  local sep = string.find(cur, ':', 1, true)\n"                                                          \
+  "  local tok = string.sub(cur, 1, sep - 1)\n"                                                             \
+  "  if tok ~= fence then\n"                                                                                \
+  "    return redis.error_reply('SINCEHASH_FENCE the lease is now held under fencing token ' .. tok ..\n"   \
+  "      ' by \"' .. string.sub(cur, sep + 1) .. '\", not under token ' .. fence)\n"                        \
+  "  end\n"                                                                                                 \
+  "end\n"
+
 // KEYS: records, expiries, rescan marks, meta, lease.
 // ARGV: fence token ('' = none), offset kind ('' = none), offset text, offset number, offset
 // order key, complete ('1'), completed at, #upserts, #erasures, #marks, then (id, state, score)
 // per upsert, the erased ids, the marked ids. Every check runs before the first write.
 inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP
-    "local fence = ARGV[1]\n"
-    "if fence ~= '' then\n"
-    "  local cur = redis.call('GET', KEYS[5])\n"
-    "  if not cur then\n"
-    "    return redis.error_reply('SINCEHASH_FENCE the lease under fencing token ' .. fence .. ' expired')\n"
-    "  end\n"
-    "  local sep = string.find(cur, ':', 1, true)\n"
-    "  local tok = string.sub(cur, 1, sep - 1)\n"
-    "  if tok ~= fence then\n"
-    "    return redis.error_reply('SINCEHASH_FENCE the lease is now held under fencing token ' .. tok ..\n"
-    "      ' by \"' .. string.sub(cur, sep + 1) .. '\", not under token ' .. fence)\n"
-    "  end\n"
-    "end\n"
+    SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[1]")
     "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra')\n"
     "local kind = ARGV[2]\n"
     "local move = false\n"
@@ -201,8 +208,9 @@ inline constexpr const char* redis_purge_lua = SINCEHASH_REDIS_LUA_CMP
     "end\n"
     "return n\n";
 
-// KEYS: records, expiries, rescan marks, meta. ARGV: forget records ('1').
+// KEYS: records, expiries, rescan marks, meta, lease. ARGV: forget records ('1'), fence token.
 inline constexpr const char* redis_reset_lua =
+    SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[2]")
     "redis.call('HDEL', KEYS[4], 'ok', 'ot', 'on', 'oc')\n"
     "if ARGV[1] == '1' then\n"
     "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
@@ -210,8 +218,10 @@ inline constexpr const char* redis_reset_lua =
     "end\n"
     "return 0\n";
 
-// KEYS: rescan marks, meta. ARGV: '1' begins, '0' abandons (only a partition that has a meta key).
+// KEYS: rescan marks, meta, lease. ARGV: '1' begins, '0' abandons (only a partition that has a
+// meta key), fence token.
 inline constexpr const char* redis_rescan_lua =
+    SINCEHASH_REDIS_LUA_FENCE("KEYS[3]", "ARGV[2]")
     "if ARGV[1] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[2], 'ra', ARGV[1])\n"
@@ -256,6 +266,7 @@ inline constexpr const char* redis_lease_lua =
     "return 1\n";
 
 #undef SINCEHASH_REDIS_LUA_CMP
+#undef SINCEHASH_REDIS_LUA_FENCE
 
 }  // namespace sincehash::detail
 

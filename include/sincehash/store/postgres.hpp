@@ -161,23 +161,7 @@ class postgres_store {
     const std::string what = "committing to '" + std::string(partition) + "'";
     const std::int64_t pid = obtain_partition(partition);
     std::vector<std::pair<stmt, params>> calls;
-    {
-      params g;
-      g.int8(pid);
-      auto fence = fences_.find(std::string(partition));
-      if (fence != fences_.end()) {
-        g.int8(static_cast<std::int64_t>(fence->second));
-      } else {
-        g.null();
-      }
-      if (batch.offset) {
-        g.own(detail::pg_int2(static_cast<std::int16_t>(batch.offset->kind)));
-      } else {
-        g.null();
-      }
-      g.boolean(batch.complete_rescan);
-      calls.emplace_back(stmt::guard, std::move(g));
-    }
+    calls.emplace_back(stmt::guard, guard_params(pid, partition, batch.offset, batch.complete_rescan));
     if (plan.upsert_count > 0) {
       params u;
       u.int8(pid);
@@ -217,10 +201,7 @@ class postgres_store {
     }
     pipeline_error failure = transaction(calls, what);
     if (failure.sqlstate.empty()) return;
-    if (failure.sqlstate == "SH001") {
-      throw error(errc::conflict, "postgres_store: commit to '" + std::string(partition) +
-                                      "' refused: " + failure.message + "; nothing was written");
-    }
+    check_fenced(failure, partition, "commit");
     if (failure.sqlstate == "SH002") {
       offset_value stored;
       stored.kind = static_cast<offset_kind>(failure.message.empty() ? 0 : failure.message[0] - '0');
@@ -260,7 +241,7 @@ class postgres_store {
     params p;
     p.int8(obtain_partition(partition));
     p.boolean(forget_records);
-    exec(stmt::reset, p, "resetting '" + std::string(partition) + "'");
+    fenced(stmt::reset, std::move(p), partition, "reset");
   }
 
   /// See store.hpp. One statement, written immediately; ids are cached per object.
@@ -353,7 +334,7 @@ class postgres_store {
     params p;
     p.int8(obtain_partition(partition));
     p.boolean(true);
-    exec(stmt::set_rescan, p, "beginning a rescan of '" + std::string(partition) + "'");
+    fenced(stmt::set_rescan, std::move(p), partition, "beginning a rescan");
   }
 
   /// See store.hpp. One statement.
@@ -362,7 +343,7 @@ class postgres_store {
     params p;
     p.int8(obtain_partition(partition));
     p.boolean(false);
-    exec(stmt::set_rescan, p, "abandoning a rescan of '" + std::string(partition) + "'");
+    fenced(stmt::set_rescan, std::move(p), partition, "abandoning a rescan");
   }
 
   /// See store.hpp.
@@ -398,7 +379,8 @@ class postgres_store {
 
   /// Grants `owner` the lease of `partition` for `ttl` (server clock) unless another owner holds
   /// it. A grant (also a repeated one to the same owner) carries a new, larger fencing token, and
-  /// from then on this object fences its commits on `partition` with it (see `set_fence`).
+  /// from then on this object fences its commits, resets and rescan starts and stops on
+  /// `partition` with it (see `set_fence`).
   /// `ttl` must be at least 1 ms.
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
@@ -448,8 +430,9 @@ class postgres_store {
     return PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] != 0;
   }
 
-  /// Fences this object's later commits on `partition` with `token`: each is refused (whole,
-  /// `errc::conflict`) unless the lease of `partition` is held under `token` when it runs.
+  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
+  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
+  /// `partition` is held under `token` when it runs.
   void set_fence(std::string_view partition, std::uint64_t token) {
     std::lock_guard<std::mutex> lock(mutex_);
     fences_[std::string(partition)] = token;
@@ -793,6 +776,50 @@ class postgres_store {
     }
     if (failure.sqlstate.empty() && PQstatus(conn_) == CONNECTION_BAD) lost(what, true);
     return failure;
+  }
+
+  params guard_params(std::int64_t pid, std::string_view partition, const std::optional<offset_value>& offset,
+                      bool complete) {
+    params g;
+    g.int8(pid);
+    auto fence = fences_.find(partition);
+    if (fence != fences_.end()) {
+      g.int8(static_cast<std::int64_t>(fence->second));
+    } else {
+      g.null();
+    }
+    if (offset) {
+      g.own(detail::pg_int2(static_cast<std::int16_t>(offset->kind)));
+    } else {
+      g.null();
+    }
+    g.boolean(complete);
+    return g;
+  }
+
+  static void check_fenced(const pipeline_error& failure, std::string_view partition, const char* what) {
+    if (failure.sqlstate != "SH001") return;
+    throw error(errc::conflict, std::string("postgres_store: ") + what + " of '" + std::string(partition) +
+                                    "' refused: " + failure.message + "; nothing was written");
+  }
+
+  // Runs a write of `partition` (its id is the first parameter): as one statement when this object
+  // does not fence the partition, else in one transaction after the fence check.
+  void fenced(stmt s, params p, std::string_view partition, const char* verb) {
+    const std::string what = std::string(verb) + " of '" + std::string(partition) + "'";
+    if (fences_.find(partition) == fences_.end()) {
+      exec(s, p, what);
+      return;
+    }
+    std::vector<std::pair<stmt, params>> calls;
+    calls.emplace_back(stmt::guard,
+                       guard_params(obtain_partition(partition), partition, std::nullopt, false));
+    calls.emplace_back(s, std::move(p));
+    pipeline_error failure = transaction(calls, what);
+    if (failure.sqlstate.empty()) return;
+    check_fenced(failure, partition, verb);
+    throw error(errc::store_error, "postgres_store: " + what + ": " + failure.message + " (SQLSTATE " +
+                                       failure.sqlstate + "); nothing was written");
   }
 
   std::string name_of(stmt s) const { return "sincehash_" + std::to_string(static_cast<std::size_t>(s)); }

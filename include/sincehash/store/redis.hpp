@@ -178,8 +178,7 @@ class redis_store {
     c.own(key(partition, "seen"));
     c.own(key(partition, "meta"));
     c.own(key(partition, "lease"));
-    auto fence = fences_.find(std::string(partition));
-    c.own(fence == fences_.end() ? std::string() : std::to_string(fence->second));
+    c.own(fence_arg(partition));
     if (batch.offset) {
       const offset_value& o = *batch.offset;
       c.own(std::to_string(static_cast<int>(o.kind)));
@@ -218,10 +217,7 @@ class redis_store {
     reply r = run_script(c, script_commit, partition, what, true);
     if (r->type == REDIS_REPLY_ERROR) {
       std::string_view text = view(r.get());
-      if (text.find("SINCEHASH_FENCE") != std::string_view::npos) {
-        throw error(errc::conflict, "redis_store: commit to '" + std::string(partition) + "' refused: " +
-                                        std::string(after_tag(text)) + "; nothing was written");
-      }
+      check_fenced(r, partition, "commit");
       if (text.find("SINCEHASH_KIND") != std::string_view::npos) {
         offset_value stored;
         std::string_view rest = after_tag(text);
@@ -262,10 +258,13 @@ class redis_store {
   /// See store.hpp. One script.
   void reset_offset(std::string_view partition, bool forget_records) {
     std::lock_guard<std::mutex> lock(mutex_);
-    command c = script_call(script_reset, partition, {"rec", "exp", "seen", "meta"});
+    command c = script_call(script_reset, partition, {"rec", "exp", "seen", "meta", "lease"});
     c.add(forget_records ? "1" : "0");
-    reply r = run_script(c, script_reset, partition, "resetting '" + std::string(partition) + "'", false);
-    check_script(r, "resetting '" + std::string(partition) + "'");
+    c.own(fence_arg(partition));
+    const std::string what = "resetting '" + std::string(partition) + "'";
+    reply r = run_script(c, script_reset, partition, what, false);
+    check_fenced(r, partition, "reset");
+    check_script(r, what);
   }
 
   /// See store.hpp. One script, written immediately; ids are cached per object.
@@ -406,7 +405,8 @@ class redis_store {
 
   /// Grants `owner` the lease of `partition` for `ttl` (server clock) unless another owner holds
   /// it. A grant (also a repeated one to the same owner) carries a new, larger fencing token, and
-  /// from then on this object fences its commits on `partition` with it (see `set_fence`).
+  /// from then on this object fences its commits, resets and rescan starts and stops on
+  /// `partition` with it (see `set_fence`).
   /// `ttl` must be at least 1 ms.
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
@@ -446,9 +446,10 @@ class redis_store {
     return held;
   }
 
-  /// Fences this object's later commits on `partition` with `token`: each is refused (whole,
-  /// `errc::conflict`) unless the lease of `partition` is held under `token` when it runs. Use it
-  /// to commit from another object or process than the one that acquired the lease.
+  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
+  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
+  /// `partition` is held under `token` when it runs. Use it to write from another object or
+  /// process than the one that acquired the lease.
   void set_fence(std::string_view partition, std::uint64_t token) {
     std::lock_guard<std::mutex> lock(mutex_);
     fences_[std::string(partition)] = token;
@@ -542,6 +543,20 @@ class redis_store {
                                               std::to_string(ttl.count()) + " ms");
   }
 
+  std::string fence_arg(std::string_view partition) const {
+    auto it = fences_.find(partition);
+    return it == fences_.end() ? std::string() : std::to_string(it->second);
+  }
+
+  // Throws `errc::conflict` when a fenced script refused to run.
+  static void check_fenced(const reply& r, std::string_view partition, const char* what) {
+    if (r->type != REDIS_REPLY_ERROR) return;
+    std::string_view text = view(r.get());
+    if (text.find("SINCEHASH_FENCE") == std::string_view::npos) return;
+    throw error(errc::conflict, std::string("redis_store: ") + what + " of '" + std::string(partition) +
+                                    "' refused: " + std::string(after_tag(text)) + "; nothing was written");
+  }
+
   std::string where() const { return "redis " + options_.host + ":" + std::to_string(options_.port); }
 
   [[noreturn]] void fail_reply(const std::string& what) const {
@@ -594,11 +609,13 @@ class redis_store {
 
   void rescan_script(std::string_view partition, bool begin) {
     std::lock_guard<std::mutex> lock(mutex_);
-    command c = script_call(script_rescan, partition, {"seen", "meta"});
+    command c = script_call(script_rescan, partition, {"seen", "meta", "lease"});
     c.add(begin ? "1" : "0");
+    c.own(fence_arg(partition));
     const std::string what =
         std::string(begin ? "beginning" : "abandoning") + " a rescan of '" + std::string(partition) + "'";
     reply r = run_script(c, script_rescan, partition, what, false, begin);
+    check_fenced(r, partition, begin ? "beginning a rescan" : "abandoning a rescan");
     check_script(r, what);
   }
 
