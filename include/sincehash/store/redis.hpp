@@ -112,7 +112,10 @@ struct redis_options {
 /// Layout: per partition a hash of states (one field per id), a sorted set of expiries (for
 /// `purge_expired`), a set of rescan marks, a meta hash (offset, rescan, fingerprint counter,
 /// fencing counter), two fingerprint hashes and the lease key; see `redis_options::key_prefix`.
-/// Every write is one Lua script, atomic on the server and validated before its first write.
+/// Every write is one Lua script, atomic on the server and validated before its first write; each
+/// script touches the keys of one partition only, so on Redis Cluster a partition lives in one
+/// slot (this client talks to one server and does not follow Cluster redirections; the
+/// partition list, written beside each write, is the one key outside any partition).
 /// `get_many` is one HMGET: exactly one round trip (`round_trips` counts them). Record expiry
 /// is kept in the state and compared on the caller's clock, as the contract requires; a Redis
 /// TTL (server clock) is used where that is exact: for the lease.
