@@ -24,15 +24,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def port_open(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.connect(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def find_program(name, package):
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]), reverse=True)
     for d in dirs + os.environ.get("PATH", "").split(":"):
@@ -71,23 +62,38 @@ class _server:
         self.proc = None
         self.log = os.path.join(self.dir, f"{tag}.log")
 
-    def _start(self, argv, user, stop_signal, ready, name):
+    def _start(self, argv_for, user, stop_signal, ready_text, name):
+        """Starts the server on a free port, up to 5 times: another process may take the port
+        between free_port() and the server's bind. Ready once its log says `ready_text`."""
         self.stop_signal = stop_signal
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         preexec_fn=_preexec(user, stop_signal))
-        deadline = time.monotonic() + 60
-        while not ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited while starting:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not become ready within 60 s:\n{self.tail()}")
-            time.sleep(0.02)
+        failures = []
+        for attempt in range(5):
+            self.port = free_port()
+            self.log = os.path.join(self.dir, f"{name}-{attempt}.log")
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(argv_for(self.port), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             preexec_fn=_preexec(user, stop_signal))
+            deadline = time.monotonic() + 60
+            while ready_text not in self.tail(None):
+                if self.proc.poll() is not None:
+                    failures.append(f"{name} exited while starting:\n{self.tail()}")
+                    break
+                if time.monotonic() > deadline:
+                    failures.append(f"{name} did not become ready within 60 s:\n{self.tail()}")
+                    self.proc.kill()
+                    self.proc.wait()
+                    break
+                time.sleep(0.02)
+            else:
+                return
+        self.proc = None
+        raise RuntimeError(f"{name} could not be started on 127.0.0.1:\n" + "\n".join(failures))
 
-    def tail(self):
+    def tail(self, limit=2000):
         try:
             with open(self.log, errors="replace") as f:
-                return f.read()[-2000:]
+                text = f.read()
+                return text if limit is None else text[-limit:]
         except OSError:
             return ""
 
@@ -114,10 +120,10 @@ class redis_server(_server):
         super().__init__("redis")
         try:
             binary = find_program("redis-server", "redis-server")
-            self.port = free_port()
-            self._start([binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir, "--save", "",
-                         "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"],
-                        None, signal.SIGTERM, lambda: port_open(self.port), "redis-server")
+            self._start(lambda port: [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", self.dir,
+                                      "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+                                      "--daemonize", "no"],
+                        None, signal.SIGTERM, "Ready to accept connections", "redis-server")
         except BaseException:
             self.stop()
             raise
@@ -132,7 +138,6 @@ class postgres_server(_server):
         try:
             initdb = find_program("initdb", "postgresql")
             postgres = find_program("postgres", "postgresql")
-            isready = find_program("pg_isready", "postgresql-client")
             user = _unprivileged()
             if user is not None:
                 os.chown(self.dir, user[0], user[1])
@@ -144,19 +149,15 @@ class postgres_server(_server):
                                    preexec_fn=_preexec(user, signal.SIGTERM))
             if r.returncode != 0:
                 raise RuntimeError(f"initdb failed:\n{self.tail()}")
-            self.port = free_port()
-            argv = [postgres, "-D", data, "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
-                    "-c", f"unix_socket_directories={self.dir}", "-c", "max_connections=60",
-                    "-c", "shared_buffers=64MB"]
-            if not durable:
-                for o in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
-                    argv += ["-c", o]
-
-            def ready():
-                return subprocess.run([isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "sincehash",
-                                       "-d", "postgres"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL).returncode == 0
-            self._start(argv, user, signal.SIGINT, ready, "postgres")
+            def argv(port):
+                a = [postgres, "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+                     "-c", f"unix_socket_directories={self.dir}", "-c", "max_connections=60",
+                     "-c", "shared_buffers=64MB"]
+                if not durable:
+                    for o in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
+                        a += ["-c", o]
+                return a
+            self._start(argv, user, signal.SIGINT, "database system is ready to accept connections", "postgres")
         except BaseException:
             self.stop()
             raise

@@ -82,19 +82,6 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
-// True when something accepts TCP connections on 127.0.0.1:port.
-inline bool port_open(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // The full path of program `name`: from PATH, or the newest /usr/lib/postgresql/*/bin for the
 // PostgreSQL server programs. Throws naming the Debian package that provides it.
 inline std::string find_program(const std::string& name, const std::string& package) {
@@ -238,6 +225,13 @@ class child_process {
   int exit_status_ = 0;
 };
 
+inline std::string tail_of_all(const fs::path& log) {
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 inline std::string tail_of(const fs::path& log) {
   std::ifstream in(log);
   std::stringstream ss;
@@ -256,6 +250,11 @@ inline void run_program(const std::vector<std::string>& argv, const fs::path& lo
   }
 }
 
+// True when the file at `log` holds `text`.
+inline bool log_says(const fs::path& log, const std::string& text) {
+  return tail_of_all(log).find(text) != std::string::npos;
+}
+
 template <class Ready>
 void wait_until_ready(child_process& p, const std::string& name, const fs::path& log, Ready ready) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -265,6 +264,27 @@ void wait_until_ready(child_process& p, const std::string& name, const fs::path&
       throw std::runtime_error(name + " did not become ready within 60 s:\n" + tail_of(log));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// Starts a server on a free port, up to 5 times: another process may take the port between
+// `free_port` and the server's bind. `start(port, log)` returns the running child; the server is
+// ready once its log says `ready_text`.
+template <class Start>
+child_process start_on_free_port(const std::string& name, const fs::path& dir, const std::string& ready_text,
+                                 int& port, Start start) {
+  std::string failures;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port = free_port();
+    const fs::path log = dir / (name + "-" + std::to_string(attempt) + ".log");
+    child_process p = start(port, log);
+    try {
+      wait_until_ready(p, name, log, [&] { return log_says(log, ready_text); });
+      return p;
+    } catch (const std::exception& e) {
+      failures += std::string("\n") + e.what();
+    }
+  }
+  throw std::runtime_error(name + " could not be started on 127.0.0.1:" + failures);
 }
 
 // A TCP relay on 127.0.0.1 in front of a server, counting round trips from the wire: each time a
@@ -386,13 +406,14 @@ class redis_server {
  public:
   redis_server() : dir_("redis") {
     const std::string bin = find_program("redis-server", "redis-server");
-    port_ = free_port();
-    log_ = dir_.path() / "redis.log";
-    proc_ = child_process(
-        {bin, "--bind", "127.0.0.1", "--port", std::to_string(port_), "--dir", dir_.path().string(), "--save",
-         "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"},
-        log_, run_as{}, SIGTERM);
-    wait_until_ready(proc_, "redis-server", log_, [&] { return port_open(port_); });
+    proc_ = start_on_free_port(
+        "redis-server", dir_.path(), "Ready to accept connections", port_,
+        [&](int port, const fs::path& log) {
+          return child_process(
+              {bin, "--bind", "127.0.0.1", "--port", std::to_string(port), "--dir", dir_.path().string(),
+               "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"},
+              log, run_as{}, SIGTERM);
+        });
   }
   [[nodiscard]] int port() const noexcept { return port_; }
   [[nodiscard]] std::string uri(int db = 0) const {
@@ -405,7 +426,6 @@ class redis_server {
  private:
   temp_dir dir_;
   int port_ = 0;
-  fs::path log_;
   child_process proc_;
 };
 
@@ -417,7 +437,6 @@ class postgres_server {
   explicit postgres_server(bool durable = false) : dir_("postgres") {
     const std::string initdb = find_program("initdb", "postgresql");
     const std::string postgres = find_program("postgres", "postgresql");
-    pg_isready_ = find_program("pg_isready", "postgresql-client");
     const run_as user = unprivileged();
     if (user.active) {
       if (::chown(dir_.path().c_str(), user.uid, user.gid) != 0)
@@ -425,38 +444,33 @@ class postgres_server {
                                  " to the PostgreSQL user: " + std::strerror(errno));
     }
     const fs::path data = dir_.path() / "data";
-    log_ = dir_.path() / "postgres.log";
     run_program({initdb, "-D", data.string(), "-U", "sincehash", "-A", "trust", "-E", "UTF8", "--locale=C",
                  "--no-sync", "--no-instructions"},
-                log_, user);
-    port_ = free_port();
-    std::vector<std::string> args{postgres,
-                                  "-D",
-                                  data.string(),
-                                  "-p",
-                                  std::to_string(port_),
-                                  "-c",
-                                  "listen_addresses=127.0.0.1",
-                                  "-c",
-                                  "unix_socket_directories=" + dir_.path().string(),
-                                  "-c",
-                                  "max_connections=60",
-                                  "-c",
-                                  "shared_buffers=64MB"};
-    if (!durable) {
-      for (const char* o : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
-        args.emplace_back("-c");
-        args.emplace_back(o);
-      }
-    }
-    proc_ = child_process(args, log_, user, SIGINT);
-    wait_until_ready(proc_, "postgres", log_, [&] {
-      child_process probe({pg_isready_, "-q", "-h", "127.0.0.1", "-p", std::to_string(port_), "-U",
-                           "sincehash", "-d", "postgres"},
-                          dir_.path() / "pg_isready.log", run_as{}, SIGTERM);
-      int status = probe.wait();
-      return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    });
+                dir_.path() / "initdb.log", user);
+    proc_ = start_on_free_port(
+        "postgres", dir_.path(), "database system is ready to accept connections", port_,
+        [&](int port, const fs::path& log) {
+          std::vector<std::string> args{postgres,
+                                        "-D",
+                                        data.string(),
+                                        "-p",
+                                        std::to_string(port),
+                                        "-c",
+                                        "listen_addresses=127.0.0.1",
+                                        "-c",
+                                        "unix_socket_directories=" + dir_.path().string(),
+                                        "-c",
+                                        "max_connections=60",
+                                        "-c",
+                                        "shared_buffers=64MB"};
+          if (!durable) {
+            for (const char* o : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
+              args.emplace_back("-c");
+              args.emplace_back(o);
+            }
+          }
+          return child_process(args, log, user, SIGINT);
+        });
   }
   [[nodiscard]] int port() const noexcept { return port_; }
   [[nodiscard]] std::string uri(const std::string& database = "postgres") const {
@@ -467,9 +481,7 @@ class postgres_server {
 
  private:
   temp_dir dir_;
-  std::string pg_isready_;
   int port_ = 0;
-  fs::path log_;
   child_process proc_;
 };
 

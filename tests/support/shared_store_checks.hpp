@@ -161,7 +161,7 @@ void check_leases(Open open) {
   CHECK_FALSE(a->fence(p));
   CHECK_FALSE(a->release_lease(first.lease));  // no longer held
 
-  sincehash::lease_result second = b->acquire_lease(p, "worker-b", 600ms);
+  sincehash::lease_result second = b->acquire_lease(p, "worker-b", 1500ms);
   REQUIRE(second.granted);
   CHECK(second.lease.token > first.lease.token);
 
@@ -194,7 +194,7 @@ void check_leases(Open open) {
   b->commit(p, one_upsert("y", dated(4, 600)));  // the holder's commit goes through
 
   // Once the lease expired, even its holder's commit is refused, and another owner takes over.
-  std::this_thread::sleep_for(900ms);
+  std::this_thread::sleep_for(2000ms);  // past the 1.5 s lease
   CHECK_THROWS_AS(b->commit(p, one_upsert("z", dated(5, 700))), sincehash::error);
   CHECK_FALSE(b->get_many(p, {"z"})[0]);
   CHECK_FALSE(b->renew_lease(second.lease, 10s));
