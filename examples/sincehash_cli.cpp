@@ -15,6 +15,12 @@
 #include <sincehash/detector.hpp>
 #include <sincehash/input.hpp>
 #include <sincehash/store/sqlite.hpp>
+#ifdef SINCEHASH_HAS_REDIS
+#include <sincehash/store/redis.hpp>
+#endif
+#ifdef SINCEHASH_HAS_POSTGRES
+#include <sincehash/store/postgres.hpp>
+#endif
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif
@@ -397,11 +403,31 @@ std::string sqlite_path(const std::string& uri) {
 template <class F>
 decltype(auto) with_store(const std::string& uri, const std::optional<std::string>& key_file, F&& f) {
   const std::string_view u(uri);
-  if (u.rfind("redis://", 0) == 0 || u.rfind("rediss://", 0) == 0) {
+  if (u.rfind("rediss://", 0) == 0)
+    usage_error("--state " + uri + ": TLS to Redis (rediss://) is not supported");
+  if (u.rfind("redis://", 0) == 0) {
+#ifdef SINCEHASH_HAS_REDIS
+    redis_options options;
+    try {
+      options = redis_options::from_uri(u);
+    } catch (const error& e) {
+      usage_error("--state: " + e.message());
+    }
+    redis_store store(std::move(options));
+    return f(store);
+#else
     usage_error("--state " + uri + ": this build of sincehash has no Redis back end");
+#endif
   }
   if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
+#ifdef SINCEHASH_HAS_POSTGRES
+    postgres_options options;
+    options.conninfo = uri;
+    postgres_store store(std::move(options));
+    return f(store);
+#else
     usage_error("--state " + uri + ": this build of sincehash has no PostgreSQL back end");
+#endif
   }
   if (u.find("://") != std::string_view::npos) usage_error("--state " + uri + ": unknown kind of state URI");
   sqlite_store store(sqlite_path(uri));

@@ -3,6 +3,12 @@
 #ifdef SINCEHASH_HAS_SQLITE
 #include <sincehash/store/sqlite.hpp>
 #endif
+#ifdef SINCEHASH_HAS_REDIS
+#include <sincehash/store/redis.hpp>
+#endif
+#ifdef SINCEHASH_HAS_POSTGRES
+#include <sincehash/store/postgres.hpp>
+#endif
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif

@@ -8,6 +8,15 @@
 #ifdef SINCEHASH_HAS_SODIUM
 #include <sincehash/store/encrypted.hpp>
 #endif
+#ifdef SINCEHASH_HAS_REDIS
+#include <sincehash/store/redis.hpp>
+#endif
+#ifdef SINCEHASH_HAS_POSTGRES
+#include <sincehash/store/postgres.hpp>
+#endif
+#if defined(SINCEHASH_HAS_REDIS) || defined(SINCEHASH_HAS_POSTGRES)
+#include "support/servers.hpp"
+#endif
 
 #include <doctest/doctest.h>
 
@@ -90,6 +99,76 @@ struct sqlite_fixture {
   }
   sincehash::sqlite_store& operator*() { return *store; }
 };
+#define SINCEHASH_STORE_FIXTURES_SQLITE , sqlite_fixture
+#else
+#define SINCEHASH_STORE_FIXTURES_SQLITE
+#endif
+
+#ifdef SINCEHASH_HAS_REDIS
+// One server for the whole run; each fixture uses its own key prefix, so it starts empty.
+sincehash_test::redis_server& shared_redis() {
+  static sincehash_test::redis_server server;
+  return server;
+}
+
+struct redis_fixture {
+  static constexpr bool durable = true;
+  sincehash::fault_hook fault;
+  std::string prefix;
+  std::unique_ptr<sincehash::redis_store> store;
+  redis_fixture() {
+    static std::atomic<int> counter{0};
+    prefix = "conformance-" + std::to_string(counter++);
+    reopen();
+  }
+  void reopen() {
+    store.reset();
+    sincehash::redis_options o = sincehash::redis_options::from_uri(shared_redis().uri());
+    o.key_prefix = prefix;
+    o.fault_injector = [this](std::size_t i) {
+      if (fault) fault(i);
+    };
+    store = std::make_unique<sincehash::redis_store>(std::move(o));
+  }
+  sincehash::redis_store& operator*() { return *store; }
+};
+#define SINCEHASH_STORE_FIXTURES_REDIS , redis_fixture
+#else
+#define SINCEHASH_STORE_FIXTURES_REDIS
+#endif
+
+#ifdef SINCEHASH_HAS_POSTGRES
+sincehash_test::postgres_server& shared_postgres() {
+  static sincehash_test::postgres_server server;
+  return server;
+}
+
+// Each fixture gets its own schema, so it starts empty (and runs the migrations).
+struct postgres_fixture {
+  static constexpr bool durable = true;
+  sincehash::fault_hook fault;
+  std::string schema;
+  std::unique_ptr<sincehash::postgres_store> store;
+  postgres_fixture() {
+    static std::atomic<int> counter{0};
+    schema = "conformance_" + std::to_string(counter++);
+    reopen();
+  }
+  void reopen() {
+    store.reset();
+    sincehash::postgres_options o;
+    o.conninfo = shared_postgres().uri();
+    o.schema = schema;
+    o.fault_injector = [this](std::size_t i) {
+      if (fault) fault(i);
+    };
+    store = std::make_unique<sincehash::postgres_store>(std::move(o));
+  }
+  sincehash::postgres_store& operator*() { return *store; }
+};
+#define SINCEHASH_STORE_FIXTURES_POSTGRES , postgres_fixture
+#else
+#define SINCEHASH_STORE_FIXTURES_POSTGRES
 #endif
 
 #ifdef SINCEHASH_HAS_SODIUM
@@ -134,12 +213,10 @@ using encrypted_sqlite_fixture = encrypted_fixture<sqlite_fixture>;
 #define SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
 #endif
 
-#ifdef SINCEHASH_HAS_SQLITE
-#define SINCEHASH_STORE_FIXTURES \
-  memory_fixture, sqlite_fixture SINCEHASH_ENCRYPTED_MEMORY_FIXTURE SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
-#else
-#define SINCEHASH_STORE_FIXTURES memory_fixture SINCEHASH_ENCRYPTED_MEMORY_FIXTURE
-#endif
+#define SINCEHASH_STORE_FIXTURES                                                \
+  memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE SINCEHASH_STORE_FIXTURES_REDIS \
+      SINCEHASH_STORE_FIXTURES_POSTGRES SINCEHASH_ENCRYPTED_MEMORY_FIXTURE      \
+          SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
 
 instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }
 

@@ -17,6 +17,7 @@
 #include "sincehash/schedule.hpp"
 #include "sincehash/settings.hpp"
 #include "sincehash/store.hpp"
+#include "sincehash/store/lease.hpp"
 #include "sincehash/store/memory.hpp"
 #include "sincehash/time.hpp"
 #include "sincehash/time_pattern.hpp"

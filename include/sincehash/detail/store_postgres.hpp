@@ -1,0 +1,200 @@
+#ifndef SINCEHASH_DETAIL_STORE_POSTGRES_HPP
+#define SINCEHASH_DETAIL_STORE_POSTGRES_HPP
+
+// Internals of postgres_store: the binary wire format of parameters and results, and the schema
+// with its migrations.
+
+#include <sincehash/digest.hpp>
+#include <sincehash/time.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sincehash::detail {
+
+// Type oids of the PostgreSQL catalogue (stable across versions).
+inline constexpr unsigned pg_oid_bool = 16;
+inline constexpr unsigned pg_oid_bytea = 17;
+inline constexpr unsigned pg_oid_int8 = 20;
+inline constexpr unsigned pg_oid_int2 = 21;
+inline constexpr unsigned pg_oid_int4 = 23;
+inline constexpr unsigned pg_oid_text = 25;
+
+inline void pg_put32(std::string& out, std::uint32_t v) {
+  for (int k = 3; k >= 0; --k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
+}
+
+inline void pg_put64(std::string& out, std::int64_t v) {
+  const auto u = static_cast<std::uint64_t>(v);
+  for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((u >> (8 * k)) & 0xFF));
+}
+
+[[nodiscard]] inline std::string pg_int8(std::int64_t v) {
+  std::string s;
+  pg_put64(s, v);
+  return s;
+}
+
+[[nodiscard]] inline std::string pg_int2(std::int16_t v) {
+  std::string s;
+  s.push_back(static_cast<char>((static_cast<std::uint16_t>(v) >> 8) & 0xFF));
+  s.push_back(static_cast<char>(static_cast<std::uint16_t>(v) & 0xFF));
+  return s;
+}
+
+[[nodiscard]] inline std::int64_t pg_get64(const char* p) noexcept {
+  std::uint64_t u = 0;
+  for (int k = 0; k < 8; ++k) u = (u << 8) | static_cast<unsigned char>(p[k]);
+  return static_cast<std::int64_t>(u);
+}
+
+// A one-dimensional array in PostgreSQL's binary format, built element by element.
+class pg_array {
+ public:
+  explicit pg_array(unsigned element_oid) : oid_(element_oid) {}
+  void add(std::string_view bytes) {
+    pg_put32(body_, static_cast<std::uint32_t>(bytes.size()));
+    body_.append(bytes.data(), bytes.size());
+    ++n_;
+  }
+  void add_int8(std::int64_t v) {
+    pg_put32(body_, 8);
+    pg_put64(body_, v);
+    ++n_;
+  }
+  void add_int8(std::optional<std::int64_t> v) {
+    if (v) {
+      add_int8(*v);
+    } else {
+      pg_put32(body_, 0xFFFFFFFFu);  // -1: NULL
+      has_null_ = true;
+      ++n_;
+    }
+  }
+  [[nodiscard]] std::string finish() const {
+    std::string out;
+    pg_put32(out, n_ == 0 ? 0 : 1);
+    pg_put32(out, has_null_ ? 1 : 0);
+    pg_put32(out, oid_);
+    if (n_ != 0) {
+      pg_put32(out, static_cast<std::uint32_t>(n_));
+      pg_put32(out, 1);
+    }
+    out += body_;
+    return out;
+  }
+
+ private:
+  unsigned oid_;
+  std::string body_;
+  std::size_t n_ = 0;
+  bool has_null_ = false;
+};
+
+[[nodiscard]] inline std::string pg_digest(const digest& d) {
+  std::string out;
+  for (int k = 0; k < 8 && d.bits >= 64; ++k) out.push_back(static_cast<char>((d.low >> (8 * k)) & 0xFF));
+  for (int k = 0; k < 8 && d.bits == 128; ++k) out.push_back(static_cast<char>((d.high >> (8 * k)) & 0xFF));
+  return out;
+}
+
+[[nodiscard]] inline digest pg_read_digest(std::string_view b) noexcept {
+  digest d;
+  auto word = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    for (std::size_t k = 0; k < 8; ++k)
+      v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[at + k])) << (8 * k);
+    return v;
+  };
+  if (b.size() >= 8) {
+    d.low = word(0);
+    d.bits = 64;
+  }
+  if (b.size() >= 16) {
+    d.high = word(8);
+    d.bits = 128;
+  }
+  return d;
+}
+
+// pg_migrations[v] brings a schema from version v to v + 1. They run inside one transaction with
+// the store's schema first on the search path.
+inline constexpr const char* pg_migrations[] = {
+    // 0 -> 1: states, offsets, fingerprints, rescans.
+    "CREATE TABLE partitions("
+    " id bigserial PRIMARY KEY,"
+    " name bytea NOT NULL UNIQUE,"
+    " offset_kind smallint, offset_text bytea, offset_number bigint,"
+    " rescan_active boolean NOT NULL DEFAULT false,"
+    " last_rescan bigint,"
+    " fingerprint_next integer NOT NULL DEFAULT 0);"
+    "CREATE TABLE records("
+    " partition bigint NOT NULL,"
+    " id bytea NOT NULL,"
+    " hash bytea NOT NULL,"
+    " fingerprint bigint NOT NULL,"
+    " updated bigint,"
+    " last_seen bigint NOT NULL,"
+    " expires bigint,"
+    " PRIMARY KEY(partition, id));"
+    "CREATE INDEX records_expiry ON records(expires) WHERE expires IS NOT NULL;"
+    "CREATE TABLE fingerprints("
+    " partition bigint NOT NULL,"
+    " id integer NOT NULL,"
+    " text bytea NOT NULL,"
+    " PRIMARY KEY(partition, id),"
+    " UNIQUE(partition, text));"
+    "CREATE TABLE rescan_seen("
+    " partition bigint NOT NULL,"
+    " id bytea NOT NULL,"
+    " PRIMARY KEY(partition, id));"
+    "CREATE FUNCTION intern_fingerprint(p bigint, t bytea) RETURNS integer LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $f$"
+    " DECLARE n integer;"
+    " BEGIN"
+    "  PERFORM 1 FROM partitions WHERE id = p FOR UPDATE;"
+    "  SELECT id INTO n FROM fingerprints WHERE partition = p AND text = t;"
+    "  IF n IS NULL THEN"
+    "   UPDATE partitions SET fingerprint_next = fingerprint_next + 1 WHERE id = p"
+    "    RETURNING fingerprint_next INTO n;"
+    "   INSERT INTO fingerprints(partition, id, text) VALUES(p, n, t);"
+    "  END IF;"
+    "  RETURN n;"
+    " END $f$;",
+    // 1 -> 2: leases with fencing tokens, and the check every commit runs first.
+    "ALTER TABLE partitions ADD COLUMN lease_owner text,"
+    " ADD COLUMN lease_token bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN lease_expires timestamptz;"
+    "CREATE FUNCTION commit_guard(p bigint, fence bigint, kind smallint, complete boolean)"
+    " RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $f$"
+    " DECLARE r record;"
+    " BEGIN"
+    "  SELECT * INTO r FROM partitions WHERE id = p FOR UPDATE;"
+    "  IF fence IS NOT NULL THEN"
+    "   IF r.lease_token <> fence THEN"
+    "    RAISE EXCEPTION 'the lease is now held under fencing token % by \"%\", not under token %',"
+    "     r.lease_token, r.lease_owner, fence USING ERRCODE = 'SH001';"
+    "   END IF;"
+    "   IF r.lease_expires IS NULL OR r.lease_expires <= clock_timestamp() THEN"
+    "    RAISE EXCEPTION 'the lease under fencing token % expired', fence USING ERRCODE = 'SH001';"
+    "   END IF;"
+    "  END IF;"
+    "  IF kind IS NOT NULL AND r.offset_kind IS NOT NULL AND r.offset_kind <> kind THEN"
+    "   RAISE EXCEPTION '%', r.offset_kind USING ERRCODE = 'SH002';"
+    "  END IF;"
+    "  IF complete AND NOT r.rescan_active THEN"
+    "   RAISE EXCEPTION 'no rescan is active' USING ERRCODE = 'SH003';"
+    "  END IF;"
+    "  RETURN r.rescan_active;"
+    " END $f$;",
+};
+
+inline constexpr int pg_schema_version = static_cast<int>(sizeof(pg_migrations) / sizeof(pg_migrations[0]));
+
+}  // namespace sincehash::detail
+
+#endif  // SINCEHASH_DETAIL_STORE_POSTGRES_HPP

@@ -1,0 +1,273 @@
+#ifndef SINCEHASH_DETAIL_STORE_REDIS_HPP
+#define SINCEHASH_DETAIL_STORE_REDIS_HPP
+
+// Internals of redis_store: the byte layout of a stored state and the Lua scripts that run every
+// write atomically on the server.
+//
+// A state is one hash field. Its value starts with fixed-width fields so that the scripts can
+// compare dates without arithmetic (Lua numbers are doubles): each date is 8 bytes, big-endian,
+// with the sign bit flipped, so byte-wise order is numeric order.
+//   [0]      flags: 1 = has updated, 2 = has expires
+//   [1]      digest bytes (0, 8 or 16)
+//   [2, 10)  updated    [10, 18) last seen    [18, 26) expires    [26, 30) fingerprint (BE)
+//   [30, …)  digest: low 64 bits, then high 64 bits, little-endian
+
+#include <sincehash/digest.hpp>
+#include <sincehash/error.hpp>
+#include <sincehash/store.hpp>
+#include <sincehash/time.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sincehash::detail {
+
+inline constexpr std::size_t redis_state_head = 30;
+
+inline void redis_put_ordered(std::string& out, std::int64_t v) {
+  const std::uint64_t u = static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63);
+  for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((u >> (8 * k)) & 0xFF));
+}
+
+[[nodiscard]] inline std::int64_t redis_get_ordered(const char* p) noexcept {
+  std::uint64_t u = 0;
+  for (int k = 0; k < 8; ++k) u = (u << 8) | static_cast<unsigned char>(p[k]);
+  return static_cast<std::int64_t>(u ^ (std::uint64_t{1} << 63));
+}
+
+[[nodiscard]] inline std::string redis_ordered(std::int64_t v) {
+  std::string s;
+  redis_put_ordered(s, v);
+  return s;
+}
+
+[[nodiscard]] inline std::int64_t redis_ns(instant t) noexcept {
+  return static_cast<std::int64_t>(t.time_since_epoch().count());
+}
+
+[[nodiscard]] inline std::string redis_pack(const record_state& s) {
+  std::string out;
+  out.reserve(redis_state_head + 16);
+  out.push_back(static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0)));
+  out.push_back(static_cast<char>(s.hash.bits / 8));
+  redis_put_ordered(out, s.updated ? redis_ns(*s.updated) : 0);
+  redis_put_ordered(out, redis_ns(s.last_seen));
+  redis_put_ordered(out, s.expires ? redis_ns(*s.expires) : 0);
+  for (int k = 3; k >= 0; --k) out.push_back(static_cast<char>((s.fingerprint >> (8 * k)) & 0xFF));
+  if (s.hash.bits >= 64)
+    for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.low >> (8 * k)) & 0xFF));
+  if (s.hash.bits == 128)
+    for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.high >> (8 * k)) & 0xFF));
+  return out;
+}
+
+[[nodiscard]] inline record_state redis_unpack(std::string_view v, std::string_view where) {
+  const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
+  if (v.size() < redis_state_head || (digest_bytes != 0 && digest_bytes != 8 && digest_bytes != 16) ||
+      v.size() != redis_state_head + digest_bytes) {
+    throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(v.size()) +
+                                       " bytes) is stored in " + std::string(where));
+  }
+  const auto flags = static_cast<unsigned char>(v[0]);
+  record_state s;
+  auto at = [](std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); };
+  if (flags & 1) s.updated = at(redis_get_ordered(v.data() + 2));
+  s.last_seen = at(redis_get_ordered(v.data() + 10));
+  if (flags & 2) s.expires = at(redis_get_ordered(v.data() + 18));
+  for (std::size_t k = 26; k < 30; ++k)
+    s.fingerprint = (s.fingerprint << 8) | static_cast<unsigned char>(v[k]);
+  auto word = [&](std::size_t from) {
+    std::uint64_t w = 0;
+    for (std::size_t k = 0; k < 8; ++k)
+      w |= static_cast<std::uint64_t>(static_cast<unsigned char>(v[from + k])) << (8 * k);
+    return w;
+  };
+  if (digest_bytes >= 8) s.hash.low = word(redis_state_head);
+  if (digest_bytes == 16) s.hash.high = word(redis_state_head + 8);
+  s.hash.bits = static_cast<std::uint16_t>(digest_bytes * 8);
+  return s;
+}
+
+// A sorted-set score for an expiry: rounding to the nearest double is monotonic, so every state
+// with `expires <= now` has a score <= the score of `now`; the scripts then compare exactly.
+[[nodiscard]] inline std::string redis_score(std::int64_t ns) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(ns));
+  return buf;
+}
+
+// Byte-wise comparison in Lua (Lua's own `<` on strings follows the server's locale).
+#define SINCEHASH_REDIS_LUA_CMP                                        \
+  "local function cmp(a, b)\n"                                         \
+  "  if a == b then return 0 end\n"                                    \
+  "  local n = math.min(#a, #b)\n"                                     \
+  "  for i = 1, n do\n"                                                \
+  "    local x, y = string.byte(a, i), string.byte(b, i)\n"            \
+  "    if x ~= y then if x < y then return -1 else return 1 end end\n" \
+  "  end\n"                                                            \
+  "  if #a < #b then return -1 else return 1 end\n"                    \
+  "end\n"                                                              \
+  "local function has_exp(v) return math.floor(string.byte(v, 1) / 2) % 2 == 1 end\n"
+
+// The fence check that starts every fenced script: `fence` ('' = unfenced) must be the token
+// the lease key holds; otherwise the script returns an error before its first write.
+#define SINCEHASH_REDIS_LUA_FENCE(LEASE_KEY, FENCE_ARG)                                                     \
+  "local fence = " FENCE_ARG                                                                                \
+  "\n"                                                                                                      \
+  "if fence ~= '' then\n"                                                                                   \
+  "  local cur = redis.call('GET', " LEASE_KEY                                                              \
+  ")\n"                                                                                                     \
+  "  if not cur then\n"                                                                                     \
+  "    return redis.error_reply('SINCEHASH_FENCE the lease under fencing token ' .. fence .. ' expired')\n" \
+  "  end\n"                                                                                                 \
+  "  local sep = string.find(cur, ':', 1, true)\n"                                                          \
+  "  local tok = string.sub(cur, 1, sep - 1)\n"                                                             \
+  "  if tok ~= fence then\n"                                                                                \
+  "    return redis.error_reply('SINCEHASH_FENCE the lease is now held under fencing token ' .. tok ..\n"   \
+  "      ' by \"' .. string.sub(cur, sep + 1) .. '\", not under token ' .. fence)\n"                        \
+  "  end\n"                                                                                                 \
+  "end\n"
+
+// KEYS: records, expiries, rescan marks, meta, lease.
+// ARGV: fence token ('' = none), offset kind ('' = none), offset text, offset number, offset
+// order key, complete ('1'), completed at, #upserts, #erasures, #marks, then (id, state, score)
+// per upsert, the erased ids, the marked ids. Every check runs before the first write.
+inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP
+    SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[1]")
+    "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra')\n"
+    "local kind = ARGV[2]\n"
+    "local move = false\n"
+    "if kind ~= '' then\n"
+    "  if meta[1] and meta[1] ~= kind then\n"
+    "    return redis.error_reply('SINCEHASH_KIND ' .. meta[1] .. ' ' .. kind)\n"
+    "  end\n"
+    "  move = (not meta[1]) or cmp(ARGV[5], meta[2]) > 0\n"
+    "end\n"
+    "local active = meta[3] == '1'\n"
+    "local complete = ARGV[6] == '1'\n"
+    "if complete and not active then return redis.error_reply('SINCEHASH_RESCAN') end\n"
+    "local mark = active and not complete\n"
+    "local nu, ne, nm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
+    "local i = 11\n"
+    "local kept = 0\n"
+    "for k = 1, nu do\n"
+    "  local id, v, score = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "  i = i + 3\n"
+    "  local old = redis.call('HGET', KEYS[1], id)\n"
+    "  local keep = false\n"
+    "  if old and string.byte(old, 1) % 2 == 1 and string.byte(v, 1) % 2 == 1 and\n"
+    "     cmp(string.sub(v, 3, 10), string.sub(old, 3, 10)) < 0 then\n"
+    "    keep = (not has_exp(old)) or cmp(string.sub(old, 19, 26), string.sub(v, 11, 18)) > 0\n"
+    "  end\n"
+    "  if keep then\n"
+    "    kept = kept + 1\n"
+    "  else\n"
+    "    redis.call('HSET', KEYS[1], id, v)\n"
+    "    if score ~= '' then\n"
+    "      redis.call('ZADD', KEYS[2], score, id)\n"
+    "    elseif old and has_exp(old) then\n"
+    "      redis.call('ZREM', KEYS[2], id)\n"
+    "    end\n"
+    "  end\n"
+    "  if mark then redis.call('SADD', KEYS[3], id) end\n"
+    "end\n"
+    "for k = 1, ne do\n"
+    "  if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then redis.call('ZREM', KEYS[2], ARGV[i]) end\n"
+    "  i = i + 1\n"
+    "end\n"
+    "if mark then\n"
+    "  for k = 1, nm do redis.call('SADD', KEYS[3], ARGV[i + k - 1]) end\n"
+    "end\n"
+    "if move then\n"
+    "  redis.call('HSET', KEYS[4], 'ok', kind, 'ot', ARGV[3], 'on', ARGV[4], 'oc', ARGV[5])\n"
+    "end\n"
+    "if complete then\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "  redis.call('HSET', KEYS[4], 'ra', '0', 'lr', ARGV[7])\n"
+    "end\n"
+    "return kept\n";
+
+// KEYS: records, expiries. ARGV: score of now, order key of now.
+inline constexpr const char* redis_purge_lua = SINCEHASH_REDIS_LUA_CMP
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])\n"
+    "local n = 0\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local v = redis.call('HGET', KEYS[1], id)\n"
+    "  if not v then\n"
+    "    redis.call('ZREM', KEYS[2], id)\n"
+    "  elseif has_exp(v) and cmp(string.sub(v, 19, 26), ARGV[2]) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[1], id)\n"
+    "    redis.call('ZREM', KEYS[2], id)\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+// KEYS: records, expiries, rescan marks, meta, lease. ARGV: forget records ('1'), fence token.
+inline constexpr const char* redis_reset_lua =
+    SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[2]")
+    "redis.call('HDEL', KEYS[4], 'ok', 'ot', 'on', 'oc')\n"
+    "if ARGV[1] == '1' then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+    "  redis.call('HSET', KEYS[4], 'ra', '0')\n"
+    "end\n"
+    "return 0\n";
+
+// KEYS: rescan marks, meta, lease. ARGV: '1' begins, '0' abandons (only a partition that has a
+// meta key), fence token.
+inline constexpr const char* redis_rescan_lua =
+    SINCEHASH_REDIS_LUA_FENCE("KEYS[3]", "ARGV[2]")
+    "if ARGV[1] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[2], 'ra', ARGV[1])\n"
+    "return 0\n";
+
+// KEYS: records, rescan marks, meta.
+inline constexpr const char* redis_unseen_lua =
+    "if redis.call('HGET', KEYS[3], 'ra') ~= '1' then return {} end\n"
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
+    "  if redis.call('SISMEMBER', KEYS[2], id) == 0 then out[#out + 1] = id end\n"
+    "end\n"
+    "return out\n";
+
+// KEYS: text -> id, id -> text, meta. ARGV: text.
+inline constexpr const char* redis_intern_lua =
+    "local id = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if id then return tonumber(id) end\n"
+    "local n = redis.call('HINCRBY', KEYS[3], 'fpn', 1)\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], n)\n"
+    "redis.call('HSET', KEYS[2], n, ARGV[1])\n"
+    "return n\n";
+
+// KEYS: lease, meta. ARGV: owner, ttl ms. Returns {1, token, ttl} or {0, holder's token, pttl, owner}.
+inline constexpr const char* redis_acquire_lua =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local sep = string.find(cur, ':', 1, true)\n"
+    "  local owner = string.sub(cur, sep + 1)\n"
+    "  if owner ~= ARGV[1] then\n"
+    "    return {0, string.sub(cur, 1, sep - 1), redis.call('PTTL', KEYS[1]), owner}\n"
+    "  end\n"
+    "end\n"
+    "local tok = redis.call('HINCRBY', KEYS[2], 'tok', 1)\n"
+    "redis.call('SET', KEYS[1], tok .. ':' .. ARGV[1], 'PX', ARGV[2])\n"
+    "return {1, tostring(tok), tonumber(ARGV[2]), ARGV[1]}\n";
+
+// KEYS: lease. ARGV: token, owner, ttl ms ('' releases). Returns 1 when the lease was held.
+inline constexpr const char* redis_lease_lua =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] .. ':' .. ARGV[2] then return 0 end\n"
+    "if ARGV[3] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
+    "return 1\n";
+
+#undef SINCEHASH_REDIS_LUA_CMP
+#undef SINCEHASH_REDIS_LUA_FENCE
+
+}  // namespace sincehash::detail
+
+#endif  // SINCEHASH_DETAIL_STORE_REDIS_HPP

@@ -1,0 +1,309 @@
+// postgres_store beyond the conformance suite: schema versions and migrations, one round trip
+// per batch read, leases and fencing, several processes at once, lost connections. Against a
+// real PostgreSQL server made by initdb in a temporary directory.
+#include <sincehash/store/postgres.hpp>
+
+#include <doctest/doctest.h>
+
+#include "support/servers.hpp"
+#include "support/shared_store_checks.hpp"
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using sincehash::commit_batch;
+using sincehash::postgres_options;
+using sincehash::postgres_store;
+using sincehash_test::dated;
+using sincehash_test::one_upsert;
+
+namespace {
+
+sincehash_test::postgres_server& server() {
+  static sincehash_test::postgres_server s;
+  return s;
+}
+
+std::string fresh_schema() {
+  static std::atomic<int> counter{0};
+  return "t" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+}
+
+postgres_options options_for(const std::string& schema) {
+  postgres_options o;
+  o.conninfo = server().uri();
+  o.schema = schema;
+  return o;
+}
+
+// A plain libpq connection for looking at the server from outside the store.
+struct raw_pg {
+  PGconn* c = nullptr;
+  raw_pg() {
+    c = PQconnectdb(server().uri().c_str());
+    REQUIRE(PQstatus(c) == CONNECTION_OK);
+  }
+  ~raw_pg() { PQfinish(c); }
+  // Runs `sql`; the first column of the first row as text ("" when none).
+  std::string value(const std::string& sql) {
+    PGresult* r = PQexec(c, sql.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    INFO(sql << ": " << PQresultErrorMessage(r));
+    REQUIRE((st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK));
+    std::string out = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("postgres_store: a new schema is made at the current version; an older one is migrated") {
+  const std::string schema = fresh_schema();
+  {
+    postgres_store s(options_for(schema));
+    CHECK(s.stored_schema_version() == postgres_store::schema_version);
+    CHECK(postgres_store::schema_version >= 2);
+  }
+  // A schema left at version 1 (before leases): opening migrates it, keeping its data.
+  const std::string old = fresh_schema();
+  raw_pg raw;
+  raw.value("CREATE SCHEMA " + old);
+  raw.value("SET search_path TO " + old);
+  raw.value("CREATE TABLE schema_version(version integer NOT NULL)");
+  raw.value(sincehash::detail::pg_migrations[0]);
+  raw.value("INSERT INTO schema_version VALUES(1)");
+  raw.value("INSERT INTO partitions(name, offset_kind, offset_text, offset_number) VALUES('p', 1, '7', 7)");
+  {
+    postgres_store s(options_for(old));
+    CHECK(s.stored_schema_version() == postgres_store::schema_version);
+    CHECK(s.offset("p") == sincehash::offset_value::from_integer(7));
+    CHECK(s.acquire_lease("p", "me", std::chrono::seconds(5)).granted);
+  }
+  CHECK(raw.value("SELECT count(*) FROM " + old + ".schema_version") == "1");
+
+  // A newer schema is refused, naming both versions.
+  raw.value("UPDATE " + old + ".schema_version SET version = 99");
+  CHECK_THROWS_WITH_AS(postgres_store{options_for(old)}, doctest::Contains("version 99"), sincehash::error);
+
+  // Several workers opening a fresh schema at once: one migrates, the others wait and find it done.
+  const std::string racing = fresh_schema();
+  std::vector<std::thread> openers;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    openers.emplace_back([&] {
+      try {
+        postgres_store s(options_for(racing));
+        s.commit("p", one_upsert("a", dated(1, 1)));
+      } catch (...) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : openers) t.join();
+  CHECK(failures == 0);
+  CHECK(raw.value("SELECT version FROM " + racing + ".schema_version") ==
+        std::to_string(postgres_store::schema_version));
+
+  CHECK_THROWS_WITH_AS(postgres_store{options_for("Bad-Name")}, doctest::Contains("schema name"),
+                       sincehash::error);
+}
+
+TEST_CASE("postgres_store: a batch read of 1,000 ids is exactly one round trip") {
+  const std::string schema = fresh_schema();
+  postgres_store s(options_for(schema));
+  commit_batch b;
+  std::vector<std::string> names;
+  for (int i = 0; i < 1000; ++i) names.push_back("id-" + std::to_string(i));
+  for (int i = 0; i < 1000; i += 3)
+    b.upserts.emplace_back(names[i], dated(static_cast<std::uint64_t>(i) + 1, i));
+  s.commit("p", b);
+  std::vector<std::string_view> ids(names.begin(), names.end());
+  const std::uint64_t before = s.round_trips();
+  auto got = s.get_many("p", ids);
+  CHECK(s.round_trips() - before == 1);
+  for (int i = 0; i < 1000; ++i) CHECK(got[static_cast<std::size_t>(i)].has_value() == (i % 3 == 0));
+
+  // The same, counted on the wire by a relay between the store and the server.
+  sincehash_test::tcp_relay relay(server().port());
+  postgres_options through = options_for(schema);
+  through.conninfo = "postgresql://sincehash@127.0.0.1:" + std::to_string(relay.port()) + "/postgres";
+  postgres_store relayed(through);
+  const std::uint64_t wire_before = relay.round_trips();
+  auto again = relayed.get_many("p", ids);
+  CHECK(relay.round_trips() - wire_before == 1);
+  CHECK(again == got);
+
+  // A commit of 1,000 states is one round trip (one pipelined transaction) too.
+  commit_batch next;
+  for (int i = 0; i < 1000; ++i) next.upserts.emplace_back(names[i], dated(7, 5000 + i));
+  next.offset = sincehash::offset_value::from_integer(3);
+  const std::uint64_t before_commit = s.round_trips();
+  (void)relayed.intern_fingerprint("p", "settings");  // the partition's id is known from here on
+  const std::uint64_t wire_before_commit = relay.round_trips();
+  relayed.commit("p", next);
+  s.commit("p", next);
+  CHECK(s.round_trips() - before_commit == 1);
+  CHECK(relay.round_trips() - wire_before_commit == 1);
+  CHECK(s.count("p") == 1000);
+}
+
+TEST_CASE("postgres_store: nothing listens: a clear error") {
+  postgres_options o;
+  o.conninfo = "postgresql://sincehash@127.0.0.1:" + std::to_string(sincehash_test::free_port()) +
+               "/postgres?connect_timeout=2";
+  CHECK_THROWS_WITH_AS(postgres_store{o}, doctest::Contains("cannot connect"), sincehash::error);
+}
+
+TEST_CASE(
+    "postgres_store: a lost connection is an error, then the next call reconnects; never a half commit") {
+  const std::string schema = fresh_schema();
+  postgres_store s(options_for(schema));
+  commit_batch base = one_upsert("a", dated(1, 1));
+  base.offset = sincehash::offset_value::from_integer(1);
+  s.commit("p", base);
+  raw_pg raw;
+  auto kill_store_connection = [&] {
+    std::string n = raw.value(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'");
+    REQUIRE(n != "0");
+  };
+
+  kill_store_connection();
+  commit_batch next = one_upsert("b", dated(2, 2));
+  next.upserts.emplace_back("c", dated(3, 3));
+  next.offset = sincehash::offset_value::from_integer(2);
+  bool threw = false;
+  try {
+    s.commit("p", next);
+  } catch (const sincehash::error& e) {
+    threw = true;
+    CHECK(e.code() == sincehash::errc::store_error);
+    CHECK(std::string(e.what()).find("connection lost") != std::string::npos);
+    CHECK(std::string(e.what()).find("reconnects") != std::string::npos);
+  }
+  CHECK(threw);
+  CHECK(s.count("p") == 1);
+  CHECK(s.offset("p") == sincehash::offset_value::from_integer(1));
+  s.commit("p", next);
+  CHECK(s.count("p") == 3);
+
+  kill_store_connection();
+  CHECK_THROWS_AS((void)s.get_many("p", {"a"}), sincehash::error);
+  CHECK(s.get_many("p", {"a"})[0] == dated(1, 1));
+}
+
+TEST_CASE("postgres_store: a statement failing inside the commit rolls the whole transaction back") {
+  const std::string schema = fresh_schema();
+  postgres_store s(options_for(schema));
+  s.commit("p", one_upsert("a", dated(1, 1)));
+  raw_pg raw;
+  // Erasures run after the upserts in the same transaction: make them fail on the server.
+  raw.value("CREATE FUNCTION " + schema +
+            ".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE "
+            "EXCEPTION 'refused by the test'; END $$");
+  raw.value("CREATE TRIGGER refuse BEFORE DELETE ON " + schema + ".records FOR EACH ROW EXECUTE FUNCTION " +
+            schema + ".refuse()");
+  commit_batch b = one_upsert("b", dated(2, 2));
+  b.erasures = {"a"};
+  b.offset = sincehash::offset_value::from_integer(5);
+  CHECK_THROWS_WITH_AS(s.commit("p", b), doctest::Contains("refused by the test"), sincehash::error);
+  CHECK_FALSE(s.get_many("p", {"b"})[0]);
+  CHECK(s.get_many("p", {"a"})[0] == dated(1, 1));
+  CHECK_FALSE(s.offset("p"));
+  raw.value("DROP TRIGGER refuse ON " + schema + ".records");
+  s.commit("p", b);  // the connection is usable again: no transaction left open
+  CHECK(s.get_many("p", {"b"})[0] == dated(2, 2));
+  CHECK(s.offset("p") == sincehash::offset_value::from_integer(5));
+}
+
+TEST_CASE("postgres_store: leases grant one holder at a time, with growing fencing tokens") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_leases([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: a newer state is never replaced by an older one") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_newest_wins([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: a holder paused past its lease cannot commit when it resumes") {
+  const std::string schema = fresh_schema();
+  {
+    postgres_store make(options_for(schema));  // migrate before the processes start
+  }
+  sincehash_test::check_paused_holder([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+namespace {
+
+struct store_worker {
+  postgres_store s;
+  explicit store_worker(postgres_options o) : s(std::move(o)) {}
+  // Read the state, dispatch (a pause in which other workers run), commit: what a detector does.
+  void write(int id, std::int64_t date) {
+    (void)s.get_many("race", {std::to_string(id)});
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    s.commit("race", one_upsert(std::to_string(id), dated(1, date)));
+  }
+  std::int64_t read(int id) {
+    auto st = s.get_many("race", {std::to_string(id)})[0];
+    return st && st->updated ? static_cast<std::int64_t>(st->updated->time_since_epoch().count()) : 0;
+  }
+};
+
+// The bug the store avoids: read the stored date, and write the new one when it is newer.
+struct naive_worker {
+  raw_pg raw;
+  std::string table;
+  explicit naive_worker(std::string t) : table(std::move(t)) {}
+  void write(int id, std::int64_t date) {
+    std::string old = raw.value("SELECT updated FROM " + table + " WHERE id = " + std::to_string(id));
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (old.empty() || std::stoll(old) < date) {
+      raw.value("INSERT INTO " + table + " VALUES(" + std::to_string(id) + ", " + std::to_string(date) +
+                ") ON CONFLICT (id) DO UPDATE SET updated = EXCLUDED.updated");
+    }
+  }
+  std::int64_t read(int id) {
+    std::string v = raw.value("SELECT updated FROM " + table + " WHERE id = " + std::to_string(id));
+    return v.empty() ? 0 : std::stoll(v);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("postgres_store: 4 processes x 10,000 commits over 100 ids: newest dates, no regression") {
+  const std::string schema = fresh_schema();
+  { postgres_store make(options_for(schema)); }
+  auto result = sincehash_test::race<store_worker>(
+      4, 10'000, 100, [&] { return std::make_unique<store_worker>(options_for(schema)); },
+      [&](int id) {
+        store_worker w(options_for(schema));
+        return w.read(id);
+      });
+  CHECK(result.errors.empty());
+  for (const auto& e : result.errors) MESSAGE(e);
+  CHECK(result.regressions == 0);
+  CHECK(result.wrong_finals == 0);
+
+  const std::string table = schema + "_naive";
+  {
+    raw_pg raw;
+    raw.value("CREATE TABLE " + table + "(id integer PRIMARY KEY, updated bigint NOT NULL)");
+  }
+  auto naive = sincehash_test::race<naive_worker>(
+      4, 10'000, 100, [&] { return std::make_unique<naive_worker>(table); },
+      [&](int id) { return naive_worker(table).read(id); });
+  CHECK(naive.errors.empty());
+  MESSAGE("naive read-then-write: " << naive.regressions << " regressions, " << naive.wrong_finals
+                                    << " ids not at their newest date");
+  CHECK(naive.regressions + naive.wrong_finals > 0);
+}
