@@ -60,32 +60,10 @@ using cli_access = simdjson_access;
 #else
 using cli_access = nlohmann_access;
 #endif
-using cli_hasher = field_hasher<xxh3_64, cli_access>;
-
-// The hasher a detector over `Store` uses: keyed BLAKE2b when the state is encrypted.
-template <class Store>
-struct cli_hasher_for {
-  using type = cli_hasher;
-};
-
-#ifdef SINCEHASH_HAS_SODIUM
-// --key-file: the keys, and the partition the run works on (the keyed hasher derives its key for
-// it; without keys, it is checked not to be encrypted). One partition per run.
-std::optional<key_ring> cli_keys;
-std::string cli_key_partition;
-
-struct cli_key_source {
-  static blake2b_keyed algorithm() { return blake2b_keyed(*cli_keys, cli_key_partition); }
-};
-
-template <class Inner>
-struct cli_hasher_for<encrypted_store<Inner>> {
-  using type = sourced_field_hasher<cli_key_source, cli_access>;
-};
-#endif
-
-template <class Store>
-using cli_hasher_t = typename cli_hasher_for<Store>::type;
+// A run's detector: over `Store`, hashing with `Algorithm` (XXH3, or keyed BLAKE2b when the
+// state is encrypted).
+template <class Store, class Algorithm>
+using cli_detector = change_detector<Store, field_hasher<Algorithm, cli_access>, fixed_clock>;
 
 // ---- errors with an exit code ------------------------------------------------------------------
 
@@ -397,11 +375,45 @@ std::string sqlite_path(const std::string& uri) {
   return uri;
 }
 
-// Opens the state named by `uri` and calls `f(store)` with it; returns what `f` returns. Each kind
-// of back end is its own store type, so `f` is instantiated once per kind this build supports.
-// With `key_file` the store is wrapped in an encrypted_store sealing under those keys.
+#ifdef SINCEHASH_HAS_SODIUM
+key_ring load_key_file(const std::string& path) {
+  try {
+    return key_ring::load(path);
+  } catch (const error& e) {
+    std::string m = e.what();
+    usage_error(m.rfind("key file ", 0) == 0 ? "--key-file " + m.substr(9) : "--key-file " + path + ": " + m);
+  }
+}
+#endif
+
+// Calls `f(store, algorithm)` with the opened state and the hash algorithm its detector uses:
+// with --key-file the store wrapped in an encrypted_store and keyed BLAKE2b derived for
+// `partition`; without, the store itself and XXH3 (refusing a partition that is encrypted).
+template <class Store, class F>
+decltype(auto) with_keys(Store& store, const options& o, const std::string& partition, F&& f) {
+#ifdef SINCEHASH_HAS_SODIUM
+  if (o.key_file) {
+    const key_ring keys = load_key_file(*o.key_file);
+    encrypted_store<Store> sealed(store, keys);
+    return f(sealed, blake2b_keyed(keys, partition));
+  }
+  if (!partition.empty() && holds_sealed_state(store, partition)) {
+    usage_error("--state " + *o.state + ": partition '" + partition + "' is encrypted; pass its --key-file");
+  }
+#else
+  if (o.key_file)
+    usage_error("--key-file " + *o.key_file + ": this build of sincehash has no libsodium (encrypted state)");
+#endif
+  return f(store, xxh3_64{});
+}
+
+// Opens the state named by --state and calls `f(store, algorithm)` (see with_keys); returns
+// what `f` returns. Each kind of back end is its own store type, so `f` is instantiated once per
+// kind (and per encryption) this build supports. `partition` is empty for commands that work
+// on every partition.
 template <class F>
-decltype(auto) with_store(const std::string& uri, const std::optional<std::string>& key_file, F&& f) {
+decltype(auto) with_store(const options& o, const std::string& partition, F&& f) {
+  const std::string& uri = *o.state;
   const std::string_view u(uri);
   if (u.rfind("rediss://", 0) == 0)
     usage_error("--state " + uri + ": TLS to Redis (rediss://) is not supported");
@@ -414,7 +426,7 @@ decltype(auto) with_store(const std::string& uri, const std::optional<std::strin
       usage_error("--state: " + e.message());
     }
     redis_store store(std::move(options));
-    return f(store);
+    return with_keys(store, o, partition, f);
 #else
     usage_error("--state " + uri + ": this build of sincehash has no Redis back end");
 #endif
@@ -424,49 +436,14 @@ decltype(auto) with_store(const std::string& uri, const std::optional<std::strin
     postgres_options options;
     options.conninfo = uri;
     postgres_store store(std::move(options));
-    return f(store);
+    return with_keys(store, o, partition, f);
 #else
     usage_error("--state " + uri + ": this build of sincehash has no PostgreSQL back end");
 #endif
   }
   if (u.find("://") != std::string_view::npos) usage_error("--state " + uri + ": unknown kind of state URI");
   sqlite_store store(sqlite_path(uri));
-  if (key_file) {
-#ifdef SINCEHASH_HAS_SODIUM
-    if (!cli_keys) usage_error("--key-file " + *key_file + ": not loaded");
-    encrypted_store<sqlite_store> sealed(store, *cli_keys);
-    return f(sealed);
-#else
-    usage_error("--key-file " + *key_file + ": this build of sincehash has no libsodium (encrypted state)");
-#endif
-  }
-#ifdef SINCEHASH_HAS_SODIUM
-  if (!cli_key_partition.empty() && holds_sealed_state(store, cli_key_partition)) {
-    usage_error("--state " + uri + ": partition '" + cli_key_partition +
-                "' is encrypted; pass its --key-file");
-  }
-#endif
-  return f(store);
-}
-
-// Reads --key-file (if given) and fixes the partition the keyed hasher works for.
-void load_keys(const options& o, const std::string& partition) {
-#ifdef SINCEHASH_HAS_SODIUM
-  cli_key_partition = partition;
-#endif
-  if (!o.key_file) return;
-#ifdef SINCEHASH_HAS_SODIUM
-  try {
-    cli_keys.emplace(key_ring::load(*o.key_file));
-  } catch (const error& e) {
-    std::string m = e.what();
-    usage_error(m.rfind("key file ", 0) == 0 ? "--key-file " + m.substr(9)
-                                             : "--key-file " + *o.key_file + ": " + m);
-  }
-#else
-  (void)partition;
-  usage_error("--key-file " + *o.key_file + ": this build of sincehash has no libsodium (encrypted state)");
-#endif
+  return with_keys(store, o, partition, f);
 }
 
 resource_settings load_resource(const options& o) {
@@ -561,11 +538,10 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   return total;
 }
 
-template <class Store>
-int process_with(Store& store, const options& o, run_io io, bool rescan, resource_settings settings,
-                 const fixed_clock& clock) {
-  change_detector<Store, cli_hasher_t<Store>, fixed_clock> d(store, partition_of(o), std::move(settings),
-                                                             clock);
+template <class Store, class Algorithm>
+int process_with(Store& store, Algorithm algorithm, const options& o, run_io io, bool rescan,
+                 resource_settings settings, const fixed_clock& clock) {
+  cli_detector<Store, Algorithm> d(store, partition_of(o), std::move(settings), clock, std::move(algorithm));
   d.set_reader_threads(o.threads);
   std::FILE* rejects_file = nullptr;
   if (o.rejects) {
@@ -592,19 +568,16 @@ int process_with(Store& store, const options& o, run_io io, bool rescan, resourc
 int cmd_process(const options& o, run_io io, bool rescan) {
   resource_settings settings = load_resource(o);
   const fixed_clock clock = make_clock(o);
-  load_keys(o, partition_of(o));
-  return with_store(*o.state, o.key_file, [&](auto& store) {
-    return process_with(store, o, io, rescan, std::move(settings), clock);
+  return with_store(o, partition_of(o), [&](auto& store, auto algorithm) {
+    return process_with(store, std::move(algorithm), o, io, rescan, std::move(settings), clock);
   });
 }
 
 int cmd_since(const options& o, std::FILE* out) {
   resource_settings settings = load_resource(o);
-  load_keys(o, partition_of(o));
-  return with_store(*o.state, o.key_file, [&](auto& store) {
-    using store_type = std::decay_t<decltype(store)>;
-    change_detector<store_type, cli_hasher_t<store_type>, fixed_clock> d(store, partition_of(o),
-                                                                         std::move(settings), make_clock(o));
+  return with_store(o, partition_of(o), [&](auto& store, auto algorithm) {
+    cli_detector<std::decay_t<decltype(store)>, decltype(algorithm)> d(
+        store, partition_of(o), std::move(settings), make_clock(o), std::move(algorithm));
     if (o.url) {
       auto url = d.since_url();
       if (!url) usage_error("the resource's url template: " + url.error().describe());
@@ -618,20 +591,17 @@ int cmd_since(const options& o, std::FILE* out) {
 
 int cmd_reset(const options& o) {
   resource_settings settings = load_resource(o);
-  load_keys(o, partition_of(o));
-  return with_store(*o.state, o.key_file, [&](auto& store) {
-    using store_type = std::decay_t<decltype(store)>;
-    change_detector<store_type, cli_hasher_t<store_type>, fixed_clock> d(store, partition_of(o),
-                                                                         std::move(settings), make_clock(o));
+  return with_store(o, partition_of(o), [&](auto& store, auto algorithm) {
+    cli_detector<std::decay_t<decltype(store)>, decltype(algorithm)> d(
+        store, partition_of(o), std::move(settings), make_clock(o), std::move(algorithm));
     d.reset(o.forget_records);
     return 0;
   });
 }
 
 int cmd_purge(const options& o, std::FILE* out) {
-  load_keys(o, std::string());
-  const std::size_t purged =
-      with_store(*o.state, o.key_file, [&](auto& store) { return store.purge_expired(make_clock(o).now()); });
+  const std::size_t purged = with_store(
+      o, std::string(), [&](auto& store, auto) { return store.purge_expired(make_clock(o).now()); });
   std::fprintf(out, "{\"purged\":%zu}\n", purged);
   return 0;
 }

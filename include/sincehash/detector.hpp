@@ -283,6 +283,20 @@ class change_detector {
     fingerprint_ = store_->intern_fingerprint(partition_, hasher_.fingerprint());
   }
 
+  /// As above, hashing with `algorithm`: for an algorithm that needs run-time state, such as a
+  /// keyed hash whose key is derived for this partition. `Hasher` is built from the settings and
+  /// `algorithm` (a `field_hasher<Algorithm, Access>` is).
+  template <class Algorithm>
+  change_detector(Store& store, std::string partition, resource_settings settings, Clock clock,
+                  Algorithm algorithm)
+      : store_(&store),
+        partition_(std::move(partition)),
+        settings_(std::move(settings)),
+        clock_(std::move(clock)),
+        hasher_(make_hasher(settings_, std::move(algorithm))) {
+    fingerprint_ = store_->intern_fingerprint(partition_, hasher_.fingerprint());
+  }
+
   /// The partition this detector works on.
   [[nodiscard]] const std::string& partition() const noexcept { return partition_; }
   /// The settings it runs on.
@@ -655,7 +669,8 @@ class change_detector {
     return instant(std::chrono::nanoseconds(off.number));
   }
 
-  static Hasher make_hasher(const resource_settings& s) {
+  template <class... Algorithm>
+  static Hasher make_hasher(const resource_settings& s, Algorithm&&... algorithm) {
     hasher_settings h;
     h.watched = s.watched;
     h.ignored = s.ignored;
@@ -663,7 +678,7 @@ class change_detector {
     h.extract.push_back(s.id_field);
     if (s.updated) h.extract.push_back(s.updated->path);
     if (s.created) h.extract.push_back(s.created->path);
-    return Hasher(h);
+    return Hasher(h, std::forward<Algorithm>(algorithm)...);
   }
 
   since_tracker<instant> make_tracker(const std::optional<offset_value>& stored) const {
