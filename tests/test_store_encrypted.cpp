@@ -559,10 +559,6 @@ const key_ring& test_keys() {
   return keys;
 }
 
-struct test_key_source {
-  static blake2b_keyed algorithm() { return blake2b_keyed(test_keys(), "i/contacts"); }
-};
-
 template <class Detector>
 void process_all(Detector& d, const seeded& s) {
   std::vector<input_record> in;
@@ -628,8 +624,8 @@ TEST_CASE("after processing records the SQLite file holds none of their e-mails 
   {
     sqlite_store inner(sealed_path.string());
     encrypted_store<sqlite_store> store(inner, test_keys());
-    change_detector<encrypted_store<sqlite_store>, sourced_field_hasher<test_key_source>, fixed_clock> d(
-        store, "i/contacts", contact_settings(), clock);
+    change_detector<encrypted_store<sqlite_store>, field_hasher<blake2b_keyed>, fixed_clock> d(
+        store, "i/contacts", contact_settings(), clock, blake2b_keyed(test_keys(), "i/contacts"));
     process_all(d, s);
     // Everything is still there for the key holder.
     auto again = d.process(std::vector<input_record>{{s.records[3], 1}});

@@ -286,18 +286,6 @@ class blake2b_keyed {
   std::string key_id_;
 };
 
-/// A field_hasher whose algorithm comes from `Source::algorithm()` (a static function returning
-/// a hash algorithm), for code that constructs hashers from settings alone — as change_detector
-/// does — while the key is known only at run time. `Access` as for field_hasher.
-template <class Source, class Access = nlohmann_access>
-class sourced_field_hasher : public field_hasher<decltype(Source::algorithm()), Access> {
-  using base = field_hasher<decltype(Source::algorithm()), Access>;
-
- public:
-  /// Compiles `settings` (see field_hasher) with the algorithm `Source::algorithm()` returns.
-  explicit sourced_field_hasher(const hasher_settings& settings) : base(settings, Source::algorithm()) {}
-};
-
 }  // namespace sincehash
 
 #endif  // SINCEHASH_SODIUM_HPP

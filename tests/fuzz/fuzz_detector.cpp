@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -49,16 +50,15 @@ const sincehash::key_ring& keys() {
   static const sincehash::key_ring ring(sincehash::secret_key(1, std::string(32, '\x42')));
   return ring;
 }
-struct key_source {
-  static sincehash::blake2b_keyed algorithm() { return sincehash::blake2b_keyed(keys(), "fuzz/r"); }
-};
 #endif
 
-template <class Store, class Hasher>
-void run(Store& store, const std::vector<sincehash::framed_record>& framed, std::uint8_t selector) {
+template <class Store, class Algorithm>
+void run(Store& store, Algorithm algorithm, const std::vector<sincehash::framed_record>& framed,
+         std::uint8_t selector) {
   using namespace sincehash;
-  change_detector<Store, Hasher, fixed_clock> d(store, "fuzz/r", settings(selector),
-                                                fixed_clock{parse_iso8601("2024-06-01T00:00:00Z").value()});
+  change_detector<Store, field_hasher<Algorithm>, fixed_clock> d(
+      store, "fuzz/r", settings(selector), fixed_clock{parse_iso8601("2024-06-01T00:00:00Z").value()},
+      std::move(algorithm));
   std::vector<input_record> records;
   for (const auto& f : framed) records.push_back({f.bytes, f.position});
   batch_result first = d.process(records);
@@ -110,10 +110,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     sincehash::encrypted_store_options o;
     o.blind_index = (selector & 128) != 0;
     sincehash::encrypted_store<sincehash::memory_store> sealed(store, keys(), o);
-    run<decltype(sealed), sincehash::sourced_field_hasher<key_source>>(sealed, framed, selector);
+    run(sealed, sincehash::blake2b_keyed(keys(), "fuzz/r"), framed, selector);
     return 0;
   }
 #endif
-  run<sincehash::memory_store, sincehash::field_hasher<>>(store, framed, selector);
+  run(store, sincehash::xxh3_64{}, framed, selector);
   return 0;
 }
