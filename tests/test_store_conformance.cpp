@@ -205,6 +205,14 @@ using encrypted_memory_fixture = encrypted_fixture<memory_fixture>;
 using encrypted_sqlite_fixture = encrypted_fixture<sqlite_fixture>;
 #define SINCEHASH_ENCRYPTED_SQLITE_FIXTURE , encrypted_sqlite_fixture
 #endif
+#ifdef SINCEHASH_HAS_REDIS
+using encrypted_redis_fixture = encrypted_fixture<redis_fixture>;
+#define SINCEHASH_ENCRYPTED_REDIS_FIXTURE , encrypted_redis_fixture
+#endif
+#ifdef SINCEHASH_HAS_POSTGRES
+using encrypted_postgres_fixture = encrypted_fixture<postgres_fixture>;
+#define SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE , encrypted_postgres_fixture
+#endif
 #endif
 #ifndef SINCEHASH_ENCRYPTED_MEMORY_FIXTURE
 #define SINCEHASH_ENCRYPTED_MEMORY_FIXTURE
@@ -212,11 +220,18 @@ using encrypted_sqlite_fixture = encrypted_fixture<sqlite_fixture>;
 #ifndef SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
 #define SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
 #endif
+#ifndef SINCEHASH_ENCRYPTED_REDIS_FIXTURE
+#define SINCEHASH_ENCRYPTED_REDIS_FIXTURE
+#endif
+#ifndef SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
+#define SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
+#endif
 
 #define SINCEHASH_STORE_FIXTURES                                                \
   memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE SINCEHASH_STORE_FIXTURES_REDIS \
       SINCEHASH_STORE_FIXTURES_POSTGRES SINCEHASH_ENCRYPTED_MEMORY_FIXTURE      \
-          SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
+          SINCEHASH_ENCRYPTED_SQLITE_FIXTURE SINCEHASH_ENCRYPTED_REDIS_FIXTURE  \
+              SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
 
 instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }
 
@@ -244,6 +259,19 @@ std::map<std::string, record_state> dump(S& s, std::string_view partition) {
 template <class S>
 std::optional<record_state> get_one(S& s, std::string_view partition, std::string_view id) {
   return s.get_many(partition, std::vector<std::string_view>{id}).at(0);
+}
+
+// `n` opaque bytes starting with NUL and 0xFF, then running through every byte value.
+std::string sealed_bytes(std::size_t n, unsigned seed) {
+  std::string out("\0\xff", 2);
+  for (std::size_t i = 0; out.size() < n; ++i) out.push_back(static_cast<char>((seed + i * 37) & 0xFF));
+  out.resize(n);
+  return out;
+}
+
+record_state with_sealed(record_state s, std::string sealed) {
+  s.sealed = std::move(sealed);
+  return s;
 }
 
 commit_batch upserting(std::vector<std::pair<std::string, record_state>> rows) {
@@ -326,7 +354,8 @@ TEST_CASE_TEMPLATE("store: states keep every field exactly, ids are arbitrary by
   wide.updated = at(-1'000'000'000'123);
   wide.last_seen = at(std::numeric_limits<std::int64_t>::max());
   wide.expires = at(std::numeric_limits<std::int64_t>::min());
-  record_state bare;  // empty digest, no dates
+  wide.sealed = sealed_bytes(300, 11);
+  record_state bare;  // empty digest, no dates, no sealed bytes
   const std::string odd("a\0b\xff", 4);
   const std::string big(70'000, 'x');  // longer than one id chunk of the memory store
   s.commit("p", upserting({{odd, wide}, {"", bare}, {big, state(9, 9)}, {"\x80", state(8, 8)}}));
@@ -338,6 +367,57 @@ TEST_CASE_TEMPLATE("store: states keep every field exactly, ids are arbitrary by
   CHECK(all.size() == 4);
   CHECK(all.count(odd) == 1);
   CHECK(all.count(big) == 1);
+}
+
+TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or cleared by later upserts", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  const std::string long_one = sealed_bytes(400, 3);
+  const std::string nuls(40, '\0');
+  const std::string ffs(33, '\xff');
+  std::map<std::string, record_state> expect = {
+      {"long", with_sealed(state(1, 10, 5, 500), long_one)},
+      {"nuls", with_sealed(state(2, 20), nuls)},
+      {"ffs", with_sealed(state(3, 30, std::nullopt, 700), ffs)},
+      {"one", with_sealed(state(4, 40), std::string(1, '\0'))},
+      {"plain", state(5, 50)},
+  };
+  auto check_all = [&](auto& s) {
+    CHECK(dump(s, "p") == expect);
+    std::vector<std::string_view> ids;
+    for (const auto& kv : expect) ids.push_back(kv.first);
+    auto got = s.get_many("p", ids);
+    REQUIRE(got.size() == ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      CAPTURE(ids[i]);
+      REQUIRE(got[i]);
+      const std::string& want = expect.at(std::string(ids[i])).sealed;
+      CHECK(got[i]->sealed.size() == want.size());
+      CHECK(got[i]->sealed == want);
+      CHECK(*got[i] == expect.at(std::string(ids[i])));
+    }
+  };
+  auto reopened = [&]() -> decltype(*f) {
+    if constexpr (F::durable) f.reopen();
+    return *f;
+  };
+  commit_batch first;
+  first.upserts.assign(expect.begin(), expect.end());
+  (*f).commit("p", first);
+  check_all(*f);
+  check_all(reopened());
+
+  // Later upserts replace the bytes (longer, shorter), clear them, or give a plain state some.
+  commit_batch second = upserting({{"long", with_sealed(state(11, 110, 6, 600), nuls)},
+                                   {"nuls", with_sealed(state(12, 120), long_one + long_one)},
+                                   {"ffs", state(13, 130)},
+                                   {"plain", with_sealed(state(15, 150), ffs)}});
+  for (const auto& u : second.upserts) expect[u.first] = u.second;
+  (*f).commit("p", second);
+  check_all(*f);
+  check_all(reopened());
+  CHECK(expect.at("ffs").sealed.empty());
+  CHECK(expect.at("one").sealed == std::string(1, '\0'));  // untouched by the second commit
 }
 
 TEST_CASE_TEMPLATE("store: a malformed batch is refused whole", F, SINCEHASH_STORE_FIXTURES) {

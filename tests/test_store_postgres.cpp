@@ -69,7 +69,7 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
   {
     postgres_store s(options_for(schema));
     CHECK(s.stored_schema_version() == postgres_store::schema_version);
-    CHECK(postgres_store::schema_version >= 2);
+    CHECK(postgres_store::schema_version >= 3);
   }
   // A schema left at version 1 (before leases): opening migrates it, keeping its data.
   const std::string old = fresh_schema();
@@ -80,13 +80,41 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
   raw.value(sincehash::detail::pg_migrations[0]);
   raw.value("INSERT INTO schema_version VALUES(1)");
   raw.value("INSERT INTO partitions(name, offset_kind, offset_text, offset_number) VALUES('p', 1, '7', 7)");
+  raw.value("INSERT INTO records SELECT id, 'old', '\\x0100000000000000', 1, 3, 5, NULL FROM partitions");
   {
     postgres_store s(options_for(old));
     CHECK(s.stored_schema_version() == postgres_store::schema_version);
     CHECK(s.offset("p") == sincehash::offset_value::from_integer(7));
+    CHECK(s.get_many("p", {"old"})[0] == dated(1, 3, 5));  // no sealed bytes
     CHECK(s.acquire_lease("p", "me", std::chrono::seconds(5)).granted);
   }
   CHECK(raw.value("SELECT count(*) FROM " + old + ".schema_version") == "1");
+
+  // A schema left at version 2 (before sealed bytes): its states read with none, new ones keep theirs.
+  const std::string two = fresh_schema();
+  raw.value("CREATE SCHEMA " + two);
+  raw.value("SET search_path TO " + two);
+  raw.value("CREATE TABLE schema_version(version integer NOT NULL)");
+  raw.value(sincehash::detail::pg_migrations[0]);
+  raw.value(sincehash::detail::pg_migrations[1]);
+  raw.value("INSERT INTO schema_version VALUES(2)");
+  raw.value("INSERT INTO partitions(name) VALUES('p')");
+  raw.value("INSERT INTO records SELECT id, 'old', '\\x0200000000000000', 1, 3, 5, NULL FROM partitions");
+  sincehash::record_state sealed = dated(4, 6, 7);
+  sealed.sealed = std::string("\0sealed\xff\0", 9) + std::string(300, '\x80');
+  {
+    postgres_store s(options_for(two));
+    CHECK(s.stored_schema_version() == postgres_store::schema_version);
+    CHECK(s.get_many("p", {"old"})[0] == dated(2, 3, 5));
+    s.commit("p", one_upsert("new", sealed));
+  }
+  CHECK(raw.value("SELECT version FROM " + two + ".schema_version") == "3");
+  CHECK(raw.value("SELECT length(sealed) FROM " + two + ".records WHERE id = 'new'") == "309");
+  CHECK(raw.value("SELECT count(*) FROM " + two + ".records WHERE sealed = ''") == "1");
+  {
+    postgres_store s(options_for(two));
+    CHECK(s.get_many("p", {"new"})[0] == sealed);
+  }
 
   // A newer schema is refused, naming both versions.
   raw.value("UPDATE " + old + ".schema_version SET version = 99");

@@ -136,6 +136,35 @@ TEST_CASE("redis_store: a batch read of 1,000 ids is exactly one round trip and 
   CHECK(relay.round_trips() - wire_before_commit == 1);
 }
 
+TEST_CASE("redis_store: a state value of the layout without sealed bytes reads as one with none") {
+  const std::string prefix = fresh_prefix();
+  redis_store s(options_for(prefix));
+  const std::string rec = prefix + ":{p}:rec";
+  // flags 1 (updated), 8 digest bytes, updated 3, last seen 5, expires 0, fingerprint 1, digest 2:
+  // dates are big-endian with the sign bit flipped, the digest little-endian.
+  auto date = [](char last) { return std::string("\x80\0\0\0\0\0\0", 7) + last; };
+  const std::string old = std::string("\x01\x08", 2) + date('\x03') + date('\x05') + date('\0') +
+                          std::string("\0\0\0\x01", 4) + std::string("\x02\0\0\0\0\0\0\0", 8);
+  REQUIRE(old.size() == 38);
+  raw_redis raw;
+  CHECK(raw.integer({"HSET", rec, "old", old}) == 1);
+  CHECK(s.get_many("p", {"old"})[0] == dated(2, 3, 5));
+  // A value written with sealed bytes is the same layout with flag 4 and the bytes after the digest.
+  sincehash::record_state sealed = dated(2, 3, 5);
+  sealed.sealed = std::string("\0\xff\0", 3) + std::string(200, '\x07');
+  s.commit("p", one_upsert("new", sealed));
+  const std::string stored = raw.text({"HGET", rec, "new"});
+  CHECK(stored == std::string(1, '\x05') + old.substr(1) + sealed.sealed);
+  CHECK(s.get_many("p", {"new"})[0] == sealed);
+  // Flag 4 without any bytes after the digest, or bytes there without flag 4: malformed.
+  CHECK(raw.integer({"HSET", rec, "bad", std::string(1, '\x05') + old.substr(1)}) == 1);
+  CHECK_THROWS_WITH_AS((void)s.get_many("p", {"bad"}), doctest::Contains("malformed state"),
+                       sincehash::error);
+  CHECK(raw.integer({"HSET", rec, "bad", old + "x"}) == 0);
+  CHECK_THROWS_WITH_AS((void)s.get_many("p", {"bad"}), doctest::Contains("malformed state"),
+                       sincehash::error);
+}
+
 TEST_CASE("redis_store: every key of a partition carries the partition as its hash tag") {
   const std::string prefix = fresh_prefix();
   redis_store s(options_for(prefix));

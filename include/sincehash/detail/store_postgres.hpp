@@ -191,6 +191,10 @@ inline constexpr const char* pg_migrations[] = {
     "  END IF;"
     "  RETURN r.rescan_active;"
     " END $f$;",
+    // 2 -> 3: the opaque bytes a decorating store keeps per state (record_state::sealed). Not
+    // null: a state without any holds '' (so do the rows written before), which a constant
+    // default gives every existing row without rewriting the table.
+    "ALTER TABLE records ADD COLUMN sealed bytea NOT NULL DEFAULT ''::bytea;",
 };
 
 inline constexpr int pg_schema_version = static_cast<int>(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

@@ -7,10 +7,16 @@
 // A state is one hash field. Its value starts with fixed-width fields so that the scripts can
 // compare dates without arithmetic (Lua numbers are doubles): each date is 8 bytes, big-endian,
 // with the sign bit flipped, so byte-wise order is numeric order.
-//   [0]      flags: 1 = has updated, 2 = has expires
+//   [0]      flags: 1 = has updated, 2 = has expires, 4 = has sealed bytes
 //   [1]      digest bytes (0, 8 or 16)
 //   [2, 10)  updated    [10, 18) last seen    [18, 26) expires    [26, 30) fingerprint (BE)
-//   [30, …)  digest: low 64 bits, then high 64 bits, little-endian
+//   [30, 30 + digest bytes)  digest: low 64 bits, then high 64 bits, little-endian
+//   [30 + digest bytes, end)  `record_state::sealed`, byte for byte (only with flag 4; then
+//            at least one byte)
+// A value without flag 4 ends after the digest: that is also every value written before sealed
+// bytes were kept, which therefore reads as a state with none. The scripts read only flag bits
+// 1 and 2 and the dates at fixed offsets below 26, so the bytes after the digest never move
+// what they compare.
 
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
@@ -52,8 +58,8 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
 
 [[nodiscard]] inline std::string redis_pack(const record_state& s) {
   std::string out;
-  out.reserve(redis_state_head + 16);
-  out.push_back(static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0)));
+  out.reserve(redis_state_head + 16 + s.sealed.size());
+  out.push_back(static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4)));
   out.push_back(static_cast<char>(s.hash.bits / 8));
   redis_put_ordered(out, s.updated ? redis_ns(*s.updated) : 0);
   redis_put_ordered(out, redis_ns(s.last_seen));
@@ -63,17 +69,22 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
     for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.low >> (8 * k)) & 0xFF));
   if (s.hash.bits == 128)
     for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.high >> (8 * k)) & 0xFF));
+  out += s.sealed;
   return out;
 }
 
 [[nodiscard]] inline record_state redis_unpack(std::string_view v, std::string_view where) {
   const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
+  const unsigned flags = v.empty() ? 0u : static_cast<unsigned char>(v[0]);
+  const bool has_sealed = (flags & 4u) != 0;
   if (v.size() < redis_state_head || (digest_bytes != 0 && digest_bytes != 8 && digest_bytes != 16) ||
-      v.size() != redis_state_head + digest_bytes) {
+      (flags & ~7u) != 0 ||
+      (has_sealed ? v.size() <= redis_state_head + digest_bytes
+                  : v.size() != redis_state_head + digest_bytes)) {
     throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(v.size()) +
-                                       " bytes) is stored in " + std::string(where));
+                                       " bytes, flags " + std::to_string(flags) + ") is stored in " +
+                                       std::string(where));
   }
-  const auto flags = static_cast<unsigned char>(v[0]);
   record_state s;
   auto at = [](std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); };
   if (flags & 1) s.updated = at(redis_get_ordered(v.data() + 2));
@@ -90,6 +101,7 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   if (digest_bytes >= 8) s.hash.low = word(redis_state_head);
   if (digest_bytes == 16) s.hash.high = word(redis_state_head + 8);
   s.hash.bits = static_cast<std::uint16_t>(digest_bytes * 8);
+  if (has_sealed) s.sealed = std::string(v.substr(redis_state_head + digest_bytes));
   return s;
 }
 

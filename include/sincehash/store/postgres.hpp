@@ -126,7 +126,7 @@ class postgres_store {
     };
     detail::pg_array ids(detail::pg_oid_bytea), hashes(detail::pg_oid_bytea), fps(detail::pg_oid_int8),
         updated(detail::pg_oid_int8), seen(detail::pg_oid_int8), expires(detail::pg_oid_int8),
-        erased(detail::pg_oid_bytea), marks(detail::pg_oid_bytea);
+        erased(detail::pg_oid_bytea), marks(detail::pg_oid_bytea), sealed(detail::pg_oid_bytea);
     std::vector<std::string_view> mark_ids;
     mark_ids.reserve(plan.upsert_count + plan.marks.size());
     std::size_t erasures = 0;
@@ -140,6 +140,7 @@ class postgres_store {
         updated.add_int8(ns_of(u.second.updated));
         seen.add_int8(ns(u.second.last_seen));
         expires.add_int8(ns_of(u.second.expires));
+        sealed.add(u.second.sealed);
         mark_ids.push_back(u.first);
       } else {
         erased.add(batch.erasures[op.index]);
@@ -171,6 +172,7 @@ class postgres_store {
       u.own(updated.finish());
       u.own(seen.finish());
       u.own(expires.finish());
+      u.own(sealed.finish());
       calls.emplace_back(stmt::upsert, std::move(u));
     }
     if (erasures > 0) {
@@ -501,18 +503,18 @@ class postgres_store {
       case stmt::insert_partition:
         return "INSERT INTO partitions(name) VALUES($1::bytea) ON CONFLICT (name) DO NOTHING";
       case stmt::get_many:
-        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires FROM records r"
-               " JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea AND r.id = "
-               "ANY($2::bytea[])";
+        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed"
+               " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
+               " AND r.id = ANY($2::bytea[])";
       case stmt::guard:
         return "SELECT commit_guard($1::bigint, $2::bigint, $3::smallint, $4::boolean)";
       case stmt::upsert:
-        return "INSERT INTO records AS r(partition, id, hash, fingerprint, updated, last_seen, expires)"
-               " SELECT $1::bigint, u.* FROM unnest($2::bytea[], $3::bytea[], $4::bigint[], $5::bigint[],"
-               " $6::bigint[], $7::bigint[]) AS u"
+        return "INSERT INTO records AS r(partition, id, hash, fingerprint, updated, last_seen, expires,"
+               " sealed) SELECT $1::bigint, u.* FROM unnest($2::bytea[], $3::bytea[], $4::bigint[],"
+               " $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[]) AS u"
                " ON CONFLICT (partition, id) DO UPDATE SET hash = EXCLUDED.hash,"
                " fingerprint = EXCLUDED.fingerprint, updated = EXCLUDED.updated,"
-               " last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires"
+               " last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires, sealed = EXCLUDED.sealed"
                " WHERE r.updated IS NULL OR EXCLUDED.updated IS NULL OR EXCLUDED.updated >= r.updated"
                " OR r.expires <= EXCLUDED.last_seen";
       case stmt::erase:
@@ -541,8 +543,9 @@ class postgres_store {
         return "SELECT f.text FROM fingerprints f JOIN partitions p ON p.id = f.partition"
                " WHERE p.name = $1::bytea AND f.id = $2::bigint";
       case stmt::all_records:
-        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires FROM records r"
-               " JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea ORDER BY r.id";
+        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed"
+               " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
+               " ORDER BY r.id";
       case stmt::purge_all:
         return "DELETE FROM records WHERE expires <= $1::bigint";
       case stmt::purge_one:
@@ -697,6 +700,7 @@ class postgres_store {
     s.updated = opt_instant_at(r, row, first + 2);
     s.last_seen = instant(std::chrono::nanoseconds(int8_at(r, row, first + 3)));
     s.expires = opt_instant_at(r, row, first + 4);
+    s.sealed = std::string(bytes_at(r, row, first + 5));
     return s;
   }
   static std::size_t affected(const result& r) {
