@@ -118,6 +118,31 @@ class shared_state:
         events, _ = self.process([rec("a", "A", t)], "--now", "2024-03-04T00:00:01Z")
         self.assertEqual(len(events), 1)  # its state was gone: dispatched again
 
+    def test_key_file_encrypts_shared_state(self):
+        if "--key-file" not in subprocess.run([BIN, "--help"], capture_output=True).stdout.decode():
+            self.skipTest("this build has no libsodium")
+        keys = os.path.join(self.dir.name, "keys.txt")
+        with open(keys, "w") as f:
+            f.write("1 " + "ab" * 32 + "\n")
+        t = "2024-03-01T10:00:00.000+0000"
+        batch = [rec("a", "Ada", t, email="ada.lovelace@x.org"), rec("b", "Bob", t)]
+        events, s = self.process(batch, "--key-file", keys, "--now", "2024-03-03T00:00:00Z")
+        self.assertEqual([e["id"] for e in events], ["a", "b"])
+        events, s = self.process(batch, "--key-file", keys, "--now", "2024-03-03T00:00:01Z")
+        self.assertEqual((events, s["unchanged"], s["since_before"]), ([], 2, t))
+        self.assertEqual(self.run_cli("since", "--key-file", keys)[1].strip(), t)
+        # Without the key the partition is refused; with another key nothing opens.
+        _, _, err = self.run_cli("since", check_rc=2)
+        self.assertIn("is encrypted; pass its --key-file", err)
+        other = os.path.join(self.dir.name, "other.txt")
+        with open(other, "w") as f:
+            f.write("1 " + "cd" * 32 + "\n")
+        _, _, err = self.run_cli("process", "--key-file", other, input_text=batch[0] + "\n", check_rc=1)
+        self.assertIn("cannot be opened", err)
+        events, _ = self.process([rec("a", "Ada", "2024-03-02T10:00:00.000+0000", email="ada@new.org")],
+                                 "--key-file", keys, "--now", "2024-03-03T00:00:02Z")
+        self.assertEqual([e["type"] for e in events], ["updated"])
+
 
 # The back ends this build of the tool has (set by CMake); a listed one is always tested.
 BACKENDS = os.environ.get("SINCEHASH_CLI_BACKENDS", "redis,postgres").split(",")
