@@ -119,7 +119,35 @@ class sqlite_store {
       if (distinct.empty() || distinct.back() != ids[i]) distinct.push_back(ids[i]);
     }
     std::vector<std::optional<record_state>> found(distinct.size());
-    for (std::size_t base = 0; base < distinct.size(); base += read_chunk) {
+    // A batch that covers much of its id range (a repeat sync, a rescan) is read by one ordered
+    // scan of that range, merged with the sorted ids. The scan gives up as soon as fewer than one
+    // row in four it passes belongs to the batch (a sparse batch); the ids it has not reached
+    // are then looked up by chunks.
+    std::size_t resolved = 0;  // distinct[0, resolved) are answered
+    {
+      detail::sqlite_cursor c(db_, statement(stmt::get_range));
+      c.bind(1, *pid);
+      c.bind_blob(2, distinct.front());
+      c.bind_blob(3, distinct.back());
+      std::size_t scanned = 0, matched = 0;
+      bool complete = true;
+      while (resolved < distinct.size()) {
+        if (scanned > 4 * matched + 32) {
+          complete = false;
+          break;
+        }
+        if (!c.step()) break;
+        ++scanned;
+        const std::string_view id = c.blob(0);
+        while (resolved < distinct.size() && distinct[resolved] < id) ++resolved;  // not stored
+        if (resolved < distinct.size() && distinct[resolved] == id) {
+          found[resolved++] = state_of(c, 1);
+          ++matched;
+        }
+      }
+      if (complete) resolved = distinct.size();  // the range holds no further id of the batch
+    }
+    for (std::size_t base = resolved; base < distinct.size(); base += read_chunk) {
       detail::sqlite_cursor c(db_, statement(stmt::get_chunk));
       c.bind(1, *pid);
       for (std::size_t k = 0; k < read_chunk; ++k) {
@@ -430,6 +458,7 @@ class sqlite_store {
     insert_partition,
     read_partition,
     get_chunk,
+    get_range,
     upsert,
     erase,
     mark,
@@ -507,6 +536,9 @@ class sqlite_store {
                "WHERE id=?1";
       case stmt::get_chunk:
         return nullptr;
+      case stmt::get_range:
+        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
+               "partition=?1 AND id>=?2 AND id<=?3 ORDER BY id";
       case stmt::upsert:
         return "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, "
                "expires, sealed) "
