@@ -186,19 +186,28 @@ class sqlite_store {
       if (options_.fault_injector) options_.fault_injector(step);
       ++step;
     };
-    for (const detail::store_op& op : plan.ops) {
+    const auto& ops = plan.ops;
+    for (std::size_t k = 0; k < ops.size();) {
+      // Runs of upserts go `write_chunk` rows to a statement: far less work per row than one
+      // statement each. The rest, and erasures, one at a time.
+      std::size_t run = 0;
+      while (run < write_chunk && k + run < ops.size() && ops[k + run].kind == detail::store_op_kind::upsert)
+        ++run;
+      if (run == write_chunk) {
+        detail::sqlite_cursor c(db_, statement(stmt::upsert_chunk));
+        for (std::size_t j = 0; j < write_chunk; ++j) {
+          before_write();
+          bind_upsert(c, static_cast<int>(8 * j + 1), pid, batch.upserts[ops[k + j].index]);
+        }
+        c.run();
+        k += write_chunk;
+        continue;
+      }
+      const detail::store_op& op = ops[k++];
       before_write();
       if (op.kind == detail::store_op_kind::upsert) {
-        const auto& u = batch.upserts[op.index];
         detail::sqlite_cursor c(db_, statement(stmt::upsert));
-        c.bind(1, pid);
-        c.bind_blob(2, u.first);
-        c.bind_digest(3, u.second.hash);
-        c.bind(4, static_cast<std::int64_t>(u.second.fingerprint));
-        c.bind(5, u.second.updated);
-        c.bind(6, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
-        c.bind(7, u.second.expires);
-        if (!u.second.sealed.empty()) c.bind_blob(8, u.second.sealed);
+        bind_upsert(c, 1, pid, batch.upserts[op.index]);
         c.run();
       } else {
         detail::sqlite_cursor c(db_, statement(stmt::erase));
@@ -452,6 +461,7 @@ class sqlite_store {
 
  private:
   static constexpr std::size_t read_chunk = 64;
+  static constexpr std::size_t write_chunk = 32;
 
   enum class stmt : std::size_t {
     find_partition,
@@ -460,6 +470,7 @@ class sqlite_store {
     get_chunk,
     get_range,
     upsert,
+    upsert_chunk,
     erase,
     mark,
     clear_marks,
@@ -535,6 +546,7 @@ class sqlite_store {
         return "SELECT offset_kind, offset_text, offset_number, rescan_active, last_rescan FROM partitions "
                "WHERE id=?1";
       case stmt::get_chunk:
+      case stmt::upsert_chunk:
         return nullptr;
       case stmt::get_range:
         return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
@@ -589,7 +601,13 @@ class sqlite_store {
     auto i = static_cast<std::size_t>(which);
     if (statements_[i] == nullptr) {
       std::string sql;
-      if (which == stmt::get_chunk) {
+      if (which == stmt::upsert_chunk) {
+        sql =
+            "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, "
+            "sealed) VALUES";
+        for (std::size_t k = 0; k < write_chunk; ++k)
+          sql += k == 0 ? "(?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?)";
+      } else if (which == stmt::get_chunk) {
         sql =
             "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
             "partition=?1 AND "
@@ -604,6 +622,23 @@ class sqlite_store {
       if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "preparing " + sql.substr(0, 60));
     }
     return statements_[i];
+  }
+
+  // Binds one row of an upsert: parameters first .. first + 7.
+  static void bind_upsert(detail::sqlite_cursor& c, int first, std::int64_t pid,
+                          const std::pair<std::string, record_state>& u) {
+    c.bind(first, pid);
+    c.bind_blob(first + 1, u.first);
+    c.bind_digest(first + 2, u.second.hash);
+    c.bind(first + 3, static_cast<std::int64_t>(u.second.fingerprint));
+    c.bind(first + 4, u.second.updated);
+    c.bind(first + 5, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
+    c.bind(first + 6, u.second.expires);
+    if (u.second.sealed.empty()) {
+      c.bind_null(first + 7);
+    } else {
+      c.bind_blob(first + 7, u.second.sealed);
+    }
   }
 
   static record_state state_of(const detail::sqlite_cursor& c, int first) {
