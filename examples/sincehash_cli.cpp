@@ -29,6 +29,7 @@
 #include <sincehash/store/encrypted.hpp>
 #endif
 
+#include <sys/uio.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -80,6 +81,15 @@ struct exit_error {
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
+  // Runs that need no escape are copied whole.
+  std::size_t plain = 0;
+  while (plain < s.size()) {
+    const auto c = static_cast<unsigned char>(s[plain]);
+    if (c < 0x20 || c == '"' || c == '\\') break;
+    ++plain;
+  }
+  out.append(s.data(), plain);
+  s.remove_prefix(plain);
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
@@ -127,7 +137,8 @@ void append_value(std::string& out, std::string_view text, value_kind kind) {
   }
 }
 
-void append_event(std::string& out, const event& e) {
+// An event's text up to its record: `{"type":...,"record":` (`"record":null` for a deletion).
+void append_event_head(std::string& out, const event& e) {
   out += "{\"type\":\"";
   out += to_string(e.type);
   out += "\",\"id\":";
@@ -137,12 +148,12 @@ void append_event(std::string& out, const event& e) {
   out += ",\"event_id\":\"";
   out += e.event_id;
   out += "\",\"record\":";
-  if (e.type == event_type::deleted) {
-    out += "null";
-  } else {
-    out.append(e.record.data(), e.record.size());
-  }
-  out += "}\n";
+  if (e.type == event_type::deleted) out += "null";
+}
+
+// The record bytes an event carries (none for a deletion); after them comes "}\n".
+std::string_view event_record(const event& e) {
+  return e.type == event_type::deleted ? std::string_view() : e.record;
 }
 
 void append_reject(std::string& out, const rejected_record& r) {
@@ -197,6 +208,42 @@ class sink {
     if (data.empty()) return;
     if (std::fwrite(data.data(), 1, data.size(), f_) != data.size()) fail();
   }
+
+  // Writes one line per event. Where the stream has a descriptor the records' bytes are written
+  // from where they lie in the input (gathered writes), not copied into the output first.
+  void write_events(const std::vector<event>& events, std::string& scratch) {
+    scratch.clear();
+    if (events.empty()) return;
+    const int fd = fileno(f_);
+    if (fd < 0) {
+      for (const auto& e : events) {
+        append_event_head(scratch, e);
+        scratch += event_record(e);
+        scratch += "}\n";
+      }
+      write(scratch);
+      return;
+    }
+    if (std::fflush(f_) != 0) fail();  // what the stream holds goes first
+    std::vector<std::size_t> head_end;
+    head_end.reserve(events.size());
+    for (const auto& e : events) {
+      append_event_head(scratch, e);
+      head_end.push_back(scratch.size());
+    }
+    static const char tail[] = "}\n";
+    std::vector<iovec> iov;
+    iov.reserve(3 * events.size());
+    std::size_t head_begin = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      iov.push_back({&scratch[head_begin], head_end[i] - head_begin});
+      const std::string_view record = event_record(events[i]);
+      if (!record.empty()) iov.push_back({const_cast<char*>(record.data()), record.size()});
+      iov.push_back({const_cast<char*>(tail), 2});
+      head_begin = head_end[i];
+    }
+    write_all(fd, iov.data(), iov.size());
+  }
   // Everything written so far has reached the operating system.
   void flush() {
     if (std::fflush(f_) != 0 || std::ferror(f_)) fail();
@@ -206,6 +253,28 @@ class sink {
   [[noreturn]] void fail() {
     run_error("writing " + name_ + " failed (" + std::strerror(errno) +
               "); nothing of this batch was committed");
+  }
+
+  // writev until every byte is written (a pipe may take part of a call).
+  void write_all(int fd, iovec* iov, std::size_t count) {
+    constexpr std::size_t most = 1024;  // IOV_MAX on Linux
+    while (count > 0) {
+      const ssize_t n = ::writev(fd, iov, static_cast<int>(count < most ? count : most));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail();
+      }
+      auto left = static_cast<std::size_t>(n);
+      while (count > 0 && left >= iov->iov_len) {
+        left -= iov->iov_len;
+        ++iov;
+        --count;
+      }
+      if (count > 0) {
+        iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+        iov->iov_len -= left;
+      }
+    }
   }
   std::FILE* f_;
   std::string name_;
@@ -502,9 +571,7 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
     }
     if (!more) break;
     batch_result r = d.process(batch);
-    buf.clear();
-    for (const auto& e : r.events) append_event(buf, e);
-    out.write(buf);
+    out.write_events(r.events, buf);
     buf.clear();
     for (const auto& x : r.rejected) append_reject(buf, x);
     rej.write(buf);
@@ -527,9 +594,7 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   }
   if (rescan && !o.dry_run) {
     batch_result r = d.complete_rescan();
-    buf.clear();
-    for (const auto& e : r.events) append_event(buf, e);
-    out.write(buf);
+    out.write_events(r.events, buf);
     out.flush();
     d.commit(r.pending);
     total += r.stats;

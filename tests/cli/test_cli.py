@@ -340,6 +340,28 @@ class cli_case(unittest.TestCase):
             p.stdout.close()
             p.stderr.close()
 
+    def test_events_written_through_a_slow_pipe_arrive_whole(self):
+        # Writes to a pipe may be partial: every event line must still arrive whole and in order.
+        n = 20000
+        text = "".join(sf(str(i), "N" * 50, "%d@x" % i, "2024-03-01T10:00:00.000+0000") + "\n" for i in range(n))
+        src = self.write("in.ndjson", text)
+        with open(src, "rb") as stdin:
+            p = subprocess.Popen([BIN, "process", "--config", self.config, "--resource", "contacts", "--state",
+                                  self.state], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            got = b""
+            while True:
+                chunk = os.read(p.stdout.fileno(), 1000)
+                if not chunk:
+                    break
+                got += chunk
+                if len(got) % 50 == 0:
+                    time.sleep(0.001)
+            self.assertEqual(p.wait(timeout=60), 0)
+            p.stdout.close()
+            p.stderr.close()
+        ids = [json.loads(line)["id"] for line in got.decode().splitlines()]
+        self.assertEqual(ids, [str(i) for i in range(n)])
+
     def test_demo_runs(self):
         rc, out, err = self.run_cli("demo")
         self.assertIn("pipe_offset", out)
