@@ -4,6 +4,7 @@
 // A state store in PostgreSQL, shared by many workers (link sincehash::postgres).
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_fences.hpp>
 #include <sincehash/detail/store_postgres.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
@@ -400,7 +401,7 @@ class postgres_store {
     out.lease.token = static_cast<std::uint64_t>(int8_at(r, 0, 1));
     out.lease.owner = PQgetisnull(r.get(), 0, 2) ? std::string() : std::string(bytes_at(r, 0, 2));
     out.remaining = std::chrono::milliseconds(PQgetisnull(r.get(), 0, 3) ? 0 : int8_at(r, 0, 3));
-    if (out.granted) fences_[out.lease.partition] = out.lease.token;
+    if (out.granted) fences_.set(out.lease.partition, out.lease.token);
     return out;
   }
 
@@ -427,8 +428,7 @@ class postgres_store {
     p.text(lease.owner);
     p.int8(static_cast<std::int64_t>(lease.token));
     result r = exec(stmt::release, p, "releasing the lease of '" + lease.partition + "'");
-    auto it = fences_.find(lease.partition);
-    if (it != fences_.end() && it->second == lease.token) fences_.erase(it);
+    fences_.clear_if(lease.partition, lease.token);
     return PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] != 0;
   }
 
@@ -437,21 +437,19 @@ class postgres_store {
   /// `partition` is held under `token` when it runs.
   void set_fence(std::string_view partition, std::uint64_t token) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fences_[std::string(partition)] = token;
+    fences_.set(partition, token);
   }
 
   /// Commits on `partition` are no longer fenced by this object.
   void clear_fence(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fences_.erase(std::string(partition));
+    fences_.clear(partition);
   }
 
   /// The token this object fences commits on `partition` with; nullopt when unfenced.
   [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = fences_.find(std::string(partition));
-    if (it == fences_.end()) return std::nullopt;
-    return it->second;
+    return fences_.find(partition);
   }
 
   /// How many round trips to the server this object made (a pipeline counts once).
@@ -786,9 +784,8 @@ class postgres_store {
                       bool complete) {
     params g;
     g.int8(pid);
-    auto fence = fences_.find(partition);
-    if (fence != fences_.end()) {
-      g.int8(static_cast<std::int64_t>(fence->second));
+    if (const std::optional<std::uint64_t> fence = fences_.find(partition)) {
+      g.int8(static_cast<std::int64_t>(*fence));
     } else {
       g.null();
     }
@@ -811,7 +808,7 @@ class postgres_store {
   // does not fence the partition, else in one transaction after the fence check.
   void fenced(stmt s, params p, std::string_view partition, const char* verb) {
     const std::string what = std::string(verb) + " of '" + std::string(partition) + "'";
-    if (fences_.find(partition) == fences_.end()) {
+    if (!fences_.find(partition)) {
       exec(s, p, what);
       return;
     }
@@ -942,7 +939,7 @@ class postgres_store {
   PGconn* conn_ = nullptr;
   std::atomic<std::uint64_t> round_trips_{0};
   std::map<std::string, std::int64_t, std::less<>> partition_cache_;
-  std::map<std::string, std::uint64_t, std::less<>> fences_;
+  detail::fence_table fences_;
   std::map<std::string, std::uint32_t, std::less<>> fingerprint_cache_;
 };
 

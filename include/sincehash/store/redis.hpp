@@ -4,6 +4,7 @@
 // A state store in Redis, shared by many workers (link sincehash::redis).
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_fences.hpp>
 #include <sincehash/detail/store_redis.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
@@ -428,7 +429,7 @@ class redis_store {
     out.lease.token = static_cast<std::uint64_t>(to_int64(view(r->element[1]), "a fencing token"));
     out.remaining = std::chrono::milliseconds(std::max<long long>(0, r->element[2]->integer));
     out.lease.owner = std::string(view(r->element[3]));
-    if (out.granted) fences_[out.lease.partition] = out.lease.token;
+    if (out.granted) fences_.set(out.lease.partition, out.lease.token);
     return out;
   }
 
@@ -444,8 +445,7 @@ class redis_store {
   bool release_lease(const store_lease& lease) {
     bool held = lease_call(lease, std::string(), "releasing");
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = fences_.find(lease.partition);
-    if (it != fences_.end() && it->second == lease.token) fences_.erase(it);
+    fences_.clear_if(lease.partition, lease.token);
     return held;
   }
 
@@ -455,21 +455,19 @@ class redis_store {
   /// process than the one that acquired the lease.
   void set_fence(std::string_view partition, std::uint64_t token) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fences_[std::string(partition)] = token;
+    fences_.set(partition, token);
   }
 
   /// Commits on `partition` are no longer fenced by this object.
   void clear_fence(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fences_.erase(std::string(partition));
+    fences_.clear(partition);
   }
 
   /// The token this object fences commits on `partition` with; nullopt when unfenced.
   [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = fences_.find(std::string(partition));
-    if (it == fences_.end()) return std::nullopt;
-    return it->second;
+    return fences_.find(partition);
   }
 
   /// How many round trips to the server this object made (each may carry several commands).
@@ -547,8 +545,8 @@ class redis_store {
   }
 
   std::string fence_arg(std::string_view partition) const {
-    auto it = fences_.find(partition);
-    return it == fences_.end() ? std::string() : std::to_string(it->second);
+    const std::optional<std::uint64_t> token = fences_.find(partition);
+    return token ? std::to_string(*token) : std::string();
   }
 
   // Throws `errc::conflict` when a fenced script refused to run.
@@ -800,7 +798,7 @@ class redis_store {
   redisContext* ctx_ = nullptr;
   std::string sha_[script_count_];
   std::atomic<std::uint64_t> round_trips_{0};
-  std::map<std::string, std::uint64_t, std::less<>> fences_;
+  detail::fence_table fences_;
   std::map<std::string, std::uint32_t, std::less<>> fingerprint_cache_;
 };
 
