@@ -310,21 +310,7 @@ TEST_CASE("redis_store: a holder paused past its lease cannot commit when it res
 
 namespace {
 
-// A worker committing through the store.
-struct store_worker {
-  redis_store s;
-  explicit store_worker(redis_options o) : s(std::move(o)) {}
-  // Read the state, dispatch (a pause in which other workers run), commit: what a detector does.
-  void write(int id, std::int64_t date) {
-    (void)s.get_many("race", {std::to_string(id)});
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-    s.commit("race", one_upsert(std::to_string(id), dated(1, date)));
-  }
-  std::int64_t read(int id) {
-    auto st = s.get_many("race", {std::to_string(id)})[0];
-    return st && st->updated ? static_cast<std::int64_t>(st->updated->time_since_epoch().count()) : 0;
-  }
-};
+using store_worker = sincehash_test::store_worker<redis_store>;
 
 // The bug the store avoids: read the stored date, and SET the new one when it is newer.
 struct naive_worker {

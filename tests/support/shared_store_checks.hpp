@@ -22,6 +22,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/wait.h>
@@ -45,6 +46,24 @@ inline sincehash::commit_batch one_upsert(const std::string& id, const sincehash
   b.upserts.emplace_back(id, s);
   return b;
 }
+
+// A worker committing through a shared store: read the state, dispatch (a pause in which other
+// workers run), commit — what a detector does — on partition "race".
+template <class Store>
+struct store_worker {
+  Store s;
+  template <class Options>
+  explicit store_worker(Options o) : s(std::move(o)) {}
+  void write(int id, std::int64_t date) {
+    (void)s.get_many("race", {std::to_string(id)});
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    s.commit("race", one_upsert(std::to_string(id), dated(1, date)));
+  }
+  std::int64_t read(int id) {
+    auto st = s.get_many("race", {std::to_string(id)})[0];
+    return st && st->updated ? static_cast<std::int64_t>(st->updated->time_since_epoch().count()) : 0;
+  }
+};
 
 // Runs `body` in a child process; returns what it wrote to its pipe (its report) after it
 // exited. The child leaves with _exit, so it never runs this process's static destructors.
