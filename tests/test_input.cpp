@@ -11,8 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <csignal>
+#include <fstream>
 
 namespace {
 
@@ -89,6 +91,16 @@ read_all_result read_all(const std::string& input, std::size_t batch = 1000, std
     sincehash::record_reader reader(f, batch, limit, batch_bytes);
     collect(reader, out);
   } catch (const sincehash::error& e) {
+    std::rewind(f);
+    try {
+      read_all_result mapped;
+      sincehash::record_reader reader(fileno(f), batch, limit, batch_bytes);
+      collect(reader, mapped);
+      FAIL("the mapped reader accepted what the stream reader refused: " << e.what());
+    } catch (const sincehash::error& again) {
+      CHECK(again.code() == e.code());
+      CHECK(again.position() == e.position());
+    }
     std::fclose(f);
     try {
       (void)read_through_pipe(input, batch, limit, batch_bytes);
@@ -98,6 +110,20 @@ read_all_result read_all(const std::string& input, std::size_t batch = 1000, std
       CHECK(again.position() == e.position());
     }
     throw;
+  }
+  // From the descriptor of the same regular file, which is mapped: the same batches.
+  std::rewind(f);
+  {
+    read_all_result mapped;
+    sincehash::record_reader reader(fileno(f), batch, limit, batch_bytes);
+    collect(reader, mapped);
+    CHECK(mapped.batch_sizes == out.batch_sizes);
+    REQUIRE(mapped.records.size() == out.records.size());
+    for (std::size_t i = 0; i < out.records.size(); ++i) {
+      CHECK(mapped.records[i].bytes == out.records[i].bytes);
+      CHECK(mapped.records[i].position == out.records[i].position);
+    }
+    CHECK(mapped.shape == out.shape);
   }
   std::fclose(f);
   const read_all_result piped = read_through_pipe(input, batch, limit, batch_bytes);
@@ -252,4 +278,114 @@ TEST_CASE("from a descriptor, NDJSON written before a pause is handed out withou
   ::close(fds[0]);
   CHECK(first == std::vector<std::string>{"{\"id\":1}", "{\"id\":2}", "{\"id\":3}"});
   CHECK(rest == std::vector<std::string>{"{\"id\":4}", "{\"id\":5}"});
+}
+
+namespace {
+
+// A file in the temporary directory, removed at the end of the test.
+struct temp_file {
+  std::string path;
+  explicit temp_file(const std::string& bytes) {
+    char name[] = "/tmp/sincehash-input-XXXXXX";
+    const int fd = ::mkstemp(name);
+    REQUIRE(fd >= 0);
+    path = name;
+    for (std::size_t at = 0; at < bytes.size();) {
+      const ssize_t w = ::write(fd, bytes.data() + at, bytes.size() - at);
+      REQUIRE(w > 0);
+      at += static_cast<std::size_t>(w);
+    }
+    ::close(fd);
+  }
+  ~temp_file() { std::remove(path.c_str()); }
+};
+
+std::string numbered_lines(std::size_t from, std::size_t count, std::size_t width) {
+  std::string s;
+  for (std::size_t i = from; i < from + count; ++i) {
+    std::string rec = "{\"id\":" + std::to_string(i) + ",\"pad\":\"";
+    rec.append(width > rec.size() + 3 ? width - rec.size() - 3 : 0, 'x');
+    s += rec + "\"}\n";
+  }
+  return s;
+}
+
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+TEST_CASE("a mapped file: records ending at a page boundary, and reading from the descriptor's offset") {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  // Every line is a quarter page, so the file ends exactly at a page boundary, without padding.
+  const std::string input = numbered_lines(0, 4 * 8, page / 4);
+  REQUIRE(input.size() == 8 * page);
+  temp_file file(input);
+  const int fd = ::open(file.path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  {
+    sincehash::record_reader reader(fd, 5);
+    read_all_result out;
+    collect(reader, out);
+    REQUIRE(out.records.size() == 32);
+    CHECK(out.records.back().bytes == numbered_lines(31, 1, page / 4).substr(0, page / 4 - 1));
+    CHECK(::lseek(fd, 0, SEEK_CUR) == static_cast<off_t>(input.size()));  // read to the end, as read() would
+  }
+  // A descriptor already read part of the way: the records from there on, not from the start.
+  const std::size_t skip = 3 * (page / 4) + 100;  // inside line 4: the rest of it is line 1 now
+  REQUIRE(::lseek(fd, static_cast<off_t>(skip), SEEK_SET) == static_cast<off_t>(skip));
+  sincehash::record_reader reader(fd, 1000);
+  read_all_result out;
+  collect(reader, out);
+  ::close(fd);
+  REQUIRE(out.records.size() == 29);
+  CHECK(out.records[0].bytes == input.substr(skip, page / 4 - 100 - 1));
+  CHECK(out.records[1].bytes.rfind("{\"id\":4,", 0) == 0);
+  CHECK(out.records[1].position == 2);
+}
+
+TEST_CASE("a mapped file: lines appended while it is read are read too") {
+  temp_file file(numbered_lines(0, 100, 300));
+  const int fd = ::open(file.path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  sincehash::record_reader reader(fd, 30);
+  std::vector<sincehash::framed_record> b;
+  std::vector<std::string> ids;
+  REQUIRE(reader.next_batch(b));
+  for (const auto& r : b) ids.emplace_back(r.bytes.substr(0, r.bytes.find(',')));
+  {
+    std::ofstream more(file.path, std::ios::app | std::ios::binary);
+    more << numbered_lines(100, 50, 300);
+  }
+  while (reader.next_batch(b))
+    for (const auto& r : b) ids.emplace_back(r.bytes.substr(0, r.bytes.find(',')));
+  ::close(fd);
+  REQUIRE(ids.size() == 150);
+  for (std::size_t i = 0; i < ids.size(); ++i) CHECK(ids[i] == "{\"id\":" + std::to_string(i));
+}
+
+TEST_CASE("a mapped file: the pages of records handed out are given back") {
+  // 64 MiB of records in batches of at most 1 MiB: the resident memory grows by a few batches,
+  // not by the file's size.
+  temp_file file(numbered_lines(0, 64 * 1024, 1024));
+  const int fd = ::open(file.path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  sincehash::record_reader reader(fd, 100000, std::size_t{1} << 20, std::size_t{1} << 20);
+  std::vector<sincehash::framed_record> b;
+  const std::size_t before = resident_bytes();
+  std::size_t peak = before, records = 0, checksum = 0;
+  while (reader.next_batch(b)) {
+    records += b.size();
+    for (const auto& r : b)
+      checksum += static_cast<unsigned char>(r.bytes[r.bytes.size() / 2]);  // touch them
+    peak = std::max(peak, resident_bytes());
+  }
+  ::close(fd);
+  CHECK(records == 64 * 1024);
+  CHECK(checksum == 64 * 1024 * static_cast<std::size_t>('x'));
+  CHECK(peak - before < (std::size_t{16} << 20));
 }

@@ -25,6 +25,11 @@
 #include <poll.h>
 #include <unistd.h>
 #define SINCEHASH_INPUT_FD 1
+#if __has_include(<sys/mman.h>) && __has_include(<sys/stat.h>)
+#include <sys/mman.h>
+#include <sys/stat.h>
+#define SINCEHASH_INPUT_MAP 1
+#endif
 #endif
 
 #include "sincehash/error.hpp"
@@ -41,21 +46,31 @@ struct framed_record {
 
 namespace detail {
 
-// A growable byte buffer whose new bytes are not zeroed (input is read straight into it).
+// A growable byte buffer whose new bytes are not zeroed (input is read straight into it). It can
+// also stand for bytes it does not own (a mapped file): dropping bytes from its front then only
+// moves the view, and the first `extend` copies the viewed bytes into storage of its own.
 class input_buffer {
  public:
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] const char* data() const noexcept { return data_.get(); }
-  const char& operator[](std::size_t i) const noexcept { return data_[i]; }
+  [[nodiscard]] const char* data() const noexcept { return view_ != nullptr ? view_ : data_.get(); }
+  const char& operator[](std::size_t i) const noexcept { return data()[i]; }
+  [[nodiscard]] bool viewing() const noexcept { return view_ != nullptr; }
+
+  // Stands for the `n` bytes at `at`, which stay valid until `extend` or `view` is called again.
+  void view(const char* at, std::size_t n) noexcept {
+    view_ = at;
+    size_ = n;
+  }
 
   // `n` more bytes at the end, uninitialised; returns where they start.
   char* extend(std::size_t n) {
-    if (size_ + n > capacity_) {
+    if (view_ != nullptr || size_ + n > capacity_) {
       const std::size_t wanted = std::max(size_ + n, capacity_ * 2);
       std::unique_ptr<char[]> bigger(new char[wanted]);
-      if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
+      if (size_ != 0) std::memcpy(bigger.get(), data(), size_);
       data_ = std::move(bigger);
       capacity_ = wanted;
+      view_ = nullptr;
     }
     char* at = data_.get() + size_;
     size_ += n;
@@ -64,25 +79,82 @@ class input_buffer {
   void append(std::size_t n, char c) { std::memset(extend(n), c, n); }
   void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
   void erase_front(std::size_t n) noexcept {
-    if (n >= size_) {
-      size_ = 0;
-      return;
+    if (n >= size_) n = size_;
+    if (view_ != nullptr) {
+      view_ += n;
+    } else if (n < size_) {
+      std::memmove(data_.get(), data_.get() + n, size_ - n);
     }
-    std::memmove(data_.get(), data_.get() + n, size_ - n);
     size_ -= n;
   }
   [[nodiscard]] std::size_t find(char c, std::size_t from) const noexcept {
     if (from >= size_) return std::string::npos;
-    const void* at = std::memchr(data_.get() + from, c, size_ - from);
+    const void* at = std::memchr(data() + from, c, size_ - from);
     return at == nullptr ? std::string::npos
-                         : static_cast<std::size_t>(static_cast<const char*>(at) - data_.get());
+                         : static_cast<std::size_t>(static_cast<const char*>(at) - data());
   }
 
  private:
   std::unique_ptr<char[]> data_;
+  const char* view_ = nullptr;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
 };
+
+#ifdef SINCEHASH_INPUT_MAP
+// A read-only mapping of a file's bytes; unmapped on destruction.
+class file_mapping {
+ public:
+  file_mapping() = default;
+  file_mapping(const file_mapping&) = delete;
+  file_mapping& operator=(const file_mapping&) = delete;
+  file_mapping(file_mapping&& o) noexcept : at_(o.at_), length_(o.length_), released_(o.released_) {
+    o.at_ = nullptr;
+  }
+  file_mapping& operator=(file_mapping&& o) noexcept {
+    if (this != &o) {
+      reset();
+      at_ = o.at_;
+      length_ = o.length_;
+      released_ = o.released_;
+      o.at_ = nullptr;
+    }
+    return *this;
+  }
+  ~file_mapping() { reset(); }
+
+  // Maps `length` bytes of `fd` from `offset` (a multiple of the page size); false if refused.
+  bool map(int fd, off_t offset, std::size_t length) noexcept {
+    reset();
+    void* at = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE, fd, offset);
+    if (at == MAP_FAILED) return false;
+    at_ = static_cast<char*>(at);
+    length_ = length;
+    released_ = 0;
+    return true;
+  }
+  void reset() noexcept {
+    if (at_ != nullptr) ::munmap(at_, length_);
+    at_ = nullptr;
+  }
+  // Gives back the memory of the whole pages before `upto` (they are read again if touched).
+  void release_before(const char* upto) noexcept {
+    if (at_ == nullptr || upto <= at_) return;
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t n = static_cast<std::size_t>(upto - at_) / page * page;
+    if (n > released_) {
+      ::madvise(at_ + released_, n - released_, MADV_DONTNEED);
+      released_ = n;
+    }
+  }
+  [[nodiscard]] const char* data() const noexcept { return at_; }
+
+ private:
+  char* at_ = nullptr;
+  std::size_t length_ = 0;
+  std::size_t released_ = 0;
+};
+#endif
 
 }  // namespace detail
 
@@ -110,11 +182,20 @@ class record_reader {
   /// batch also ends when it holds at least one record and no further whole line is buffered or
   /// ready to be read, so records written before a pause are processed (and their state can be
   /// committed) without waiting for more input.
+  ///
+  /// A regular file is mapped into memory from the descriptor's offset to its current end, and
+  /// records are handed out from the mapping without being copied; the pages of records already
+  /// handed out are given back, so memory stays bounded as before. Bytes appended to the file
+  /// while it is read are read after the mapped ones. Truncating the file while it is read is
+  /// not supported (the system signals a bus error on reading a page that is gone).
   explicit record_reader(int fd, std::size_t max_batch = 1000,
                          std::size_t max_record_bytes = std::size_t{64} << 20,
                          std::size_t max_batch_bytes = std::size_t{16} << 20)
       : record_reader(static_cast<std::FILE*>(nullptr), max_batch, max_record_bytes, max_batch_bytes) {
     fd_ = fd;
+#ifdef SINCEHASH_INPUT_MAP
+    map_input();
+#endif
   }
 #endif
 
@@ -142,10 +223,18 @@ class record_reader {
       spans_.push_back(rec);
       batch_bytes += rec.length;
     }
+#ifdef SINCEHASH_INPUT_MAP
+    // Mapped records are followed by the file's next bytes; the last ones are copied.
+    if (buf_.viewing() && !spans_.empty() &&
+        spans_.back().offset + spans_.back().length + record_padding > buf_.size())
+      leave_mapping();
+#endif
     // White space after the buffered input, so that every record is followed by readable bytes
     // and a fast parser can read it in place; taken off again before the next batch.
-    buf_.append(record_padding, ' ');
-    padded_ = true;
+    if (!buf_.viewing()) {
+      buf_.append(record_padding, ' ');
+      padded_ = true;
+    }
     for (const auto& r : spans_)
       out.push_back({std::string_view(buf_.data() + r.offset, r.length), r.position,
                      buf_.size() - r.offset - r.length});
@@ -176,7 +265,37 @@ class record_reader {
   bool array_done_ = false;
 
   static constexpr std::size_t record_padding = 64;
+  static constexpr std::size_t fill_chunk = std::size_t{1} << 18;
   bool padded_ = false;
+
+#ifdef SINCEHASH_INPUT_MAP
+  detail::file_mapping map_;
+  off_t map_end_ = 0;  // the file offset where the mapped bytes end
+
+  void map_input() noexcept {
+    struct stat st {};
+    if (sizeof(void*) < 8 || ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    const off_t at = ::lseek(fd_, 0, SEEK_CUR);
+    if (at < 0 || st.st_size <= at) return;
+    const auto page = static_cast<off_t>(::sysconf(_SC_PAGESIZE));
+    if (page <= 0) return;
+    const off_t start = at / page * page;
+    if (!map_.map(fd_, start, static_cast<std::size_t>(st.st_size - start))) return;
+    buf_.view(map_.data() + (at - start), static_cast<std::size_t>(st.st_size - at));
+    map_end_ = st.st_size;
+  }
+
+  // Copies the mapped bytes not yet handed out into the buffer and reads on after them.
+  void leave_mapping() {
+    if (!buf_.viewing()) return;
+    if (::lseek(fd_, map_end_, SEEK_SET) < 0)
+      throw error(errc::io_error, std::string("reading the input failed: ") + std::strerror(errno));
+    const std::size_t n = buf_.size();
+    buf_.extend(fill_chunk);  // the copy, with room for the next read
+    buf_.truncate(n);
+    map_.reset();
+  }
+#endif
 
   void unpad() {
     if (padded_) buf_.truncate(buf_.size() - record_padding);
@@ -188,6 +307,9 @@ class record_reader {
     if (pos_ > 0) {
       buf_.erase_front(pos_);
       pos_ = 0;
+#ifdef SINCEHASH_INPUT_MAP
+      if (buf_.viewing()) map_.release_before(buf_.data());
+#endif
     }
   }
 
@@ -215,9 +337,12 @@ class record_reader {
   // Appends more input, read straight into the buffer; false at end of input.
   bool fill() {
     if (eof_) return false;
-    constexpr std::size_t chunk = std::size_t{1} << 18;
+    constexpr std::size_t chunk = fill_chunk;
 #ifdef SINCEHASH_INPUT_FD
     if (fd_ >= 0) {
+#ifdef SINCEHASH_INPUT_MAP
+      leave_mapping();
+#endif
       const std::size_t old = buf_.size();
       char* at = buf_.extend(chunk);
       ssize_t n;
