@@ -43,6 +43,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -289,7 +291,8 @@ struct options {
   bool dry_run = false, url = false, forget_records = false, help = false;
   unsigned threads = default_threads();
 
-  // Records are read (parsed, hashed) by this many threads: the cores, at most 4.
+  // Records are read (parsed, hashed) by this many threads, the cores, at most 4; with more
+  // than one, the next batch is read while the current one is classified.
   static unsigned default_threads() {
     const unsigned cores = std::thread::hardware_concurrency();
     return cores == 0 ? 1 : (cores > 4 ? 4 : cores);
@@ -305,7 +308,8 @@ const char* help_text(const std::string& command) {
                  "Classifies polled records (NDJSON, a JSON array, or a page with \"results\"/\"records\")\n"
                  "and writes one event per dispatched record. State is committed per batch, only after\n"
                  "the batch's events were written and flushed; --dry-run commits nothing. --threads N\n"
-                 "reads records with N threads (default: the cores, at most 4; the results are the same).\n"
+                 "reads records with N threads, and above 1 reads the next batch while the current one is\n"
+                 "classified (default: the cores, at most 4; the results are the same).\n"
                  "The last line on stderr is a JSON summary of the run.\n"
                : "usage: sincehash rescan --config FILE --state URI --resource NAME [--instance NAME]\n"
                  "                        [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"
@@ -556,21 +560,38 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   record_reader reader = in_fd >= 0
                              ? record_reader(in_fd, 10000, std::size_t{64} << 20, std::size_t{8} << 20)
                              : record_reader(io.in, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
-  std::vector<framed_record> batch;
+  // With more than one thread, the next batch is framed and read (parsed, hashed) on another
+  // thread while this one classifies, delivers and commits the current one. Batches are still
+  // classified and committed one after the other, in input order.
+  const bool overlapped = o.threads > 1;
+  reader.keep_previous_batch(overlapped);
+  struct fetched {
+    std::vector<framed_record> records;
+    typename Detector::read_batch read;
+    bool more = false;
+  };
+  const auto fetch = [&reader, &d](fetched& f) {
+    f.more = reader.next_batch(f.records);
+    if (f.more) f.read = d.read(f.records);
+  };
+  const auto fetch_or_fail = [](const std::function<void()>& step) {
+    try {
+      step();
+    } catch (const error& e) {
+      run_error("reading the input: " + e.info().describe() + "; state of this batch not committed");
+    }
+  };
+  fetched current, next;
   std::string buf;
   const auto started = std::chrono::steady_clock::now();
   auto last_progress = started;
 
   if (rescan && !o.dry_run) d.begin_rescan();
-  for (;;) {
-    bool more = false;
-    try {
-      more = reader.next_batch(batch);
-    } catch (const error& e) {
-      run_error("reading the input: " + e.info().describe() + "; state of this batch not committed");
-    }
-    if (!more) break;
-    batch_result r = d.process(batch);
+  fetch_or_fail([&] { fetch(current); });
+  while (current.more) {
+    std::future<void> ahead;
+    if (overlapped) ahead = std::async(std::launch::async, [&] { fetch(next); });
+    batch_result r = d.classify(std::move(current.read));
     out.write_events(r.events, buf);
     buf.clear();
     for (const auto& x : r.rejected) append_reject(buf, x);
@@ -580,6 +601,11 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
     if (!o.dry_run) d.commit(r.pending);
     after = r.pending.offset_after;
     total += r.stats;
+    if (overlapped)
+      fetch_or_fail([&] { ahead.get(); });
+    else
+      fetch_or_fail([&] { fetch(next); });
+    std::swap(current, next);
     if (io.progress) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_progress > std::chrono::milliseconds(500)) {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -407,24 +408,39 @@ TEST_CASE(
   CHECK_FALSE(d.since().has_value());
 }
 
-TEST_CASE("reading a batch with several threads gives exactly the results of one thread") {
-  // Random batches with repeated ids, stale copies, watched and unwatched changes, invalid
-  // records and a rescan, through two detectors on two stores: one reading alone, one with 3
-  // threads. Everything they report and commit must agree, batch after batch.
-  std::mt19937 rng(7);
+namespace {
+
+// Everything two detectors report and commit for one batch must agree.
+void check_same(const batch_result& a, const batch_result& b) {
+  REQUIRE(a.events.size() == b.events.size());
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    CHECK(a.events[i].event_id == b.events[i].event_id);
+    CHECK(a.events[i].type == b.events[i].type);
+    CHECK(a.events[i].id == b.events[i].id);
+    CHECK(a.events[i].updated == b.events[i].updated);
+    CHECK(a.events[i].position == b.events[i].position);
+    CHECK(a.events[i].record == b.events[i].record);
+  }
+  REQUIRE(a.rejected.size() == b.rejected.size());
+  for (std::size_t i = 0; i < a.rejected.size(); ++i) {
+    CHECK(a.rejected[i].position == b.rejected[i].position);
+    CHECK(a.rejected[i].id == b.rejected[i].id);
+    CHECK(a.rejected[i].reason == b.rejected[i].reason);
+  }
+  CHECK(a.stats.unchanged == b.stats.unchanged);
+  CHECK(a.stats.stale == b.stats.stale);
+  CHECK(a.pending.batch.upserts == b.pending.batch.upserts);
+  CHECK(a.pending.batch.rescan_seen == b.pending.batch.rescan_seen);
+  CHECK(a.pending.offset_after == b.pending.offset_after);
+}
+
+// Random batches with repeated ids, stale copies, watched and unwatched changes and invalid
+// records.
+std::vector<batch> random_batches(unsigned seed, int count) {
+  std::mt19937 rng(seed);
   auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
-  memory_store store1, store3;
-  detector one(store1, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
-  detector three(store3, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
-  three.set_reader_threads(3);
-  CHECK(three.reader_threads() == 3);
-  std::size_t events = 0, invalid = 0;
-  for (int round = 0; round < 6; ++round) {
-    if (round == 4) {
-      one.begin_rescan();
-      three.begin_rescan();
-    }
-    batch b;
+  std::vector<batch> out(static_cast<std::size_t>(count));
+  for (auto& b : out) {
     const unsigned size = 600 + pick(1500);
     for (unsigned i = 0; i < size; ++i) {
       const std::string id = std::to_string(pick(900));
@@ -439,27 +455,30 @@ TEST_CASE("reading a batch with several threads gives exactly the results of one
         b.texts.push_back(rec(id, "e" + std::to_string(pick(3)) + "@x", updated, std::to_string(pick(5))));
       }
     }
-    const auto r1 = run(one, b, false);
-    const auto r3 = run(three, b, false);
-    REQUIRE(r1.events.size() == r3.events.size());
-    for (std::size_t i = 0; i < r1.events.size(); ++i) {
-      CHECK(r1.events[i].event_id == r3.events[i].event_id);
-      CHECK(r1.events[i].type == r3.events[i].type);
-      CHECK(r1.events[i].id == r3.events[i].id);
-      CHECK(r1.events[i].updated == r3.events[i].updated);
-      CHECK(r1.events[i].position == r3.events[i].position);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("reading a batch with several threads gives exactly the results of one thread") {
+  // Through two detectors on two stores, one reading alone, one with 3 threads, and a rescan
+  // from the fifth batch on: everything they report and commit must agree, batch after batch.
+  memory_store store1, store3;
+  detector one(store1, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector three(store3, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  three.set_reader_threads(3);
+  CHECK(three.reader_threads() == 3);
+  std::size_t events = 0, invalid = 0;
+  const std::vector<batch> batches = random_batches(7, 6);
+  for (std::size_t round = 0; round < batches.size(); ++round) {
+    if (round == 4) {
+      one.begin_rescan();
+      three.begin_rescan();
     }
-    REQUIRE(r1.rejected.size() == r3.rejected.size());
-    for (std::size_t i = 0; i < r1.rejected.size(); ++i) {
-      CHECK(r1.rejected[i].position == r3.rejected[i].position);
-      CHECK(r1.rejected[i].id == r3.rejected[i].id);
-      CHECK(r1.rejected[i].reason == r3.rejected[i].reason);
-    }
-    CHECK(r1.stats.unchanged == r3.stats.unchanged);
-    CHECK(r1.stats.stale == r3.stats.stale);
-    CHECK(r1.pending.batch.upserts == r3.pending.batch.upserts);
-    CHECK(r1.pending.batch.rescan_seen == r3.pending.batch.rescan_seen);
-    CHECK(r1.pending.offset_after == r3.pending.offset_after);
+    const auto r1 = run(one, batches[round], false);
+    const auto r3 = run(three, batches[round], false);
+    check_same(r1, r3);
     events += r1.events.size();
     invalid += r1.rejected.size();
     one.commit(r1.pending);
@@ -471,4 +490,37 @@ TEST_CASE("reading a batch with several threads gives exactly the results of one
   // The batches did exercise dispatches and rejects.
   CHECK(events > 500);
   CHECK(invalid > 50);
+}
+
+TEST_CASE("read and classify overlapped: each batch read while the one before is classified") {
+  // One detector processes the batches one after the other; another reads batch k+1 on a second
+  // thread (with 2 reader threads) while it classifies and commits batch k. Same results.
+  const std::vector<batch> batches = random_batches(11, 7);
+  std::vector<std::vector<input_record>> records;
+  for (const auto& b : batches) records.push_back(b.records());
+  memory_store plain_store, overlapped_store;
+  detector plain(plain_store, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector overlapped(overlapped_store, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  overlapped.set_reader_threads(2);
+  std::vector<batch_result> expected;
+  for (std::size_t k = 0; k < records.size(); ++k) {
+    if (k == 5) plain.begin_rescan();
+    expected.push_back(plain.process(records[k]));
+    plain.commit(expected.back().pending);
+  }
+  detector::read_batch current = overlapped.read(records[0]);
+  CHECK(current.size() == records[0].size());
+  for (std::size_t k = 0; k < records.size(); ++k) {
+    std::future<detector::read_batch> ahead;
+    if (k + 1 < records.size())
+      ahead = std::async(std::launch::async, [&, k] { return overlapped.read(records[k + 1]); });
+    if (k == 5) overlapped.begin_rescan();
+    const batch_result r = overlapped.classify(std::move(current));
+    check_same(expected[k], r);
+    overlapped.commit(r.pending);
+    if (ahead.valid()) current = ahead.get();
+  }
+  CHECK(plain.complete_rescan().pending.batch.erasures ==
+        overlapped.complete_rescan().pending.batch.erasures);
+  CHECK(plain_store.offset("i/contacts") == overlapped_store.offset("i/contacts"));
 }

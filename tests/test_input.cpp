@@ -32,9 +32,21 @@ struct read_all_result {
   sincehash::record_reader::shape shape;
 };
 
-void collect(sincehash::record_reader& reader, read_all_result& out) {
-  std::vector<sincehash::framed_record> b;
+// With `keep`, the reader keeps the previous batch: its records must still hold their bytes
+// after the next batch was read.
+void collect(sincehash::record_reader& reader, read_all_result& out, bool keep = false) {
+  reader.keep_previous_batch(keep);
+  std::vector<sincehash::framed_record> b, previous;
+  std::size_t previous_from = 0;
   while (reader.next_batch(b)) {
+    if (keep) {
+      for (std::size_t i = 0; i < previous.size(); ++i) {
+        CHECK(previous[i].bytes == out.records[previous_from + i].bytes);
+        CHECK(previous[i].padding >= 64);
+      }
+      previous = b;
+      previous_from = out.records.size();
+    }
     out.batch_sizes.push_back(b.size());
     for (const auto& r : b) {
       out.records.push_back({std::string(r.bytes), r.position});
@@ -67,7 +79,7 @@ read_all_result read_through_pipe(const std::string& input, std::size_t batch, s
   read_all_result out;
   try {
     sincehash::record_reader reader(fds[0], batch, limit, batch_bytes);
-    collect(reader, out);
+    collect(reader, out, true);
   } catch (...) {
     ::close(fds[0]);
     writer.join();
@@ -116,7 +128,7 @@ read_all_result read_all(const std::string& input, std::size_t batch = 1000, std
   {
     read_all_result mapped;
     sincehash::record_reader reader(fileno(f), batch, limit, batch_bytes);
-    collect(reader, mapped);
+    collect(reader, mapped, true);
     CHECK(mapped.batch_sizes == out.batch_sizes);
     REQUIRE(mapped.records.size() == out.records.size());
     for (std::size_t i = 0; i < out.records.size(); ++i) {
@@ -375,6 +387,10 @@ TEST_CASE("a mapped file: the pages of records handed out are given back") {
   const int fd = ::open(file.path.c_str(), O_RDONLY);
   REQUIRE(fd >= 0);
   sincehash::record_reader reader(fd, 100000, std::size_t{1} << 20, std::size_t{1} << 20);
+  bool keep = false;
+  SUBCASE("handing out one batch at a time") {}
+  SUBCASE("keeping the previous batch") { keep = true; }
+  reader.keep_previous_batch(keep);
   std::vector<sincehash::framed_record> b;
   const std::size_t before = resident_bytes();
   std::size_t peak = before, records = 0, checksum = 0;

@@ -19,6 +19,7 @@
 // re-hashed silently, so changing the watched fields causes no storm of events.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -264,8 +265,9 @@ class batch_id_index {
 
 /// Classifies polled records and commits their state. `Store` is any state store (store.hpp),
 /// `Hasher` a `field_hasher` (its access policy reads the records), `Clock` anything with
-/// `instant now() const`. Not thread-safe: one detector per partition and thread; several
-/// detectors (in several processes, with a shared store) may work on different partitions.
+/// `instant now() const`. Not thread-safe: one detector per partition and thread (except that
+/// `read` and `classify` may overlap, see `read`); several detectors (in several processes, with a
+/// shared store) may work on different partitions.
 template <class Store, class Hasher = field_hasher<>, class Clock = system_clock_source>
 class change_detector {
   static_assert(is_state_store<Store>::value,
@@ -339,39 +341,82 @@ class change_detector {
     return expand_url_template(settings_.url, since_instant());
   }
 
-  /// Classifies `records` (each with its bytes and position). Reads the store (one batch read),
-  /// writes nothing. In strict mode an invalid record throws `sincehash::error` (invalid_record).
+ private:
+  // One record's reading: the record extracted, or why it is invalid.
+  struct read_slot {
+    detail::extracted_record item;
+    std::string reason;
+    bool ok = false;
+    bool is_json = false;
+  };
+
+ public:
+  /// A batch read (parsed, hashed, its dates parsed) and not yet classified: made by `read`,
+  /// used up by `classify`. It refers to the records' bytes, which must stay valid until the
+  /// events of `classify` were delivered.
+  class read_batch {
+   public:
+    read_batch() = default;
+    /// How many records it holds.
+    [[nodiscard]] std::size_t size() const noexcept { return inputs_.size(); }
+
+   private:
+    friend class change_detector;
+    std::vector<input_record> inputs_;
+    std::vector<read_slot> slots_;
+    std::string arena_;  // ids and updated texts of the batch
+  };
+
+  /// Classifies `records` (each with its bytes and position): `classify(read(records))`. Reads
+  /// the store (one batch read), writes nothing. In strict mode an invalid record throws
+  /// `sincehash::error` (invalid_record).
   template <class Records>
   [[nodiscard]] batch_result process(const Records& records) {
+    return classify(read(records));
+  }
+
+  /// The first half of `process`: reads `records` (parses and hashes them, parses their dates)
+  /// without touching the store, with the reader threads (`set_reader_threads`). `read` may run
+  /// on one thread while `classify` runs on another (the next batch read while the one before is
+  /// classified); two `read`s, or two `classify`s, may not run at once.
+  template <class Records>
+  [[nodiscard]] read_batch read(const Records& records) {
+    read_batch b;
+    b.inputs_.reserve(records.size());
+    for (const auto& r : records) {
+      using record_type = std::decay_t<decltype(r)>;
+      b.inputs_.push_back(input_record{r.bytes, r.position, detail::record_padding<record_type>::of(r)});
+    }
+    b.slots_.resize(b.inputs_.size());
+    read_all(b.inputs_, b.slots_, b.arena_);
+    return b;
+  }
+
+  /// The second half of `process`: classifies a batch read by `read` against the store, in
+  /// input order. Read batches are classified in the order they were read.
+  [[nodiscard]] batch_result classify(read_batch batch) {
     batch_result out;
     const instant now = clock_.now();
     const std::optional<offset_value> stored_offset = store_->offset(partition_);
     const bool rescanning = store_->rescan_active(partition_);
+    const std::vector<input_record>& inputs = batch.inputs_;
 
     std::vector<detail::extracted_record> items;
-    std::vector<input_record> inputs;
-    inputs.reserve(records.size());
-    for (const auto& r : records) {
-      using record_type = std::decay_t<decltype(r)>;
-      inputs.push_back(input_record{r.bytes, r.position, detail::record_padding<record_type>::of(r)});
-    }
     items.reserve(inputs.size());
     out.stats.processed = inputs.size();
     std::vector<std::pair<std::size_t, std::size_t>> invalid_ids;  // arena spans, for rescan marks
 
-    std::vector<read_slot> slots(inputs.size());
-    read_all(inputs, slots);
+    const std::string_view arena(batch.arena_);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      read_slot& slot = slots[i];
+      read_slot& slot = batch.slots_[i];
       if (!slot.ok) {
-        reject(out, inputs[i], slot.item, std::move(slot.reason), slot.is_json);
+        reject(out, inputs[i], arena, slot.item, std::move(slot.reason), slot.is_json);
         if (rescanning && slot.item.id_size != 0)
           invalid_ids.emplace_back(slot.item.id_at, slot.item.id_size);
         continue;
       }
       items.push_back(slot.item);
     }
-    const std::string_view arena(arena_);
     for (auto& item : items) {
       item.id = arena.substr(item.id_at, item.id_size);
       item.updated_text = arena.substr(item.updated_at, item.updated_size);
@@ -517,8 +562,9 @@ class change_detector {
   /// Reads the records of each batch with up to `n` threads, the calling one included (0 and 1:
   /// the calling thread alone, the default). Only reading is shared out — parsing, hashing,
   /// parsing dates; classification stays on the calling thread, in input order, so every `n`
-  /// gives the same results. Batches under 512 records are read by the calling thread alone.
-  void set_reader_threads(unsigned n) { reader_threads_ = n == 0 ? 1 : n; }
+  /// gives the same results. Batches under 512 records are read by the calling thread alone;
+  /// more than 64 threads count as 64.
+  void set_reader_threads(unsigned n) { reader_threads_ = n == 0 ? 1 : (n > 64 ? 64 : n); }
   /// See `set_reader_threads`.
   [[nodiscard]] unsigned reader_threads() const noexcept { return reader_threads_; }
 
@@ -594,18 +640,9 @@ class change_detector {
   Clock clock_;
   Hasher hasher_;
   std::uint32_t fingerprint_ = 0;
-  std::string arena_;  // ids and updated texts of the batch in `process`
   unsigned reader_threads_ = 1;
   std::vector<Hasher> helper_hashers_;      // one per extra reader thread (copies of hasher_)
-  std::vector<std::string> helper_arenas_;  // their arenas, appended to arena_ after each batch
-
-  // One record's reading: the record extracted, or why it is invalid.
-  struct read_slot {
-    detail::extracted_record item;
-    std::string reason;
-    bool ok = false;
-    bool is_json = false;
-  };
+  std::vector<std::string> helper_arenas_;  // their arenas, appended to the batch's after reading
 
   // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
   void read_range(Hasher& hasher, std::string& arena, const std::vector<input_record>& inputs,
@@ -618,49 +655,63 @@ class change_detector {
   }
 
   // Reads every input, sharing contiguous ranges out to the reader threads; afterwards every
-  // arena offset in `slots` refers to `arena_`.
-  void read_all(const std::vector<input_record>& inputs, std::vector<read_slot>& slots) {
-    arena_.clear();
+  // arena offset in `slots` refers to `arena`.
+  void read_all(const std::vector<input_record>& inputs, std::vector<read_slot>& slots, std::string& arena) {
     const std::size_t n = inputs.size();
     std::size_t threads = reader_threads_;
     if (n < 512) threads = 1;
     if (threads > n / 256) threads = std::max<std::size_t>(1, n / 256);
     if (threads <= 1) {
-      read_range(hasher_, arena_, inputs, slots, 0, n);
+      read_range(hasher_, arena, inputs, slots, 0, n);
       return;
     }
     while (helper_hashers_.size() < threads - 1) helper_hashers_.push_back(hasher_);
     helper_arenas_.resize(std::max(helper_arenas_.size(), threads - 1));
-    std::vector<std::size_t> bounds(threads + 1);
-    for (std::size_t t = 0; t <= threads; ++t) bounds[t] = n * t / threads;
+    // Threads take chunks of records in turn, so that one slowed down (by another process, or
+    // a classification running beside) does not hold the others up.
+    constexpr std::size_t chunk = 64;
+    const std::size_t chunks = (n + chunk - 1) / chunk;
+    std::vector<std::uint8_t> owner(chunks);
+    std::atomic<std::size_t> next_chunk{0};
+    std::atomic<bool> failed{false};
     std::vector<std::exception_ptr> failures(threads);
+    const auto work = [&](std::size_t t) {
+      Hasher& hasher = t == 0 ? hasher_ : helper_hashers_[t - 1];
+      std::string& into = t == 0 ? arena : helper_arenas_[t - 1];
+      try {
+        for (;;) {
+          const std::size_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
+          if (c >= chunks || failed.load(std::memory_order_relaxed)) return;
+          owner[c] = static_cast<std::uint8_t>(t);
+          read_range(hasher, into, inputs, slots, c * chunk, std::min(n, (c + 1) * chunk));
+        }
+      } catch (...) {
+        failures[t] = std::current_exception();
+        failed = true;
+      }
+    };
     std::vector<std::thread> workers;
     workers.reserve(threads - 1);
     for (std::size_t t = 1; t < threads; ++t) {
       helper_arenas_[t - 1].clear();
-      workers.emplace_back([&, t] {
-        try {
-          read_range(helper_hashers_[t - 1], helper_arenas_[t - 1], inputs, slots, bounds[t], bounds[t + 1]);
-        } catch (...) {
-          failures[t] = std::current_exception();
-        }
-      });
+      workers.emplace_back(work, t);
     }
-    try {
-      read_range(hasher_, arena_, inputs, slots, bounds[0], bounds[1]);
-    } catch (...) {
-      failures[0] = std::current_exception();
-    }
+    work(0);
     for (auto& w : workers) w.join();
     for (const auto& f : failures) {
       if (f) std::rethrow_exception(f);
     }
+    std::vector<std::size_t> base(threads, 0);
     for (std::size_t t = 1; t < threads; ++t) {
-      const std::size_t base = arena_.size();
-      arena_ += helper_arenas_[t - 1];
-      for (std::size_t i = bounds[t]; i < bounds[t + 1]; ++i) {
-        slots[i].item.id_at += base;
-        slots[i].item.updated_at += base;
+      base[t] = arena.size();
+      arena += helper_arenas_[t - 1];
+    }
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const std::size_t b = base[owner[c]];
+      if (b == 0) continue;
+      for (std::size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) {
+        slots[i].item.id_at += b;
+        slots[i].item.updated_at += b;
       }
     }
   }
@@ -712,10 +763,10 @@ class change_detector {
     return seen ? event_type::updated : event_type::created;
   }
 
-  void reject(batch_result& out, const input_record& in, const detail::extracted_record& item,
-              std::string reason, bool is_json) {
+  void reject(batch_result& out, const input_record& in, std::string_view arena,
+              const detail::extracted_record& item, std::string reason, bool is_json) {
     ++out.stats.invalid;
-    const std::string id = arena_.substr(item.id_at, item.id_size);
+    const std::string id(arena.substr(item.id_at, item.id_size));
     if (settings_.strict) {
       throw error(errc::invalid_record, "record " + std::to_string(in.position) +
                                             (id.empty() ? std::string() : " (id " + id + ")") + ": " +

@@ -77,6 +77,12 @@ class input_buffer {
     return at;
   }
   void append(std::size_t n, char c) { std::memset(extend(n), c, n); }
+  // Holds a copy of the `n` bytes at `at` (not inside this buffer).
+  void assign(const char* at, std::size_t n) {
+    view_ = nullptr;
+    size_ = 0;
+    if (n != 0) std::memcpy(extend(n), at, n);
+  }
   void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
   void erase_front(std::size_t n) noexcept {
     if (n >= size_) n = size_;
@@ -199,6 +205,11 @@ class record_reader {
   }
 #endif
 
+  /// Keeps the records of a batch valid until the second `next_batch` after it, instead of the
+  /// next one, so that a batch can be classified and delivered while the next one is read on
+  /// another thread. Memory then holds up to two batches.
+  void keep_previous_batch(bool keep = true) noexcept { keep_previous_ = keep; }
+
   /// The next batch into `out` (cleared first). Returns false at the end of the input with `out`
   /// empty. Throws `sincehash::error` (io_error on a read failure, parse_error on an array that
   /// is cut off or a record over the size limit) naming the position.
@@ -212,11 +223,8 @@ class record_reader {
     spans_.clear();
     std::size_t batch_bytes = 0;
     while (spans_.size() < max_batch_ && batch_bytes < max_batch_bytes_) {
-#ifdef SINCEHASH_INPUT_FD
-      if (fd_ >= 0 && shape_ == shape::ndjson && !spans_.empty() && !line_buffered() && !input_ready()) break;
-#endif
       span rec;
-      const bool got = shape_ == shape::ndjson   ? next_line(rec)
+      const bool got = shape_ == shape::ndjson   ? next_line(rec, !spans_.empty())
                        : shape_ == shape::single ? next_single(rec)
                                                  : next_element(rec);
       if (!got) break;
@@ -267,10 +275,14 @@ class record_reader {
   static constexpr std::size_t record_padding = 64;
   static constexpr std::size_t fill_chunk = std::size_t{1} << 18;
   bool padded_ = false;
+  bool keep_previous_ = false;
+  detail::input_buffer spare_;        // keeping the previous batch: its bytes, while buf_ takes the next
+  const char* last_begin_ = nullptr;  // where the bytes of the batch handed out last begin
 
 #ifdef SINCEHASH_INPUT_MAP
   detail::file_mapping map_;
-  off_t map_end_ = 0;  // the file offset where the mapped bytes end
+  detail::file_mapping retired_map_;  // left, still holding the batch kept
+  off_t map_end_ = 0;                 // the file offset where the mapped bytes end
 
   void map_input() noexcept {
     struct stat st {};
@@ -282,6 +294,7 @@ class record_reader {
     const off_t start = at / page * page;
     if (!map_.map(fd_, start, static_cast<std::size_t>(st.st_size - start))) return;
     buf_.view(map_.data() + (at - start), static_cast<std::size_t>(st.st_size - at));
+    last_begin_ = buf_.data();
     map_end_ = st.st_size;
   }
 
@@ -293,7 +306,10 @@ class record_reader {
     const std::size_t n = buf_.size();
     buf_.extend(fill_chunk);  // the copy, with room for the next read
     buf_.truncate(n);
-    map_.reset();
+    if (keep_previous_)
+      retired_map_ = std::move(map_);
+    else
+      map_.reset();
   }
 #endif
 
@@ -303,25 +319,30 @@ class record_reader {
   }
 
   // Drops consumed bytes; records handed out earlier become invalid, as documented.
+  // Keeping the previous batch, only the bytes before it are dropped, and bytes read later go
+  // to the other buffer, so that the kept ones do not move.
   void compact() {
-    if (pos_ > 0) {
-      buf_.erase_front(pos_);
-      pos_ = 0;
 #ifdef SINCEHASH_INPUT_MAP
-      if (buf_.viewing()) map_.release_before(buf_.data());
+    retired_map_.reset();
 #endif
+    if (pos_ == 0) return;
+    if (keep_previous_ && !buf_.viewing()) {
+      spare_.assign(buf_.data() + pos_, buf_.size() - pos_);
+      std::swap(buf_, spare_);
+      pos_ = 0;
+      return;
     }
+    buf_.erase_front(pos_);
+    pos_ = 0;
+#ifdef SINCEHASH_INPUT_MAP
+    if (buf_.viewing()) {
+      map_.release_before(keep_previous_ ? last_begin_ : buf_.data());
+      last_begin_ = buf_.data();
+    }
+#endif
   }
 
 #ifdef SINCEHASH_INPUT_FD
-  // True when a line holding more than white space is complete in the buffer, or the input ended.
-  bool line_buffered() const noexcept {
-    std::size_t i = pos_;
-    while (i < buf_.size() && space(buf_[i])) ++i;
-    if (i == buf_.size()) return eof_;
-    return eof_ || buf_.find('\n', i) != std::string::npos;
-  }
-
   // True when reading the descriptor would not block (data, end of input or an error is there).
   bool input_ready() const noexcept {
     if (eof_) return true;
@@ -489,10 +510,18 @@ class record_reader {
     return std::string::npos;
   }
 
-  bool next_line(span& rec) {
+  // The next line holding more than white space. With `may_pause`, reading from a descriptor,
+  // false also when no whole line is buffered and reading more would wait for the input.
+  bool next_line(span& rec, bool may_pause) {
+#ifndef SINCEHASH_INPUT_FD
+    (void)may_pause;
+#endif
     for (;;) {
       std::size_t nl = buf_.find('\n', pos_);
       while (nl == std::string::npos) {
+#ifdef SINCEHASH_INPUT_FD
+        if (may_pause && fd_ >= 0 && !input_ready()) return false;
+#endif
         const std::size_t searched = buf_.size();  // no newline before here: search only what is new
         if (buf_.size() - pos_ > max_record_) {
           throw error(errc::parse_error,

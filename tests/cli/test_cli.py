@@ -298,6 +298,55 @@ class cli_case(unittest.TestCase):
         self.assertEqual(set(ids) - delivered - again, set())
         self.assertGreater(len(delivered), 0)
 
+    def test_threads_files_and_pipes_give_the_same_output_and_state(self):
+        # Several batches (10,000 records each) with copies of ids, watched and unwatched changes,
+        # stale copies and invalid lines; read from a regular file (mapped) and from a pipe, with
+        # one thread and with several (the next batch read while the current one is classified).
+        lines = []
+        for i in range(32000):
+            id_ = str(i % 13000)
+            if i % 997 == 0:
+                lines.append('{"Id":"%s","Email":' % id_)  # not JSON
+                continue
+            minute, second = (i // 60) % 60, i % 60
+            lines.append(sf(id_, "N%d" % (i % 3), id_ + "@x", "2024-03-01T%02d:%02d:%02d.000+0000" %
+                            (10 + (i * 7) % 5, minute, second), extra=str(i)))
+        text = "".join(l + "\n" for l in lines)
+        path = self.write("input.ndjson", text)
+        results = []
+        for threads, from_file in (("1", True), ("3", True), ("2", False), ("1", False)):
+            state = os.path.join(self.dir.name, "state-%s-%s.db" % (threads, from_file))
+            rejects = os.path.join(self.dir.name, "rejects-%s-%s" % (threads, from_file))
+            cmd = [BIN, "process", "--config", self.config, "--resource", "contacts", "--state", state,
+                   "--threads", threads, "--rejects", rejects, "--now", "2024-03-05T00:00:00Z"]
+            runs = []
+            for _ in range(2):  # a first sync, then the same records again
+                if from_file:
+                    with open(path, "rb") as f:
+                        p = subprocess.run(cmd, stdin=f, capture_output=True, timeout=120)
+                else:
+                    p = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                runs.append((p.stdout, p.stderr.decode().strip().splitlines()[-1]))
+            with open(rejects) as f:
+                runs.append(f.read())
+            _, since, _ = self.run_cli("since", state=state)
+            runs.append(since)
+            results.append(runs)
+        first_events = [json.loads(l) for l in results[0][0][0].decode().splitlines()]
+        self.assertGreater(len(first_events), 10000)
+        self.assertEqual(json.loads(results[0][0][1])["invalid"], 33)
+        self.assertGreater(json.loads(results[0][1][1])["unchanged"], 10000)
+        names = ("first sync events", "first sync summary", "repeat sync events", "repeat sync summary",
+                 "rejects", "since")
+        expected = [results[0][0][0], results[0][0][1], results[0][1][0], results[0][1][1], results[0][2],
+                    results[0][3]]
+        for k, other in enumerate(results[1:], 1):
+            got = [other[0][0], other[0][1], other[1][0], other[1][1], other[2], other[3]]
+            for name, e, g in zip(names, expected, got):
+                # Compared whole, reported briefly (a diff of megabytes would take minutes).
+                self.assertTrue(e == g, "run %d differs from the first in its %s" % (k, name))
+
     def test_records_from_a_pipe_are_processed_and_committed_before_more_arrive(self):
         # A poller that writes a page and then waits: its events come out, and their state is
         # committed, while the pipe is still open.
