@@ -565,6 +565,10 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
   // classified and committed one after the other, in input order.
   const bool overlapped = o.threads > 1;
   reader.keep_previous_batch(overlapped);
+  // A pause is 10 ms without input: a writer streaming records in pieces fills whole batches
+  // (a durable commit each), a page followed by silence is committed 10 ms after it arrived,
+  // and a trickle at most every 100 ms.
+  if (in_fd >= 0) reader.set_pause_wait(std::chrono::milliseconds(10));
   struct fetched {
     std::vector<framed_record> records;
     typename Detector::read_batch read;

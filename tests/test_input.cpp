@@ -405,3 +405,47 @@ TEST_CASE("a mapped file: the pages of records handed out are given back") {
   CHECK(checksum == 64 * 1024 * static_cast<std::size_t>('x'));
   CHECK(peak - before < (std::size_t{16} << 20));
 }
+
+namespace {
+
+// Lines written to a pipe one by one, `gap` apart; the sizes of the batches read from it.
+std::vector<std::size_t> batches_of_a_trickle(int lines, std::chrono::milliseconds gap,
+                                              std::chrono::milliseconds pause_wait) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::thread writer([&] {
+    for (int i = 0; i < lines; ++i) {
+      const std::string line = "{\"id\":" + std::to_string(i) + "}\n";
+      CHECK(::write(fds[1], line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+      std::this_thread::sleep_for(gap);
+    }
+    ::close(fds[1]);
+  });
+  sincehash::record_reader reader(fds[0], 100000);
+  reader.set_pause_wait(pause_wait);
+  std::vector<sincehash::framed_record> b;
+  std::vector<std::size_t> sizes;
+  std::size_t total = 0;
+  while (reader.next_batch(b)) {
+    sizes.push_back(b.size());
+    total += b.size();
+  }
+  writer.join();
+  ::close(fds[0]);
+  CHECK(total == static_cast<std::size_t>(lines));
+  return sizes;
+}
+
+}  // namespace
+
+TEST_CASE("with a pause wait, records streamed in pieces fill a batch; a trickle is still handed out") {
+  using std::chrono::milliseconds;
+  // Without a wait, every line that finds the reader idle ends a batch.
+  CHECK(batches_of_a_trickle(20, milliseconds(3), milliseconds(0)).size() >= 10);
+  // Lines 3 ms apart, a pause being 300 ms without input: one batch (or very few, on a machine
+  // so loaded that a 3 ms sleep takes longer).
+  CHECK(batches_of_a_trickle(20, milliseconds(3), milliseconds(300)).size() <= 3);
+  // Lines 5 ms apart for a second, a pause being 20 ms: a batch waits 200 ms in all, so the
+  // trickle comes out in several batches, not in one at its end.
+  CHECK(batches_of_a_trickle(200, milliseconds(5), milliseconds(20)).size() >= 3);
+}

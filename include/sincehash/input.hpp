@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -62,10 +64,19 @@ class input_buffer {
     size_ = n;
   }
 
+  // Room for `n` bytes in storage of its own (the viewed bytes copied), without growing later.
+  void reserve(std::size_t n) {
+    if (view_ == nullptr && n <= capacity_) return;
+    const std::size_t old = size_;
+    extend(n > size_ ? n - size_ : 0);
+    size_ = old;
+  }
+
   // `n` more bytes at the end, uninitialised; returns where they start.
   char* extend(std::size_t n) {
     if (view_ != nullptr || size_ + n > capacity_) {
-      const std::size_t wanted = std::max(size_ + n, capacity_ * 2);
+      const std::size_t wanted =
+          std::max(size_ + n, std::min(capacity_ * 2, size_ + n + (std::size_t{64} << 20)));
       std::unique_ptr<char[]> bigger(new char[wanted]);
       if (size_ != 0) std::memcpy(bigger.get(), data(), size_);
       data_ = std::move(bigger);
@@ -205,6 +216,16 @@ class record_reader {
   }
 #endif
 
+#ifdef SINCEHASH_INPUT_FD
+  /// Reading NDJSON from a descriptor, a batch ends at a pause in the input: by default when no
+  /// further line is ready at once. With a `wait`, a pause is `wait` without input, so a writer
+  /// that streams records in pieces fills whole batches (fewer, larger commits); a batch waits
+  /// at most ten times `wait` in all, so records trickling in are still handed out in steps.
+  void set_pause_wait(std::chrono::milliseconds wait) noexcept {
+    pause_wait_ = wait.count() > 0 ? wait : std::chrono::milliseconds(0);
+  }
+#endif
+
   /// Keeps the records of a batch valid until the second `next_batch` after it, instead of the
   /// next one, so that a batch can be classified and delivered while the next one is read on
   /// another thread. Memory then holds up to two batches.
@@ -217,6 +238,9 @@ class record_reader {
     out.clear();
     unpad();
     compact();
+#ifdef SINCEHASH_INPUT_FD
+    waited_ = false;
+#endif
     if (shape_ == shape::unknown) detect();
     // Reading more input may move the buffer, so records are kept as offsets until the batch is
     // complete and only then turned into views.
@@ -274,6 +298,12 @@ class record_reader {
 
   static constexpr std::size_t record_padding = 64;
   static constexpr std::size_t fill_chunk = std::size_t{1} << 18;
+
+  // Room for a whole batch at once (pages not yet written cost no memory), so that the buffer
+  // is not grown by copies.
+  [[nodiscard]] std::size_t batch_room() const noexcept {
+    return std::min(max_batch_bytes_, std::size_t{64} << 20) + 2 * fill_chunk;
+  }
   bool padded_ = false;
   bool keep_previous_ = false;
   detail::input_buffer spare_;        // keeping the previous batch: its bytes, while buf_ takes the next
@@ -303,9 +333,7 @@ class record_reader {
     if (!buf_.viewing()) return;
     if (::lseek(fd_, map_end_, SEEK_SET) < 0)
       throw error(errc::io_error, std::string("reading the input failed: ") + std::strerror(errno));
-    const std::size_t n = buf_.size();
-    buf_.extend(fill_chunk);  // the copy, with room for the next read
-    buf_.truncate(n);
+    buf_.reserve(std::max(buf_.size() + fill_chunk, batch_room()));  // the copy, with room to read on
     if (keep_previous_)
       retired_map_ = std::move(map_);
     else
@@ -343,13 +371,28 @@ class record_reader {
   }
 
 #ifdef SINCEHASH_INPUT_FD
-  // True when reading the descriptor would not block (data, end of input or an error is there).
-  bool input_ready() const noexcept {
+  std::chrono::milliseconds pause_wait_{0};
+  bool waited_ = false;  // this batch waited for input already: until wait_until_ at most
+  std::chrono::steady_clock::time_point wait_until_;
+
+  // True when reading the descriptor would not block (data, end of input or an error is
+  // there), waiting up to the pause wait for it.
+  bool input_ready() noexcept {
     if (eof_) return true;
     pollfd p{fd_, POLLIN, 0};
     int rc;
     do {
-      rc = ::poll(&p, 1, 0);
+      int timeout = 0;
+      if (pause_wait_.count() > 0) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!waited_) {
+          waited_ = true;
+          wait_until_ = now + 10 * pause_wait_;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now);
+        timeout = static_cast<int>(std::max<std::int64_t>(0, std::min(left, pause_wait_).count()));
+      }
+      rc = ::poll(&p, 1, timeout);
     } while (rc < 0 && errno == EINTR);
     return rc != 0;
   }
@@ -359,11 +402,12 @@ class record_reader {
   bool fill() {
     if (eof_) return false;
     constexpr std::size_t chunk = fill_chunk;
+#ifdef SINCEHASH_INPUT_MAP
+    if (fd_ >= 0) leave_mapping();  // first: it reads on where the mapping ends
+#endif
+    buf_.reserve(batch_room());
 #ifdef SINCEHASH_INPUT_FD
     if (fd_ >= 0) {
-#ifdef SINCEHASH_INPUT_MAP
-      leave_mapping();
-#endif
       const std::size_t old = buf_.size();
       char* at = buf_.extend(chunk);
       ssize_t n;
