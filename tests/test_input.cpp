@@ -449,3 +449,17 @@ TEST_CASE("with a pause wait, records streamed in pieces fill a batch; a trickle
   // trickle comes out in several batches, not in one at its end.
   CHECK(batches_of_a_trickle(200, milliseconds(5), milliseconds(20)).size() >= 3);
 }
+
+#ifdef F_GETPIPE_SZ
+TEST_CASE("reading a pipe enlarges its buffer, so that the writer waits less") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const int before = ::fcntl(fds[0], F_GETPIPE_SZ);
+  {
+    sincehash::record_reader reader(fds[0]);
+    CHECK(::fcntl(fds[0], F_GETPIPE_SZ) >= 4 * before);
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+#endif

@@ -2,6 +2,7 @@
 """sincehash process (SQLite state) against a Python reference connector, in the same run.
 
 usage: compare.py PATH_TO_SINCEHASH [--records N] [--sizes 1200,4000] [--threads 1,2] [--repeat 3]
+                  [--pipe]
 
 For each record size it generates CRM-like NDJSON (HubSpot-style contacts), then runs
   - a first sync (every record new),
@@ -13,7 +14,8 @@ read records), and through a Python reference doing what
 Python connectors do per record: json.loads, md5 of json.dumps of the watched subset with sorted
 keys, a dict of id -> hash, strptime of the modification date. It prints records/s, MB/s, peak
 resident memory and the ratio sincehash / Python; every measurement is the fastest of --repeat runs,
-on both sides.
+on both sides. sincehash reads the NDJSON file as its stdin; with --pipe, through a pipe from `cat`
+(as from a connector that writes records to it).
 """
 import argparse
 import json
@@ -91,15 +93,20 @@ def generate(path, count, target, version):
             f.write(json.dumps({"id": str(1000000 + i), "properties": props}, separators=(",", ":")) + "\n")
 
 
-def measure(cmd, stdin_path):
-    # Run inside a fresh Python child so RUSAGE_CHILDREN reports this command alone.
+def measure(cmd, stdin_path, pipe=False):
+    # Run inside a fresh Python child so RUSAGE_CHILDREN reports this command alone (and `cat`,
+    # which holds little memory).
     code = ("import resource,subprocess,sys,time,json\n"
             "cmd=json.loads(sys.argv[1]); t=time.perf_counter()\n"
-            "p=subprocess.run(cmd,stdin=open(sys.argv[2],'rb'),stdout=subprocess.DEVNULL,stderr=subprocess.PIPE)\n"
+            "c=subprocess.Popen(['cat',sys.argv[2]],stdout=subprocess.PIPE) if sys.argv[3]=='1' else None\n"
+            "i=c.stdout if c else open(sys.argv[2],'rb')\n"
+            "p=subprocess.run(cmd,stdin=i,stdout=subprocess.DEVNULL,stderr=subprocess.PIPE)\n"
+            "c and (c.stdout.close(), c.wait())\n"
             "s=time.perf_counter()-t\n"
             "print(json.dumps({'rc':p.returncode,'secs':s,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
             "'err':p.stderr.decode()[-2000:]}))\n")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(cmd), stdin_path], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(cmd), stdin_path, "1" if pipe else "0"],
+                         capture_output=True, text=True)
     r = json.loads(out.stdout)
     if r["rc"] != 0:
         sys.exit("command failed: %s\n%s" % (cmd, r["err"]))
@@ -114,6 +121,7 @@ def main():
     ap.add_argument("--threads", default="1,2", help="reader thread counts to run sincehash with")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of every measurement, each side; the fastest counts (less noise)")
+    ap.add_argument("--pipe", action="store_true", help="feed sincehash through a pipe instead of the file")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,9 +149,9 @@ def main():
                         for suffix in ("", "-wal", "-shm"):
                             if os.path.exists(state + suffix):
                                 os.remove(state + suffix)
-                    first.append(measure(cli, v0))
-                    repeat.append(measure(cli, v0))
-                    bulk.append(measure(cli, v1))
+                    first.append(measure(cli, v0, args.pipe))
+                    repeat.append(measure(cli, v0, args.pipe))
+                    bulk.append(measure(cli, v1, args.pipe))
                 runs[threads] = tuple(min(r, key=lambda m: m[0]) for r in (first, repeat, bulk))
                 summary = json.loads(runs[threads][2][2].strip().splitlines()[-1])
             # The Python reference keeps its state in memory: a later sync runs in the same process
