@@ -463,3 +463,22 @@ TEST_CASE("reading a pipe enlarges its buffer, so that the writer waits less") {
   ::close(fds[1]);
 }
 #endif
+
+TEST_CASE("a mapped file truncated while it is read is an error, not a bus error") {
+  temp_file file(numbered_lines(0, 3000, 200));
+  const int fd = ::open(file.path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  sincehash::record_reader reader(fd, 1000);
+  std::vector<sincehash::framed_record> b;
+  REQUIRE(reader.next_batch(b));
+  CHECK(b.size() == 1000);
+  REQUIRE(::truncate(file.path.c_str(), 100 * 200) == 0);
+  try {
+    (void)reader.next_batch(b);
+    FAIL("no error");
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == sincehash::errc::io_error);
+    CHECK(std::string(e.what()).find("truncated") != std::string::npos);
+  }
+  ::close(fd);
+}

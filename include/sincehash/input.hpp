@@ -204,7 +204,8 @@ class record_reader {
   /// A regular file is mapped into memory from the descriptor's offset to its current end, and
   /// records are handed out from the mapping without being copied; the pages of records already
   /// handed out are given back, so memory stays bounded as before. Bytes appended to the file
-  /// while it is read are read after the mapped ones. Truncating the file while it is read is
+  /// while it is read are read after the mapped ones. A file found shorter than when it was
+  /// mapped (checked before every batch) is an io_error; truncating it while a batch is read is
   /// not supported (the system signals a bus error on reading a page that is gone). A pipe's
   /// buffer is enlarged to 1 MiB where the system allows it, so that its writer waits less.
   explicit record_reader(int fd, std::size_t max_batch = 1000,
@@ -244,6 +245,9 @@ class record_reader {
   bool next_batch(std::vector<framed_record>& out) {
     out.clear();
     unpad();
+#ifdef SINCEHASH_INPUT_MAP
+    if (buf_.viewing()) check_mapped_size();
+#endif
     compact();
 #ifdef SINCEHASH_INPUT_FD
     waited_ = false;
@@ -333,6 +337,19 @@ class record_reader {
     buf_.view(map_.data() + (at - start), static_cast<std::size_t>(st.st_size - at));
     last_begin_ = buf_.data();
     map_end_ = st.st_size;
+  }
+
+  // A mapped file that shrank would make reading the pages it lost fail with a bus error:
+  // checked before every batch, it is an error instead.
+  void check_mapped_size() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0)
+      throw error(errc::io_error, std::string("reading the input failed: ") + std::strerror(errno));
+    if (st.st_size < map_end_) {
+      throw error(errc::io_error, "the input file was truncated while it was read (from " +
+                                      std::to_string(map_end_) + " to " + std::to_string(st.st_size) +
+                                      " bytes)");
+    }
   }
 
   // Copies the mapped bytes not yet handed out into the buffer and reads on after them.
