@@ -1,3 +1,4 @@
+#include <sincehash/settings.hpp>
 #include <sincehash/time_pattern.hpp>
 
 #include <doctest/doctest.h>
@@ -711,4 +712,33 @@ TEST_CASE("expand_url_template") {
   const auto mislabel = sincehash::expand_url_template("${date:HH:mm'Z'}", t, plus1);
   CHECK(mislabel.code() == errc::invalid_argument);
   CHECK(mislabel.error().position == 12);
+}
+
+TEST_CASE("a pattern holding a field twice formats, but refuses to parse: it could read a date two ways") {
+  // `ss.SS,S` writes the fraction at two precisions: 10:00:00.020 as "00.02,0", read back as
+  // .02 or as .0 depending on which copy wins.
+  const time_pattern fraction = java("yyyy-MM-dd'T'HH:mm:ss.SS,SZ");
+  CHECK(fraction.format(iso("2024-01-01T10:00:00.020Z")) == "2024-01-01T10:00:00.02,0+0000");
+  const auto read = fraction.parse("2024-01-01T10:00:00.02,0+0000");
+  REQUIRE_FALSE(read.has_value());
+  CHECK(read.error().code == errc::invalid_argument);
+  CHECK(read.error().message.find("fraction of a second twice") != std::string::npos);
+  CHECK_FALSE(fraction.parse_check().has_value());
+  // `yyyy yy` writes 1999 as "1999 99", and 99 alone means 2099.
+  const time_pattern years = java("yyyy yy MM dd");
+  CHECK(years.format(iso("1999-05-01T00:00:00Z")) == "1999 99 05 01");
+  CHECK(years.parse("1999 99 05 01").error().message.find("year twice") != std::string::npos);
+  // Offsets in two styles: `X` drops the minutes that `XXX` writes.
+  CHECK(java("yyyy-MM-dd X XXX").parse("2024-01-01 +05 +05:30").error().message.find("offset twice") !=
+        std::string::npos);
+  CHECK(time_pattern::strftime("%Y-%m-%d %Y", time_zone::utc())->parse("2024-01-01 2024").has_value() ==
+        false);
+  // One of each parses as before.
+  CHECK(java("yyyy-MM-dd'T'HH:mm:ss.SSZ").parse_check().has_value());
+  CHECK(java("yyyy-MM-dd'T'HH:mm:ss.SSZ").parse("2024-01-01T10:00:00.02+0000").value() ==
+        iso("2024-01-01T10:00:00.020Z"));
+  // A date format, which is there to read dates, refuses such a pattern when compiled.
+  const auto format = sincehash::date_format::compile("yyyy-MM-dd'T'HH:mm:ss.SS,SZ", time_zone::utc());
+  REQUIRE_FALSE(format.has_value());
+  CHECK(format.error().message.find("twice") != std::string::npos);
 }

@@ -64,6 +64,8 @@ class date_format {
     auto compiled = format.find('%') != std::string_view::npos ? time_pattern::strftime(format, zone)
                                                                : time_pattern::java(format, zone);
     if (!compiled) return compiled.error();
+    if (auto readable = compiled->parse_check(); !readable)
+      return std::move(readable).error();  // dates are read with it
     f.kind_ = kind::pattern;
     f.pattern_.emplace(std::move(*compiled));
     return f;

@@ -619,12 +619,21 @@ class time_pattern {
     return p;
   }
 
+  /// Whether `parse` can be used: not for a pattern that holds a field twice (`ss.SS,S`,
+  /// `yyyy yy`, `X XXX`), which formats but could read a date back two ways.
+  [[nodiscard]] result<void> parse_check() const {
+    if (!twice_.empty()) return error_info{errc::invalid_argument, twice_, no_position};
+    return {};
+  }
+
   /// Parses `text` to an instant. Errors carry the byte position in `text`: `errc::parse_error`
   /// (text does not follow the pattern), `errc::invalid_date` (a field out of range, Feb 30, a
   /// contradicting weekday), `errc::out_of_range` (offset beyond +-23:59, outside the instant
-  /// range), `errc::invalid_argument` (the pattern has neither a year nor an epoch field).
+  /// range), `errc::invalid_argument` (the pattern has neither a year nor an epoch field, or
+  /// holds a field twice: see `parse_check`).
   [[nodiscard]] result<instant> parse(std::string_view text) const noexcept {
     using k = detail::pattern_kind;
+    if (!twice_.empty()) return error_info{errc::invalid_argument, twice_, no_position};
     std::size_t i = 0;
     const std::size_t n = text.size();
     std::int64_t year = 1970;
@@ -1129,6 +1138,70 @@ class time_pattern {
       return fail(errc::invalid_argument, "12-hour field ('h', '%I') without an AM/PM field ('a', '%p')",
                   hour12_pos);
     }
+    // A field written twice could be read back two ways (`ss.SS,S` writes a fraction at two
+    // precisions, `yyyy yy` the year 1999 as 1999 and 99): such a pattern formats, but does not
+    // parse.
+    {
+      static constexpr const char* field_names[] = {
+          "year",   "month",  "day of the month",     "day of the year", "hour",   "AM/PM",
+          "minute", "second", "fraction of a second", "weekday",         "offset", "epoch"};
+      const auto field_of = [](k kind) -> int {
+        switch (kind) {
+          case k::year4:
+          case k::year2:
+            return 0;
+          case k::month2:
+          case k::month1:
+          case k::month_short:
+          case k::month_full:
+            return 1;
+          case k::day2:
+          case k::day1:
+            return 2;
+          case k::doy3:
+          case k::doy1:
+            return 3;
+          case k::hour2:
+          case k::hour1:
+          case k::hour12_2:
+          case k::hour12_1:
+            return 4;
+          case k::ampm:
+            return 5;
+          case k::minute2:
+          case k::minute1:
+            return 6;
+          case k::second2:
+          case k::second1:
+            return 7;
+          case k::fraction:
+            return 8;
+          case k::weekday_short:
+          case k::weekday_full:
+            return 9;
+          case k::offset:
+            return 10;
+          case k::epoch_s:
+          case k::epoch_ms:
+            return 11;
+          default:
+            return -1;
+        }
+      };
+      std::int64_t first_at[12];
+      std::fill(std::begin(first_at), std::end(first_at), -1);
+      for (const detail::pattern_token& t : tokens_) {
+        const int field = field_of(t.kind);
+        if (field < 0) continue;
+        if (first_at[field] >= 0) {
+          twice_ = std::string("the pattern holds the ") + field_names[field] + " twice (at " +
+                   std::to_string(first_at[field]) + " and " + std::to_string(t.position) +
+                   "): it formats, but cannot parse, since a date could be read from it two ways";
+          break;
+        }
+        first_at[field] = t.position;
+      }
+    }
     if (!zone_.is_utc()) {
       for (const detail::pattern_token& t : tokens_) {
         if (t.kind != k::literal || t.lit_len == 0) continue;
@@ -1218,6 +1291,7 @@ class time_pattern {
   bool has_hour12_ = false;
   bool has_offset_ = false;
   bool has_epoch_ = false;
+  std::string twice_;  // why the pattern cannot parse (a field it holds twice); empty: it can
   bool iso_head_ = false;
   char iso_separator_ = 0;
 };
