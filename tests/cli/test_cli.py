@@ -259,6 +259,22 @@ class cli_case(unittest.TestCase):
         self.assertEqual(len(events), 1)  # not committed by the failed run
         self.assertIsNone(s["since_before"])
 
+    def test_full_device_commits_nothing_with_one_thread_or_several(self):
+        # Three batches; with more than one thread the next is read while the first is written.
+        recs = [sf(str(i), "A", "%d@x" % i, "2024-03-01T10:00:00.000+0000") for i in range(25000)]
+        text = "".join(r + "\n" for r in recs)
+        for threads in ("1", "2", "3"):
+            with self.subTest(threads=threads):
+                state = os.path.join(self.dir.name, "full-%s.db" % threads)
+                with open("/dev/full", "w") as full:
+                    _, _, err = self.run_cli("process", "--threads", threads, input_text=text, stdout=full,
+                                             check_rc=1, state=state)
+                self.assertIn("writing the events failed", err)
+                _, since, _ = self.run_cli("since", state=state)
+                self.assertEqual(since.strip(), "")  # no offset committed
+                events, s = self.process(recs, "--threads", threads, state=state)
+                self.assertEqual(len(events), 25000)  # no state committed either
+
     def test_closed_pipe_commits_nothing(self):
         recs = "".join(sf(str(i), "N", f"{i}@x", "2024-03-01T10:00:00.000+0000") + "\n" for i in range(5000))
         p = subprocess.Popen([BIN, "process", "--config", self.config, "--resource", "contacts", "--state",
