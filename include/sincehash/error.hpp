@@ -7,6 +7,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace sincehash {
 
@@ -100,6 +101,21 @@ class error : public std::runtime_error {
 
  private:
   error_info info_;
+};
+
+/// Thrown by a store's `commit` when a condition of the batch (`commit_batch::expect`) no longer
+/// holds: another writer changed one of the records since they were read. Nothing of the batch
+/// was applied. `ids()` names the records whose state changed (sorted, distinct); the detector
+/// re-reads and re-classifies exactly those (see `change_detector::commit`).
+class commit_conflict : public error {
+ public:
+  commit_conflict(std::string message, std::vector<std::string> ids)
+      : error(errc::conflict, std::move(message)), ids_(std::move(ids)) {}
+  /// The ids whose state is no longer the one the batch was classified against.
+  [[nodiscard]] const std::vector<std::string>& ids() const noexcept { return ids_; }
+
+ private:
+  std::vector<std::string> ids_;
 };
 
 namespace detail {

@@ -33,6 +33,10 @@
 //       set but no rescan is active or another writer holds the lock past the timeout,
 //       `errc::store_error` when the back end fails. An exception thrown by a `fault_hook`
 //       propagates unchanged. In every case nothing of the batch is visible.
+//   store_snapshot snapshot(std::string_view p, const std::vector<std::string_view>& ids);
+//       What a batch is classified against, read at one point in time (one round trip on a
+//       remote back end): the offset, whether a rescan is active, the partition's write
+//       sequence, and the states of `ids` with their versions (see `store_snapshot`).
 //   std::optional<offset_value> offset(std::string_view p);
 //       The committed offset; nullopt when none was committed or it was reset (a full sync).
 //   void reset_offset(std::string_view p, bool forget_records);
@@ -66,9 +70,27 @@
 //       upserted; sorted; empty when no rescan is active.
 //   std::optional<instant> last_rescan(std::string_view p);
 //       The `rescan_completed_at` of the last commit that completed a rescan of `p`.
+//   lease_result acquire_lease(std::string_view p, std::string_view owner,
+//                              std::chrono::milliseconds ttl);
+//   bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl);
+//   bool release_lease(const store_lease& lease);
+//       The partition's lease with a fencing token (store/lease.hpp): one holder at a time; a
+//       grant fences this store object's later commits on `p` with its token.
+//
+// Versions and conditional commits. Every partition has a write sequence, a number that grows
+// with every change to the partition's record states, offset or rescan state (a commit that
+// writes anything, a reset, a rescan begun or abandoned, a purge that removed something). A
+// record state's version is the sequence of the change that last wrote it: never 0, and never
+// the same for two different writes of one id while the partition exists (an id erased and
+// written again gets a new, larger version). A commit with `expect` applies only when, for
+// every (id, version) there, the id's state still has that version (0: the id still has no
+// state); otherwise it throws `commit_conflict` naming the ids and applies nothing. When
+// `read_sequence` is set and the partition's sequence is still that value, no write happened
+// since the snapshot and a back end may skip the per-id checks.
 
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
+#include <sincehash/store/lease.hpp>
 #include <sincehash/time.hpp>
 
 #include <chrono>
@@ -161,6 +183,18 @@ struct offset_value {
   return a.number < b.number ? -1 : (a.number > b.number ? 1 : 0);
 }
 
+/// What a batch is classified against, read at one point in time by `snapshot`.
+struct store_snapshot {
+  std::optional<offset_value> offset;  ///< the committed offset; nullopt for a full sync
+  bool rescan_active = false;          ///< true while a rescan runs
+  std::uint64_t sequence = 0;          ///< the partition's write sequence (0: never written)
+  /// The states of the requested ids, position by position (nullopt = no state). Expired states
+  /// are returned as stored.
+  std::vector<std::optional<record_state>> states;
+  /// Each state's version, position by position; 0 where there is no state.
+  std::vector<std::uint64_t> versions;
+};
+
 /// Everything one commit writes, applied atomically by `commit`. Rows are written in byte-wise
 /// id order whatever the order here. An id may appear several times in `upserts` (the last one
 /// wins) but not in both `upserts` and `erasures`. A digest must be well formed: `bits` 0 with
@@ -181,6 +215,12 @@ struct commit_batch {
   bool complete_rescan = false;
   /// The completion time kept as `last_rescan` (caller's clock, UTC); used with `complete_rescan`.
   instant rescan_completed_at{};
+  /// The conditions of the commit: (id, version) pairs as read by `snapshot`, version 0 for an
+  /// id that had no state. The commit applies only if every one still holds; otherwise it
+  /// throws `commit_conflict` and applies nothing. Empty: the commit is unconditional.
+  std::vector<std::pair<std::string, std::uint64_t>> expect;
+  /// The `store_snapshot::sequence` the conditions were read at (see the store contract above).
+  std::optional<std::uint64_t> read_sequence;
 };
 
 /// A test-only hook a back end calls inside `commit` before each row write, with the 0-based
@@ -206,6 +246,22 @@ using fault_hook = std::function<void(std::size_t write_index)>;
 }
 
 namespace detail {
+
+/// The message and exception for conditions of a commit that no longer hold; `ids` sorted.
+[[nodiscard]] inline commit_conflict store_conflict(std::string_view store_name, std::string_view partition,
+                                                    std::vector<std::string> ids) {
+  std::string msg = std::string(store_name) + ": " + std::to_string(ids.size()) + " record" +
+                    (ids.size() == 1 ? "" : "s") + " of '" + std::string(partition) +
+                    "' changed since they were read (";
+  const std::size_t shown = ids.size() < 5 ? ids.size() : 5;
+  for (std::size_t i = 0; i < shown; ++i) {
+    if (i != 0) msg += ", ";
+    msg += "'" + ids[i] + "'";
+  }
+  if (shown < ids.size()) msg += ", ...";
+  msg += "); nothing was committed";
+  return commit_conflict(std::move(msg), std::move(ids));
+}
 
 template <class...>
 using store_void_t = void;
