@@ -524,3 +524,89 @@ TEST_CASE("read and classify overlapped: each batch read while the one before is
         overlapped.complete_rescan().pending.batch.erasures);
   CHECK(plain_store.offset("i/contacts") == overlapped_store.offset("i/contacts"));
 }
+
+TEST_CASE("a known record is updated, never created again, whatever its created date") {
+  memory_store store;
+  auto s = contacts();
+  s.created = date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
+  detector d(store, "p", s);
+  const auto with_created = [](const std::string& email, const std::string& updated) {
+    return R"({"id":"1","email":")" + email + R"(","updated":")" + updated +
+           R"(","created":"2024-03-01T00:00:00Z"})";
+  };
+  auto first = run(d, {{with_created("a", "2024-03-01T00:00:00Z")}});
+  REQUIRE(first.events.size() == 1);
+  CHECK(first.events[0].type == event_type::created);
+  // The created date is now at the stored offset, which would make a first sighting `created`.
+  auto second = run(d, {{with_created("b", "2024-03-02T00:00:00Z")}});
+  REQUIRE(second.events.size() == 1);
+  CHECK(second.events[0].type == event_type::updated);
+  CHECK(second.stats.created == 0);
+  CHECK(second.stats.updated == 1);
+}
+
+TEST_CASE("a created date of the wrong JSON type makes the record invalid; null or missing do not") {
+  memory_store store;
+  auto s = contacts();
+  s.created = date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
+  detector d(store, "p", s);
+  const std::string base = R"({"email":"a","updated":"2024-03-01T00:00:00Z","id":")";
+  auto r = run(d, {{base + R"(1","created":true})", base + R"(2","created":{"at":1}})",
+                    base + R"(3","created":null})", base + R"(4"})"}});
+  REQUIRE(r.rejected.size() == 2);
+  CHECK(r.rejected[0].id.value() == "1");
+  CHECK(r.rejected[0].reason.find("created") != std::string::npos);
+  CHECK(r.rejected[0].reason.find("boolean") != std::string::npos);
+  CHECK(r.rejected[1].id.value() == "2");
+  CHECK(r.rejected[1].reason.find("object") != std::string::npos);
+  CHECK(ids_of(r) == std::vector<std::string>{"3", "4"});
+  CHECK(r.stats.invalid == 2);
+}
+
+TEST_CASE("a rescan does not report expired states as deleted, and erases them") {
+  memory_store store;
+  auto s = contacts();
+  s.ttl = std::chrono::hours(24);
+  fixed_clock clock{at("2024-03-01T00:00:00Z")};
+  {
+    detector d(store, "p", s, clock);
+    run(d, {{rec("1", "a", "2024-02-28T00:00:00Z"), rec("2", "b", "2024-02-28T00:00:00Z")}});
+  }
+  detector d(store, "p", s, fixed_clock{at("2024-03-01T12:00:00Z")});
+  run(d, {{rec("3", "c", "2024-03-01T00:00:00Z")}});  // 1 and 2 expire at 03-02T00:00
+  detector later(store, "p", s, fixed_clock{at("2024-03-02T06:00:00Z")});
+  later.begin_rescan();
+  run(later, {{rec("4", "d", "2024-03-01T00:00:00Z")}});
+  auto done = later.complete_rescan();
+  // 1 and 2 expired, 3 is alive and unseen: only 3 is deleted
+  REQUIRE(done.events.size() == 1);
+  CHECK(done.events[0].id == "3");
+  CHECK(done.stats.deleted == 1);
+  later.commit(done.pending);
+  CHECK(store.count("p") == 1);  // only 4 is left
+}
+
+TEST_CASE("a dry-run rescan shows the deletions a real one would make, and commits nothing") {
+  memory_store store;
+  detector d(store, "p", contacts());
+  run(d, {{rec("1", "a", "2024-03-01T00:00:00Z"), rec("2", "b", "2024-03-01T00:00:00Z"),
+           rec("3", "c", "2024-03-01T00:00:00Z")}});
+  const std::size_t before = store.count("p");
+  d.begin_rescan(detector::rescan_mode::dry_run);
+  CHECK_FALSE(store.rescan_active("p"));
+  run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}}, false);
+  run(d, {{R"({"id":"3","email":"c"})"}}, false);  // invalid (no date) but its id was seen
+  auto preview = d.complete_rescan();
+  REQUIRE(preview.events.size() == 1);
+  CHECK(preview.events[0].id == "2");
+  CHECK(preview.events[0].type == event_type::deleted);
+  CHECK(preview.pending.empty());
+  CHECK(store.count("p") == before);
+  // the real rescan reports the same
+  d.begin_rescan();
+  run(d, {{rec("1", "a", "2024-03-01T00:00:00Z")}});
+  run(d, {{R"({"id":"3","email":"c"})"}});
+  auto real = d.complete_rescan();
+  REQUIRE(real.events.size() == 1);
+  CHECK(real.events[0].event_id == preview.events[0].event_id);
+}

@@ -25,18 +25,21 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "sincehash/detail/xxhash.hpp"
+#include "sincehash/classify.hpp"
+#include "sincehash/detail/batch_id_index.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
+#include "sincehash/events.hpp"
 #include "sincehash/hasher.hpp"
 #include "sincehash/offset.hpp"
 #include "sincehash/settings.hpp"
@@ -45,116 +48,6 @@
 #include "sincehash/time_pattern.hpp"
 
 namespace sincehash {
-
-/// What a dispatched event says happened to a record.
-enum class event_type : std::uint8_t { created, updated, deleted };
-
-/// "created", "updated" or "deleted".
-[[nodiscard]] constexpr const char* to_string(event_type t) noexcept {
-  switch (t) {
-    case event_type::created:
-      return "created";
-    case event_type::updated:
-      return "updated";
-    case event_type::deleted:
-      return "deleted";
-  }
-  return "unknown";
-}
-
-/// One event to dispatch. `record` points into the caller's input (the record's original
-/// bytes, never re-serialised): valid as long as that input is; empty for `deleted`.
-struct event {
-  event_type type = event_type::created;
-  std::string id;                                 ///< the id's text (string contents, or a number's literal)
-  value_kind id_kind = value_kind::string;        ///< how the id was written: string or number
-  std::string updated;                            ///< the updated value as the source wrote it
-  value_kind updated_kind = value_kind::missing;  ///< string, number, or missing (none / deleted)
-  std::string event_id;                           ///< 32 hex digits, deterministic (see `make_event_id`)
-  std::string_view record;                        ///< the record's original bytes
-  std::size_t position = 0;                       ///< the caller's 1-based position; 0 for deleted
-};
-
-/// A record that could not be classified: where it was, its id when readable, why.
-struct rejected_record {
-  std::size_t position = 0;
-  std::optional<std::string> id;
-  std::string reason;
-  std::string_view record;
-  bool record_is_json = false;  ///< false when the bytes are not JSON at all
-};
-
-/// Something worth telling that is not an error (an out-of-order record in a source declared
-/// chronological, a date too far in the future to advance the offset).
-struct notice {
-  std::size_t position = 0;
-  std::string message;
-};
-
-/// Counts of one run or batch; the fields of the command-line summary.
-struct run_stats {
-  std::size_t processed = 0;  ///< every input record, invalid ones included
-  std::size_t created = 0;
-  std::size_t updated = 0;
-  std::size_t deleted = 0;
-  std::size_t unchanged = 0;  ///< includes silently re-baselined records
-  std::size_t stale = 0;
-  std::size_t invalid = 0;
-
-  run_stats& operator+=(const run_stats& o) noexcept {
-    processed += o.processed;
-    created += o.created;
-    updated += o.updated;
-    deleted += o.deleted;
-    unchanged += o.unchanged;
-    stale += o.stale;
-    invalid += o.invalid;
-    return *this;
-  }
-};
-
-/// What `commit` writes: produced by `process` / `complete_rescan`, applied only by `commit`.
-struct pending_commit {
-  commit_batch batch;                        ///< states, erasures, offset and rescan marks
-  std::optional<offset_value> offset_after;  ///< the offset after commit (the stored one if unchanged)
-
-  /// True when committing would write nothing.
-  [[nodiscard]] bool empty() const noexcept {
-    return batch.upserts.empty() && batch.erasures.empty() && !batch.offset && batch.rescan_seen.empty() &&
-           !batch.complete_rescan;
-  }
-};
-
-/// The classification of one batch.
-struct batch_result {
-  std::vector<event> events;              ///< to dispatch, in input order
-  std::vector<rejected_record> rejected;  ///< invalid records, in input order
-  std::vector<notice> notices;
-  run_stats stats;
-  pending_commit pending;  ///< hand to `commit` after the events were delivered
-};
-
-/// One input record: its bytes and its 1-based position (what `record_reader` produces).
-struct input_record {
-  std::string_view bytes;
-  std::size_t position = 0;
-  /// How many readable bytes follow `bytes` in memory (their contents do not matter): with
-  /// enough of them a fast access policy reads the record in place instead of copying it.
-  std::size_t padding = 0;
-};
-
-namespace detail {
-
-template <class R, class = void>
-struct record_padding {
-  static std::size_t of(const R&) noexcept { return 0; }
-};
-template <class R>
-struct record_padding<R, std::void_t<decltype(std::declval<const R&>().padding)>> {
-  static std::size_t of(const R& r) noexcept { return static_cast<std::size_t>(r.padding); }
-};
-
-}  // namespace detail
 
 /// The default clock: the system's UTC clock.
 struct system_clock_source {
@@ -169,36 +62,6 @@ struct fixed_clock {
   std::optional<instant> at;
   [[nodiscard]] instant now() const noexcept { return at ? *at : system_clock_source{}.now(); }
 };
-
-/// The event id of (partition, record id, type, updated value, watched hash): 32 hex digits of
-/// XXH3-128 over a length-prefixed encoding of the five, so a re-delivery of the same event has
-/// the same id while a change A→B→A yields three distinct ones.
-[[nodiscard]] inline std::string make_event_id(std::string_view partition, std::string_view id,
-                                               event_type type, std::string_view updated,
-                                               const digest& hash) {
-  const std::string hex = hash.to_hex();
-  const std::string_view label("sincehash-event-1");
-  const std::string_view type_name(to_string(type));
-  const std::string_view parts[] = {label, partition, id, type_name, updated, hex};
-  std::size_t total = 0;
-  for (const auto& part : parts) total += 8 + part.size();
-  char small[512];
-  std::string large;
-  char* buf = small;
-  if (total > sizeof small) {
-    large.resize(total);
-    buf = &large[0];
-  }
-  char* at = buf;
-  for (const auto& part : parts) {  // each part: its length (8 bytes, little-endian), its bytes
-    const auto n = static_cast<std::uint64_t>(part.size());
-    for (int i = 0; i < 8; ++i) *at++ = static_cast<char>((n >> (8 * i)) & 0xFF);
-    if (!part.empty()) std::memcpy(at, part.data(), part.size());
-    at += part.size();
-  }
-  const XXH128_hash_t h = XXH3_128bits(buf, total);
-  return digest{h.low64, h.high64, 128}.to_hex();
-}
 
 namespace detail {
 
@@ -218,47 +81,18 @@ struct extracted_record {
   digest hash;
 };
 
-// Which earlier record of a batch had the same id: an open-addressing table of record indices,
-// sized once per batch (no allocation per record).
-class batch_id_index {
- public:
-  explicit batch_id_index(std::size_t count) {
-    std::size_t size = 16;
-    while (size < 2 * count) size *= 2;
-    slots_.assign(size, -1);
-    mask_ = size - 1;
-  }
-
-  // Makes `k` the latest record with `id` (`ids[k] == id`); returns the one before, or -1.
-  template <class Ids>
-  std::ptrdiff_t exchange(std::string_view id, std::ptrdiff_t k, const Ids& ids) {
-    for (std::size_t at = XXH3_64bits(id.data(), id.size()) & mask_;; at = (at + 1) & mask_) {
-      std::ptrdiff_t& slot = slots_[at];
-      if (slot < 0) {
-        slot = k;
-        return -1;
-      }
-      if (ids(slot) == id) {
-        const std::ptrdiff_t before = slot;
-        slot = k;
-        return before;
-      }
-    }
-  }
-
-  // The latest record with `id`, or -1.
-  template <class Ids>
-  [[nodiscard]] std::ptrdiff_t find(std::string_view id, const Ids& ids) const {
-    for (std::size_t at = XXH3_64bits(id.data(), id.size()) & mask_;; at = (at + 1) & mask_) {
-      const std::ptrdiff_t slot = slots_[at];
-      if (slot < 0) return -1;
-      if (ids(slot) == id) return slot;
-    }
-  }
-
- private:
-  std::vector<std::ptrdiff_t> slots_;
-  std::size_t mask_ = 0;
+// Everything needed to classify a batch's records again after a conflict: the records, their
+// extracted facts and how each was classified. Owned by the batch's pending commit.
+struct batch_memo {
+  std::vector<input_record> inputs;
+  std::string arena;                     // ids and updated texts; `items` view into it
+  std::vector<extracted_record> items;   // the valid records, in input order
+  std::vector<record_outcome> outcomes;  // per item
+  std::vector<digest> event_digests;     // per item: its event's id, empty when not dispatched
+  std::optional<offset_value> stored_offset;
+  std::optional<instant> stored_at;  // the stored offset as an instant, for the created rule
+  run_stats stats;                   // the batch's counts as classified now
+  bool rescan_completion = false;    // made by `complete_rescan`
 };
 
 }  // namespace detail
@@ -393,169 +227,83 @@ class change_detector {
   }
 
   /// The second half of `process`: classifies a batch read by `read` against the store, in
-  /// input order. Read batches are classified in the order they were read.
+  /// input order, from one snapshot of the store (one round trip). Read batches are classified
+  /// in the order they were read.
   [[nodiscard]] batch_result classify(read_batch batch) {
     batch_result out;
     const instant now = clock_.now();
-    const std::optional<offset_value> stored_offset = store_->offset(partition_);
-    const bool rescanning = store_->rescan_active(partition_);
-    const std::vector<input_record>& inputs = batch.inputs_;
+    auto memo = std::make_shared<detail::batch_memo>();
+    detail::batch_memo& m = *memo;
+    m.inputs = std::move(batch.inputs_);
+    m.arena = std::move(batch.arena_);
+    const std::string_view arena(m.arena);
+    out.stats.processed = m.inputs.size();
 
-    std::vector<detail::extracted_record> items;
-    items.reserve(inputs.size());
-    out.stats.processed = inputs.size();
     std::vector<std::pair<std::size_t, std::size_t>> invalid_ids;  // arena spans, for rescan marks
-
-    const std::string_view arena(batch.arena_);
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
+    m.items.reserve(m.inputs.size());
+    for (std::size_t i = 0; i < m.inputs.size(); ++i) {
       read_slot& slot = batch.slots_[i];
       if (!slot.ok) {
-        reject(out, inputs[i], arena, slot.item, std::move(slot.reason), slot.is_json);
-        if (rescanning && slot.item.id_size != 0)
-          invalid_ids.emplace_back(slot.item.id_at, slot.item.id_size);
+        reject(out, m.inputs[i], arena, slot.item, std::move(slot.reason), slot.is_json);
+        if (slot.item.id_size != 0) invalid_ids.emplace_back(slot.item.id_at, slot.item.id_size);
         continue;
       }
-      items.push_back(slot.item);
+      m.items.push_back(slot.item);
     }
-    for (auto& item : items) {
+    for (auto& item : m.items) {
       item.id = arena.substr(item.id_at, item.id_size);
       item.updated_text = arena.substr(item.updated_at, item.updated_size);
     }
+    m.outcomes.assign(m.items.size(), record_outcome::unchanged);
+    m.event_digests.assign(m.items.size(), digest{});
 
-    // One round trip for the batch.
     std::vector<std::string_view> ids;
-    ids.reserve(items.size());
-    for (const auto& it : items) ids.push_back(it.id);
-    const std::vector<std::optional<record_state>> stored = store_->get_many(partition_, ids);
+    ids.reserve(m.items.size());
+    for (const auto& it : m.items) ids.push_back(it.id);
+    const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    m.stored_offset = snap.offset;
+    if (snap.offset && snap.offset->kind == offset_kind::instant) m.stored_at = offset_instant(*snap.offset);
 
-    // Copies of one id in one batch: each is classified against the state the one before left.
-    const auto id_of = [&items](std::ptrdiff_t k) { return items[static_cast<std::size_t>(k)].id; };
-    detail::batch_id_index by_id(items.size());
-    // Where the state each record left lives: nowhere (-1), stored[j] (j), or the upsert u
-    // (-2 - u). Copies of an id refer to the same upsert, so nothing is copied per record.
-    std::vector<std::ptrdiff_t> left(items.size(), -1);
-    auto& upserts = out.pending.batch.upserts;
-    const auto state_at = [&](std::ptrdiff_t ref) -> const record_state* {
-      if (ref >= 0) return &*stored[static_cast<std::size_t>(ref)];
-      if (ref == -1) return nullptr;
-      return &upserts[static_cast<std::size_t>(-2 - ref)].second;
-    };
-    std::vector<std::size_t> unwritten;  // records not written, for rescan marks
-    since_tracker<instant> tracker = make_tracker(stored_offset);
-    std::optional<instant> stored_at;
-    if (stored_offset && stored_offset->kind == offset_kind::instant)
-      stored_at = offset_instant(*stored_offset);
+    std::vector<std::size_t> all(m.items.size());
+    for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+    out.pending.memo = memo;
+    run_items(out, m, all, snap, now, false);
+
+    const bool rescanning = snap.rescan_active;
+    if (dry_rescan_) {
+      for (const auto& it : m.items) dry_rescan_->emplace(it.id);
+      for (const auto& span : invalid_ids) dry_rescan_->emplace(arena.substr(span.first, span.second));
+    }
+    if (rescanning) {
+      // Ids seen but not upserted are marked (the store drops the marks of upserted ids).
+      auto& marks = out.pending.batch.rescan_seen;
+      for (const auto& span : invalid_ids) marks.emplace_back(arena.substr(span.first, span.second));
+    }
+
+    // The offset: the newest updated date of the batch, unless too far in the future.
+    since_tracker<instant> tracker = make_tracker(snap.offset);
     std::optional<instant> max_at;
     std::string_view max_text;
-
-    for (std::size_t k = 0; k < items.size(); ++k) {
-      auto& item = items[k];
-      const input_record& in = inputs[item.index];
-      const std::ptrdiff_t before = by_id.exchange(item.id, static_cast<std::ptrdiff_t>(k), id_of);
-      const std::ptrdiff_t prior_ref = before >= 0 ? left[static_cast<std::size_t>(before)]
-                                       : stored[k] ? static_cast<std::ptrdiff_t>(k)
-                                                   : -1;
-      const record_state* prior = state_at(prior_ref);
-      const bool seen = prior != nullptr && !expired(*prior, now);
-
-      if (item.updated) {
-        const auto obs = tracker.observe(*item.updated, now);
-        if (obs != observe_result::accepted) out.notices.push_back({in.position, observe_message(obs, item)});
-        if (obs != observe_result::future_skewed && (!max_at || *item.updated > *max_at)) {
-          max_at = item.updated;
-          max_text = item.updated_text;  // the offset is kept as the source wrote it
-        }
-      }
-
-      record_state next;
-      next.hash = item.hash;
-      next.fingerprint = fingerprint_;
-      next.updated = item.updated;
-      next.last_seen = now;
-      if (settings_.ttl) next.expires = now + *settings_.ttl;
-
-      bool dispatch = false;
-      bool write = false;
-      if (!seen) {
-        dispatch = true;
-        write = true;
-      } else if (item.updated && prior->updated && *item.updated < *prior->updated) {
-        ++out.stats.stale;
-      } else if (prior->fingerprint != fingerprint_) {
-        const bool newer = item.updated && (!prior->updated || *item.updated > *prior->updated);
-        if (newer) {
-          dispatch = true;
-        } else {
-          ++out.stats.unchanged;  // re-baselined under the new settings, silently
-        }
-        write = true;
-      } else if (prior->hash == item.hash) {
-        ++out.stats.unchanged;
-        const bool newer = item.updated && (!prior->updated || *item.updated > *prior->updated);
-        if (newer) {
-          write = true;  // keep the newer date, so an older copy arriving later is stale
-        } else if (refresh_due(*prior, now, settings_.ttl.value_or(std::chrono::nanoseconds::zero()))) {
-          write = true;
-        }
-        if (!newer && prior->updated && !item.updated) next.updated = prior->updated;
-      } else {
-        dispatch = true;
-        write = true;
-      }
-
-      if (dispatch) {
-        const event_type type = classify_type(item, seen, stored_at);
-        ++(type == event_type::created ? out.stats.created : out.stats.updated);
-        event e;
-        e.type = type;
-        e.id.assign(item.id.data(), item.id.size());
-        e.id_kind = item.id_kind;
-        e.updated.assign(item.updated_text.data(), item.updated_text.size());
-        e.updated_kind = item.updated_kind;
-        e.event_id = make_event_id(partition_, item.id, type, item.updated_text, item.hash);
-        e.record = in.bytes;
-        e.position = in.position;
-        out.events.push_back(std::move(e));
-      }
-      if (write) {
-        if (prior_ref <= -2) {
-          upserts[static_cast<std::size_t>(-2 - prior_ref)].second = std::move(next);
-          left[k] = prior_ref;
-        } else {
-          left[k] = -2 - static_cast<std::ptrdiff_t>(upserts.size());
-          upserts.emplace_back(std::string(item.id), std::move(next));
-        }
-      } else {
-        left[k] = prior_ref;
-        if (rescanning) unwritten.push_back(k);
+    for (const auto& item : m.items) {
+      if (!item.updated) continue;
+      const auto obs = tracker.observe(*item.updated, now);
+      if (obs != observe_result::accepted)
+        out.notices.push_back({m.inputs[item.index].position, observe_message(obs, item)});
+      if (obs != observe_result::future_skewed && (!max_at || *item.updated > *max_at)) {
+        max_at = item.updated;
+        max_text = item.updated_text;  // the offset is kept as the source wrote it
       }
     }
-
-    if (rescanning) {
-      // Ids seen but not upserted are marked; an id upserted anywhere in the batch needs no mark.
-      auto& marks = out.pending.batch.rescan_seen;
-      const auto upserted = [&](std::string_view id) {
-        const std::ptrdiff_t last = by_id.find(id, id_of);
-        return last >= 0 && left[static_cast<std::size_t>(last)] <= -2;
-      };
-      for (const auto& span : invalid_ids) {
-        const std::string_view id = arena.substr(span.first, span.second);
-        if (!upserted(id)) marks.emplace_back(id);
-      }
-      for (std::size_t k : unwritten) {
-        if (!upserted(items[k].id)) marks.emplace_back(items[k].id);
-      }
-    }
-
     tracker.finish();
-    if (tracker.pending() && (!stored_at || *tracker.pending() > *stored_at)) {
+    if (tracker.pending() && (!m.stored_at || *tracker.pending() > *m.stored_at)) {
       std::string text = max_at && max_at == tracker.pending() ? std::string(max_text)
                                                                : format_rfc3339(*tracker.pending(), 9);
       out.pending.batch.offset = offset_value::from_instant(*tracker.pending(), std::move(text));
       out.pending.offset_after = out.pending.batch.offset;
     } else {
-      out.pending.offset_after = stored_offset;
+      out.pending.offset_after = snap.offset;
     }
+    m.stats = out.stats;
     return out;
   }
 
@@ -568,12 +316,94 @@ class change_detector {
   /// See `set_reader_threads`.
   [[nodiscard]] unsigned reader_threads() const noexcept { return reader_threads_; }
 
-  /// Applies `pending` in one atomic store operation. Call it only after the events of the same
-  /// `process` call were delivered; a crash before it leaves the old state, so the next poll
-  /// re-fetches and re-dispatches (at least once). Throws what the store throws.
+  /// Applies `pending` in one atomic store operation, on condition that the state of every record
+  /// it writes is still the one it was classified against. Call it only after the events of the
+  /// same `process` call were delivered; a crash before it leaves the old state, so the next poll
+  /// re-fetches and re-dispatches (at least once). Throws `commit_conflict` when another writer
+  /// changed one of those records meanwhile (nothing applied: call `reclassify`), and otherwise
+  /// what the store throws.
   void commit(const pending_commit& pending) {
     if (pending.empty()) return;
     store_->commit(partition_, pending.batch);
+  }
+
+  /// After `commit(result.pending)` threw `conflict`: re-reads the state of the records it names
+  /// and classifies them again — every copy of each in the batch, in input order — against it.
+  /// Afterwards `result.events` holds the events this dispatched that were not dispatched before
+  /// (deliver them, then commit `result.pending` again), `result.stats` counts the whole batch as
+  /// now classified, and `result.rejected` and `result.notices` are empty. A record that is now
+  /// a change is dispatched; one that another writer already committed is not dispatched twice.
+  void reclassify(batch_result& result, const commit_conflict& conflict) {
+    if (!result.pending.memo) {
+      throw error(errc::invalid_argument, "reclassify needs a batch_result made by this detector");
+    }
+    detail::batch_memo& m = *result.pending.memo;
+    result.events.clear();
+    result.rejected.clear();
+    result.notices.clear();
+    std::vector<std::string> changed = conflict.ids();
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    const auto is_changed = [&](std::string_view id) {
+      return std::binary_search(changed.begin(), changed.end(), id,
+                                [](std::string_view a, std::string_view b) { return a < b; });
+    };
+    commit_batch& b = result.pending.batch;
+    const auto drop = [&](auto& v, auto id_of) {
+      v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& x) { return is_changed(id_of(x)); }),
+              v.end());
+    };
+    drop(b.upserts, [](const auto& u) -> std::string_view { return u.first; });
+    drop(b.expect, [](const auto& e) -> std::string_view { return e.first; });
+    b.read_sequence.reset();  // the rows not re-read were read at the earlier sequence
+
+    if (m.rescan_completion) {
+      // A record written since the rescan listed it as unseen was seen after all (or is gone):
+      // it is no longer deleted. Its `deleted` event was delivered already (at least once).
+      const std::size_t before = b.erasures.size();
+      drop(b.erasures, [](const std::string& id) -> std::string_view { return id; });
+      m.stats.deleted -= before - b.erasures.size();
+      result.stats = m.stats;
+      return;
+    }
+
+    const instant now = clock_.now();
+    std::vector<std::size_t> subset;
+    std::vector<std::string_view> ids;
+    for (std::size_t k = 0; k < m.items.size(); ++k) {
+      if (!is_changed(m.items[k].id)) continue;
+      subset.push_back(k);
+      ids.push_back(m.items[k].id);
+    }
+    const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    run_items(result, m, subset, snap, now, true);
+    if (snap.offset &&
+        (!result.pending.offset_after || compare_offsets(*snap.offset, *result.pending.offset_after) > 0)) {
+      result.pending.offset_after = snap.offset;
+    }
+    result.stats = m.stats;
+  }
+
+  /// The whole commit protocol: `commit(result.pending)`; on a conflict, `reclassify`, then
+  /// `deliver(result.events)` (it must return only once they were delivered) and commit again —
+  /// at most `attempts` commits in all, then throws `sincehash::error` (conflict) naming the
+  /// records still changing. `result.stats` ends as the batch's final counts.
+  template <class Deliver>
+  void commit(batch_result& result, Deliver&& deliver, unsigned attempts = 8) {
+    for (unsigned attempt = 1;; ++attempt) {
+      try {
+        commit(result.pending);
+        return;
+      } catch (const commit_conflict& c) {
+        if (attempt >= attempts) {
+          throw error(errc::conflict,
+                      "partition " + partition_ + ": gave up after " + std::to_string(attempts) +
+                          " commits, records are still being changed by another writer: " + c.message());
+        }
+        reclassify(result, c);
+        deliver(static_cast<const std::vector<event>&>(result.events));
+      }
+    }
   }
 
   /// Forgets the offset (the next poll is a full sync). With `forget_records`, also every
@@ -587,48 +417,93 @@ class change_detector {
     return settings_.rescan->due(store_->last_rescan(partition_), clock_.now());
   }
 
+  /// How a rescan runs.
+  enum class rescan_mode : std::uint8_t {
+    commit,   ///< the store remembers what it saw; `complete_rescan`'s commit erases the unseen
+    dry_run,  ///< nothing is written: the ids seen are kept in memory (for a preview)
+  };
+
   /// Starts a full rescan: the records processed until `complete_rescan` are the complete
-  /// listing of the source. Restarting forgets an interrupted rescan's marks.
-  void begin_rescan() { store_->begin_rescan(partition_); }
+  /// listing of the source. Restarting forgets an interrupted rescan's marks. A dry run writes
+  /// nothing: it remembers the ids seen by this detector's `classify` calls in memory, and its
+  /// batches' pending commits are not to be committed.
+  void begin_rescan(rescan_mode mode = rescan_mode::commit) {
+    if (mode == rescan_mode::dry_run) {
+      dry_rescan_.emplace();
+      return;
+    }
+    dry_rescan_.reset();
+    store_->begin_rescan(partition_);
+  }
 
   /// True while a rescan runs (it survives restarts with a durable store).
   [[nodiscard]] bool rescan_active() const { return store_->rescan_active(partition_); }
 
   /// Ends a rescan whose every batch was processed and committed: the ids of the partition not
   /// seen in it become `deleted` events (unless deletions are not detected), and the pending
-  /// commit erases their state and completes the rescan. Throws `sincehash::error` (conflict)
-  /// when no rescan is active.
+  /// commit erases their state and completes the rescan. A state that expired was never seen: it
+  /// is erased without an event. After a dry-run rescan, the events are those a real one would
+  /// dispatch, and the pending commit is empty. Throws `sincehash::error` (conflict) when no
+  /// rescan is active.
   [[nodiscard]] batch_result complete_rescan() {
     batch_result out;
-    if (!store_->rescan_active(partition_)) {
-      throw error(errc::conflict, "no rescan is active on partition " + partition_);
-    }
     const instant now = clock_.now();
-    std::vector<std::string> unseen = store_->rescan_unseen(partition_);
-    if (settings_.detect_deletes && !unseen.empty()) {
-      std::vector<std::string_view> ids(unseen.begin(), unseen.end());
-      auto states = store_->get_many(partition_, ids);
-      for (std::size_t i = 0; i < unseen.size(); ++i) {
+    auto memo = std::make_shared<detail::batch_memo>();
+    memo->rescan_completion = true;
+    std::vector<std::string> unseen;
+    if (dry_rescan_) {
+      store_->for_each(partition_, [&](std::string_view id, const record_state&) {
+        if (dry_rescan_->find(id) == dry_rescan_->end()) unseen.emplace_back(id);
+      });
+      std::sort(unseen.begin(), unseen.end());
+    } else {
+      if (!store_->rescan_active(partition_)) {
+        throw error(errc::conflict, "no rescan is active on partition " + partition_);
+      }
+      unseen = store_->rescan_unseen(partition_);
+    }
+    std::vector<std::string_view> ids(unseen.begin(), unseen.end());
+    const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    for (std::size_t i = 0; i < unseen.size(); ++i) {
+      const std::optional<record_state>& state = snap.states[i];
+      if (!state) continue;  // erased meanwhile
+      const bool gone = expired(*state, now);
+      if (!gone && !settings_.detect_deletes) continue;
+      if (!gone) {
         event e;
         e.type = event_type::deleted;
         e.id = unseen[i];
         e.id_kind = value_kind::string;
         e.updated_kind = value_kind::missing;
-        const digest last = states[i] ? states[i]->hash : digest{};
-        e.event_id = make_event_id(partition_, unseen[i], event_type::deleted, {}, last);
+        e.event_id = make_event_id(partition_, unseen[i], event_type::deleted, {}, state->hash);
         out.events.push_back(std::move(e));
+        ++out.stats.deleted;
       }
-      out.stats.deleted = unseen.size();
-      out.pending.batch.erasures = std::move(unseen);
+      if (!snap.versions.empty()) out.pending.batch.expect.emplace_back(unseen[i], snap.versions[i]);
+      out.pending.batch.erasures.push_back(std::move(unseen[i]));
     }
+    out.pending.offset_after = snap.offset;
+    if (dry_rescan_) {
+      dry_rescan_.reset();
+      out.pending.batch = commit_batch{};
+      return out;
+    }
+    if (!snap.versions.empty()) out.pending.batch.read_sequence = snap.sequence;
     out.pending.batch.complete_rescan = true;
     out.pending.batch.rescan_completed_at = now;
-    out.pending.offset_after = store_->offset(partition_);
+    memo->stats = out.stats;
+    out.pending.memo = std::move(memo);
     return out;
   }
 
   /// Abandons a running rescan without reporting deletions.
-  void abandon_rescan() { store_->abandon_rescan(partition_); }
+  void abandon_rescan() {
+    if (dry_rescan_) {
+      dry_rescan_.reset();
+      return;
+    }
+    store_->abandon_rescan(partition_);
+  }
 
   /// The hasher the detector uses (its fingerprint identifies the watched settings).
   [[nodiscard]] const Hasher& hasher() const noexcept { return hasher_; }
@@ -643,6 +518,7 @@ class change_detector {
   unsigned reader_threads_ = 1;
   std::vector<Hasher> helper_hashers_;      // one per extra reader thread (copies of hasher_)
   std::vector<std::string> helper_arenas_;  // their arenas, appended to the batch's after reading
+  std::optional<std::set<std::string, std::less<>>> dry_rescan_;  // ids seen by a dry-run rescan
 
   // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
   void read_range(Hasher& hasher, std::string& arena, const std::vector<input_record>& inputs,
@@ -752,15 +628,118 @@ class change_detector {
            "chronological: the offset advances to the batch's maximum";
   }
 
-  // created vs updated for a dispatched record (see DESIGN: created-date rule).
-  event_type classify_type(const detail::extracted_record& item, bool seen,
-                           const std::optional<instant>& stored_at) const {
-    if (settings_.created && item.created) {
-      if (item.updated && *item.created == *item.updated) return event_type::created;
-      if (stored_at && *item.created >= *stored_at) return event_type::created;
-      return event_type::updated;
+  // Classifies the items `subset` (indices into `m.items`, ascending) against `snap`, whose
+  // states are position by position with `subset`. Copies of one id are classified in input
+  // order, each against the state the one before left. Appends the dispatched events to
+  // `out.events` (on a `retry`, only those not dispatched before), the writes to
+  // `out.pending.batch` (upserts with their conditions, rescan marks), and keeps each item's
+  // outcome and the counts in `m`.
+  void run_items(batch_result& out, detail::batch_memo& m, const std::vector<std::size_t>& subset,
+                 const store_snapshot& snap, instant now, bool retry) {
+    decide_settings ds;
+    ds.fingerprint = fingerprint_;
+    ds.ttl = settings_.ttl;
+    ds.created_field = settings_.created.has_value();
+    ds.stored_offset = m.stored_at;
+    const bool versioned = snap.versions.size() == subset.size();
+
+    const auto id_of = [&](std::ptrdiff_t j) { return m.items[subset[static_cast<std::size_t>(j)]].id; };
+    detail::batch_id_index by_id(subset.size());
+    // Where the state each record left lives: nowhere (-1), snap.states[j] (j), or the upsert u
+    // (-2 - u). Copies of an id refer to the same upsert, so nothing is copied per record.
+    std::vector<std::ptrdiff_t> left(subset.size(), -1);
+    commit_batch& batch = out.pending.batch;
+    const std::size_t first_upsert = batch.upserts.size();
+    const auto state_at = [&](std::ptrdiff_t ref) -> const record_state* {
+      if (ref >= 0) return &*snap.states[static_cast<std::size_t>(ref)];
+      if (ref == -1) return nullptr;
+      return &batch.upserts[first_upsert + static_cast<std::size_t>(-2 - ref)].second;
+    };
+    std::vector<std::size_t> unwritten;  // positions in `subset` of records not written
+
+    for (std::size_t j = 0; j < subset.size(); ++j) {
+      const std::size_t k = subset[j];
+      const detail::extracted_record& item = m.items[k];
+      const std::ptrdiff_t before = by_id.exchange(item.id, static_cast<std::ptrdiff_t>(j), id_of);
+      const std::ptrdiff_t prior_ref = before >= 0      ? left[static_cast<std::size_t>(before)]
+                                       : snap.states[j] ? static_cast<std::ptrdiff_t>(j)
+                                                        : -1;
+      decision d = decide(state_at(prior_ref), record_facts{item.hash, item.updated, item.created}, ds, now);
+
+      if (retry) count(m.stats, m.outcomes[k], false);
+      count(out.stats, d.outcome, true);
+      if (retry) count(m.stats, d.outcome, true);
+      const digest previous = m.event_digests[k];
+      m.outcomes[k] = d.outcome;
+      m.event_digests[k] = digest{};
+      if (d.dispatch()) {
+        const event_type type =
+            d.outcome == record_outcome::created ? event_type::created : event_type::updated;
+        const digest eid = make_event_digest(partition_, item.id, type, item.updated_text, item.hash);
+        m.event_digests[k] = eid;
+        if (!retry || !(eid == previous)) {
+          const input_record& in = m.inputs[item.index];
+          event e;
+          e.type = type;
+          e.id.assign(item.id.data(), item.id.size());
+          e.id_kind = item.id_kind;
+          e.updated.assign(item.updated_text.data(), item.updated_text.size());
+          e.updated_kind = item.updated_kind;
+          e.event_id = eid.to_hex();
+          e.record = in.bytes;
+          e.position = in.position;
+          out.events.push_back(std::move(e));
+        }
+      }
+      if (d.write) {
+        if (prior_ref <= -2) {
+          batch.upserts[first_upsert + static_cast<std::size_t>(-2 - prior_ref)].second = std::move(d.next);
+          left[j] = prior_ref;
+        } else {
+          left[j] = -2 - static_cast<std::ptrdiff_t>(batch.upserts.size() - first_upsert);
+          batch.upserts.emplace_back(std::string(item.id), std::move(d.next));
+          if (versioned) batch.expect.emplace_back(std::string(item.id), snap.versions[j]);
+        }
+      } else {
+        left[j] = prior_ref;
+        unwritten.push_back(j);
+      }
     }
-    return seen ? event_type::updated : event_type::created;
+    if (versioned && !retry) batch.read_sequence = snap.sequence;
+
+    if (snap.rescan_active) {
+      // Ids seen but not upserted are marked; an id upserted anywhere in the batch needs no mark.
+      for (std::size_t j : unwritten) {
+        const std::ptrdiff_t last = by_id.find(id_of(static_cast<std::ptrdiff_t>(j)), id_of);
+        if (last >= 0 && left[static_cast<std::size_t>(last)] <= -2) continue;
+        batch.rescan_seen.emplace_back(id_of(static_cast<std::ptrdiff_t>(j)));
+      }
+    }
+  }
+
+  // Adds one record of `outcome` to `stats`, or takes it away.
+  static void count(run_stats& stats, record_outcome outcome, bool add) {
+    std::size_t* field = nullptr;
+    switch (outcome) {
+      case record_outcome::created:
+        field = &stats.created;
+        break;
+      case record_outcome::updated:
+        field = &stats.updated;
+        break;
+      case record_outcome::unchanged:
+      case record_outcome::rebaselined:
+        field = &stats.unchanged;
+        break;
+      case record_outcome::stale:
+        field = &stats.stale;
+        break;
+    }
+    if (add) {
+      ++*field;
+    } else {
+      --*field;
+    }
   }
 
   void reject(batch_result& out, const input_record& in, std::string_view arena,
@@ -840,6 +819,10 @@ class change_detector {
           return false;
         }
         item.created = *t;
+      } else if (v.kind != value_kind::missing && v.kind != value_kind::null) {
+        reason = "the created date field \"" + settings_.created->path.text() + "\" is " +
+                 detail::json_kind_name(v.kind) + ", not a string or a number";
+        return false;
       }
     }
     return true;

@@ -26,6 +26,7 @@ enum class errc : int {
   io_error,          ///< reading or writing a file or stream failed
   unsupported,       ///< the operation needs a facility this build or system lacks
   crypto_error,      ///< a sealed value failed to open or a key is wrong
+  busy,              ///< another run holds the partition's lease
 };
 
 /// A short stable name for an error code, e.g. "parse_error". Never null.
@@ -55,6 +56,8 @@ enum class errc : int {
       return "unsupported";
     case errc::crypto_error:
       return "crypto_error";
+    case errc::busy:
+      return "busy";
   }
   return "unknown";
 }

@@ -266,6 +266,29 @@ namespace detail {
 template <class...>
 using store_void_t = void;
 
+template <class S, class = void>
+struct has_snapshot : std::false_type {};
+template <class S>
+struct has_snapshot<S, store_void_t<decltype(std::declval<S&>().snapshot(
+                           std::string_view{}, std::declval<const std::vector<std::string_view>&>()))>>
+    : std::true_type {};
+
+// The store's snapshot of `ids`; a store without versions answers with three reads and no
+// versions (its commits are then unconditional).
+template <class Store>
+store_snapshot take_snapshot(Store& store, std::string_view partition,
+                             const std::vector<std::string_view>& ids) {
+  if constexpr (has_snapshot<Store>::value) {
+    return store.snapshot(partition, ids);
+  } else {
+    store_snapshot s;
+    s.offset = store.offset(partition);
+    s.rescan_active = store.rescan_active(partition);
+    s.states = store.get_many(partition, ids);
+    return s;
+  }
+}
+
 using store_visit_fn = void (*)(std::string_view, const record_state&);
 
 template <class S, class = void>

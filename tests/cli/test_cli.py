@@ -88,9 +88,13 @@ class cli_case(unittest.TestCase):
                                   sf("b", "Bob", "bob@x.org", t2, created=t1, extra="changed")])
         self.assertEqual([(e["id"], e["type"]) for e in events], [("a", "updated")])
         self.assertEqual((s["unchanged"], s["updated"], s["since_before"], s["since_after"]), (1, 1, t1, t2))
-        # created at or after the stored offset -> created, even for a record seen before
+        # a record seen before is updated, even when its created date is at or after the offset
         events, s = self.process([sf("b", "Robert", "bob@x.org", "2024-03-04T10:00:00.000+0000", created=t2)])
-        self.assertEqual([(e["id"], e["type"]) for e in events], [("b", "created")])
+        self.assertEqual([(e["id"], e["type"]) for e in events], [("b", "updated")])
+        # a first sighting created at or after the stored offset -> created
+        events, s = self.process([sf("c", "Cy", "cy@x.org", "2024-03-05T10:00:00.000+0000",
+                                     created="2024-03-04T10:00:00.000+0000")])
+        self.assertEqual([(e["id"], e["type"]) for e in events], [("c", "created")])
 
     def test_output_carries_the_original_bytes(self):
         raw = ('{"Id": "sp", "FirstName":"\\u00c5se",  "Email":"a@b", '

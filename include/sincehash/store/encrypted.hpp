@@ -45,6 +45,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -287,7 +288,31 @@ class encrypted_store {
     return out;
   }
 
-  /// See store.hpp. Seals every upsert and the offset, then commits once to the inner store.
+  /// See store.hpp: the inner store's snapshot, every state and the offset opened. Throws
+  /// `errc::crypto_error` when one does not open.
+  template <class I = Inner, class = decltype(std::declval<I&>().snapshot(
+                                 std::string_view{}, std::declval<const std::vector<std::string_view>&>()))>
+  [[nodiscard]] store_snapshot snapshot(std::string_view partition,
+                                        const std::vector<std::string_view>& ids) {
+    std::vector<std::string> blinded;
+    std::vector<std::string_view> inner_ids;
+    if (options_.blind_index) {
+      blinded.reserve(ids.size());
+      for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
+      inner_ids.assign(blinded.begin(), blinded.end());
+    }
+    store_snapshot snap = inner_->snapshot(partition, options_.blind_index ? inner_ids : ids);
+    for (std::size_t i = 0; i < snap.states.size(); ++i) {
+      if (snap.states[i])
+        snap.states[i] =
+            open_state(partition, options_.blind_index ? inner_ids[i] : ids[i], *snap.states[i], nullptr);
+    }
+    if (snap.offset) snap.offset = open_offset(partition, *snap.offset);
+    return snap;
+  }
+
+  /// See store.hpp. Seals every upsert and the offset, then commits once to the inner store. A
+  /// conflict names the clear ids.
   void commit(std::string_view partition, const commit_batch& batch) {
     (void)detail::plan_commit(batch);  // refuses a malformed batch before anything is sealed
     partition_data& pd = partition_entry(partition);
@@ -309,6 +334,9 @@ class encrypted_store {
     for (const auto& id : batch.rescan_seen) sealed.rescan_seen.push_back(stored_id(partition, id));
     sealed.complete_rescan = batch.complete_rescan;
     sealed.rescan_completed_at = batch.rescan_completed_at;
+    sealed.read_sequence = batch.read_sequence;
+    sealed.expect.reserve(batch.expect.size());
+    for (const auto& e : batch.expect) sealed.expect.emplace_back(stored_id(partition, e.first), e.second);
     if (batch.offset) {
       std::optional<offset_value> stored_inner = inner_->offset(partition);
       std::int64_t generation = 0;
@@ -320,7 +348,39 @@ class encrypted_store {
       }
       if (advances) sealed.offset = seal_offset(partition, *batch.offset, generation + 1);
     }
-    inner_->commit(partition, sealed);
+    try {
+      inner_->commit(partition, sealed);
+    } catch (const commit_conflict& c) {
+      if (!options_.blind_index) throw;
+      std::vector<std::string> clear;
+      for (const auto& e : batch.expect) {
+        if (std::binary_search(c.ids().begin(), c.ids().end(), sealed.expect[&e - batch.expect.data()].first))
+          clear.push_back(e.first);
+      }
+      std::sort(clear.begin(), clear.end());
+      clear.erase(std::unique(clear.begin(), clear.end()), clear.end());
+      throw detail::store_conflict("encrypted_store", partition, std::move(clear));
+    }
+  }
+
+  /// See store.hpp and store/lease.hpp: the inner store's lease.
+  template <class I = Inner, class = decltype(std::declval<I&>().acquire_lease(
+                                 std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>
+  [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
+                                           std::chrono::milliseconds ttl) {
+    return inner_->acquire_lease(partition, owner, ttl);
+  }
+  /// See store.hpp: the inner store's lease.
+  template <class I = Inner, class = decltype(std::declval<I&>().acquire_lease(
+                                 std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>
+  [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
+    return inner_->renew_lease(lease, ttl);
+  }
+  /// See store.hpp: the inner store's lease.
+  template <class I = Inner, class = decltype(std::declval<I&>().acquire_lease(
+                                 std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>
+  bool release_lease(const store_lease& lease) {
+    return inner_->release_lease(lease);
   }
 
   /// See store.hpp. Throws `errc::crypto_error` when the stored offset does not open.
