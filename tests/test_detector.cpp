@@ -528,7 +528,8 @@ TEST_CASE("read and classify overlapped: each batch read while the one before is
 TEST_CASE("a known record is updated, never created again, whatever its created date") {
   memory_store store;
   auto s = contacts();
-  s.created = date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
+  s.created =
+      date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
   detector d(store, "p", s);
   const auto with_created = [](const std::string& email, const std::string& updated) {
     return R"({"id":"1","email":")" + email + R"(","updated":")" + updated +
@@ -548,7 +549,8 @@ TEST_CASE("a known record is updated, never created again, whatever its created 
 TEST_CASE("a created date of the wrong JSON type makes the record invalid; null or missing do not") {
   memory_store store;
   auto s = contacts();
-  s.created = date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
+  s.created =
+      date_field{field_path::parse("created").value(), date_format::compile("", time_zone::utc()).value()};
   detector d(store, "p", s);
   const std::string base = R"({"email":"a","updated":"2024-03-01T00:00:00Z","id":")";
   auto r = run(d, {{base + R"(1","created":true})", base + R"(2","created":{"at":1}})",
