@@ -1,0 +1,155 @@
+// Stores chosen at run time: open_store's URIs, any_store behind a detector, and the partition
+// lease held for a run.
+#include <sincehash/any_store.hpp>
+#include <sincehash/detector.hpp>
+#include <sincehash/open_store.hpp>
+#include <sincehash/partition_lease.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace sincehash;
+
+namespace {
+
+resource_settings contacts() {
+  resource_settings s;
+  s.name = "contacts";
+  s.id_field = field_path::parse("id").value();
+  s.updated =
+      date_field{field_path::parse("updated").value(), date_format::compile("", time_zone::utc()).value()};
+  s.watched = {"email"};
+  return s;
+}
+
+std::string rec(const std::string& id, const std::string& email, const std::string& updated) {
+  return R"({"id":")" + id + R"(","email":")" + email + R"(","updated":")" + updated + R"("})";
+}
+
+std::filesystem::path fresh_path(const char* tag) {
+  static std::atomic<int> counter{0};
+  auto dir = std::filesystem::path(SINCEHASH_TEST_BINARY_DIR) / "store_tmp";
+  std::filesystem::create_directories(dir);
+  auto p =
+      dir / (std::string(tag) + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".db");
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
+  return p;
+}
+
+errc code_of(const std::string& uri) {
+  try {
+    (void)open_store(uri);
+  } catch (const error& e) {
+    return e.code();
+  }
+  return errc::ok;
+}
+
+std::string message_of(const std::string& uri) {
+  try {
+    (void)open_store(uri);
+  } catch (const error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("open_store: a detector over any store chosen at run time") {
+  any_store store = open_store("memory:");
+  CHECK(store.kind() == "memory");
+  change_detector<any_store> d(store, "i/contacts", contacts());
+  std::vector<std::string> texts{rec("1", "a", "2024-03-01T00:00:00Z"),
+                                 rec("2", "b", "2024-03-01T00:00:00Z")};
+  std::vector<input_record> page{{texts[0], 1}, {texts[1], 2}};
+  auto r = d.process(page);
+  CHECK(r.events.size() == 2);
+  d.commit(r.pending);
+  CHECK(store.count("i/contacts") == 2);
+  CHECK(d.since().value() == "2024-03-01T00:00:00Z");
+  auto again = d.process(page);
+  CHECK(again.events.empty());
+  std::vector<std::string> ids;
+  store.for_each("i/contacts", [&](std::string_view id, const record_state&) { ids.emplace_back(id); });
+  CHECK(ids.size() == 2);
+}
+
+TEST_CASE("open_store: malformed and unsupported URIs are refused, naming the URI") {
+  CHECK(code_of("sqlite:") == errc::invalid_argument);
+  CHECK(message_of("sqlite:").find("no file path") != std::string::npos);
+  CHECK(code_of("ftp://somewhere") == errc::invalid_argument);
+  CHECK(message_of("ftp://somewhere").find("ftp://somewhere") != std::string::npos);
+  CHECK(code_of("rediss://127.0.0.1:1") == errc::unsupported);
+#ifdef SINCEHASH_HAS_REDIS
+  CHECK(code_of("redis://") == errc::invalid_argument);
+#endif
+}
+
+#ifdef SINCEHASH_HAS_SQLITE
+TEST_CASE("open_store: a path and sqlite:PATH open the same SQLite file") {
+  const auto path = fresh_path("open");
+  {
+    any_store a = open_store(path.string());
+    CHECK(a.kind() == "sqlite");
+    commit_batch b;
+    b.offset = offset_value::from_integer(7);
+    a.commit("p", b);
+  }
+  any_store b = open_store("sqlite:" + path.string());
+  CHECK(b.offset("p").value().number == 7);
+}
+#endif
+
+#if defined(SINCEHASH_HAS_SQLITE) && defined(SINCEHASH_HAS_SODIUM)
+TEST_CASE("open_store: with keys every state is sealed; without them the partition shows as sealed") {
+  const auto path = fresh_path("sealed");
+  const key_ring keys = key_ring::parse("1 " + std::string(64, 'a') + "\n");
+  {
+    any_store sealed = open_store(path.string(), keys);
+    CHECK(sealed.kind() == "encrypted sqlite");
+    change_detector<any_store> d(sealed, "i/contacts", contacts());
+    std::string text = rec("1", "secret@example.org", "2024-03-01T00:00:00Z");
+    auto r = d.process(std::vector<input_record>{{text, 1}});
+    d.commit(r.pending);
+    CHECK(sealed.offset("i/contacts").value().text == "2024-03-01T00:00:00Z");
+  }
+  any_store plain = open_store(path.string());
+  CHECK(holds_sealed_state(plain, "i/contacts"));
+  auto state = plain.get_many("i/contacts", {"1"}).at(0);
+  REQUIRE(state.has_value());
+  CHECK_FALSE(state->sealed.empty());
+  CHECK(state->hash.bits == 0);
+}
+#endif
+
+TEST_CASE("lease_holder: written and read back; this process is alive, a reaped child is dead") {
+  const lease_holder me = lease_holder::self();
+  CHECK(me.pid == static_cast<long>(::getpid()));
+  const auto back = lease_holder::parse(me.text());
+  REQUIRE(back.has_value());
+  CHECK(back->host == me.host);
+  CHECK(back->pid == me.pid);
+  CHECK(back->started == me.started);
+  CHECK_FALSE(me.dead_on_this_host());
+  CHECK_FALSE(lease_holder::parse("worker-a").has_value());
+
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  lease_holder gone = me;
+  gone.pid = static_cast<long>(child);
+  CHECK(gone.dead_on_this_host());
+  lease_holder elsewhere = gone;
+  elsewhere.host = me.host + ".elsewhere";
+  CHECK_FALSE(elsewhere.dead_on_this_host());  // another host: unknown, so not dead
+}
