@@ -140,6 +140,14 @@ TEST_CASE("bad values name their key") {
        "updatedDateTimezone: unknown time zone \"Mars/Olympus\""},
       {R"({"idField": "id", "datesConfiguration": {"updatedDateFormat": "yyyy"}})",
        "updatedDateField: missing"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "d", "updatedDateFormat": "yyyy-MM-dd HH:ms"}})",
+       "/contacts/datesConfiguration/updatedDateFormat: bad date format \"yyyy-MM-dd HH:ms\": "
+       "invalid_argument: the "
+       "minute 'm' (at 14) has a variable width and is followed directly by the second 's' (at 15)"},
+      {R"({"idField": "id", "datesConfiguration": {"createdDateField": "c", "createdDateFormat": "%s%f"}})",
+       "/contacts/datesConfiguration/createdDateFormat: bad date format \"%s%f\": invalid_argument: the "
+       "epoch "
+       "'%s' (at 0) has a variable width and is followed directly by the fraction of a second '%f' (at 2)"},
       {R"({"idField": "id", "validationData": {"fields": ["a", "a"]}})", "/contacts/validationData/fields"},
       {R"({"idField": "id", "validationData": {"fields": "a"}})", "must be an array"},
       {R"({"idField": "id", "validationData": {}})", "validationData/fields: missing"},
