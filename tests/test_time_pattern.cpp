@@ -833,3 +833,51 @@ TEST_CASE("a field of variable width followed directly by digits formats, but re
   REQUIRE_FALSE(format.has_value());
   CHECK(format.error().message.find("the minute 'm' (at 14) has a variable width") != std::string::npos);
 }
+
+TEST_CASE("instant_check: a pattern names an instant with an epoch, or a full date and no gap in the time") {
+  struct incomplete {
+    const char* pattern;
+    bool strftime;
+    const char* reason;
+    std::size_t position;
+  };
+  const incomplete cases[] = {
+      {"HH:mm", false, "has no year", sincehash::no_position},
+      {"%H:%M:%S", true, "has no year", sincehash::no_position},
+      {"MM-dd HH:mm", false, "has no year", sincehash::no_position},
+      {"yyyy-MM", false, "has no day of the month (nor a day of the year)", sincehash::no_position},
+      {"yyyy-dd", false, "has no month (nor a day of the year)", sincehash::no_position},
+      {"EEE yyyy HH:mm", false, "has no month (nor a day of the year)", sincehash::no_position},
+      {"yyyy-MM DDD", false, "has a day of the year and only one of a month and a day",
+       sincehash::no_position},
+      {"yyyy-MM-dd mm:ss", false, "has a minute but no hour", 11},
+      {"yyyy-MM-dd HH:ss", false, "has a second but no minute", 14},
+      {"%Y-%m-%d %H:%M .%f", true, "has a fraction of a second but no second", 16},
+  };
+  for (const incomplete& c : cases) {
+    INFO(std::string(c.pattern));
+    const auto p = c.strftime ? time_pattern::strftime(c.pattern) : time_pattern::java(c.pattern);
+    REQUIRE(p.has_value());  // it formats
+    const auto check = p->instant_check();
+    REQUIRE_FALSE(check.has_value());
+    CHECK(check.error().code == errc::invalid_argument);
+    CHECK(check.error().message ==
+          "the date pattern " + std::string(c.reason) + ", so it cannot identify an instant");
+    CHECK(check.error().position == c.position);
+  }
+  for (const char* text : {"yyyy-MM-dd", "yyyy-DDD", "yyyy-MM-dd'T'HH", "yyyy-MM-dd DDD HH:mm",
+                           "EEE, dd MMM yyyy HH:mm:ss Z", "yyMMddhhmma", "yyyy-MM-dd'T'HH:mm:ss.SSSZ"}) {
+    INFO(std::string(text));
+    CHECK(java(text).instant_check().has_value());
+  }
+  for (const char* text : {"%s", "%ms", "%s.%f", "%F %T", "%Y%j"}) {
+    INFO(std::string(text));
+    CHECK(strf(text).instant_check().has_value());
+  }
+  // A date format, which reads instants, refuses such a pattern when compiled.
+  const auto clock = sincehash::date_format::compile("HH:mm", time_zone::utc());
+  REQUIRE_FALSE(clock.has_value());
+  CHECK(clock.error().message.find("no year") != std::string::npos);
+  CHECK(sincehash::date_format::compile("yyyy-MM-dd", time_zone::utc()).has_value());
+  CHECK(sincehash::date_format::compile("%s", time_zone::utc()).has_value());
+}

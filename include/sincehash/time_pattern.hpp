@@ -634,6 +634,84 @@ class time_pattern {
     return {};
   }
 
+  /// Whether a date read with the pattern names one instant: it has an epoch field (`%s`,
+  /// `%ms`), or a year and a month and day (or a day of the year), and no time field without the
+  /// larger ones (`mm:ss` has no hour, `HH:ss` no minute). Otherwise `errc::invalid_argument`
+  /// saying what is missing, at the position of the field that lacks it (or `no_position`). A
+  /// pattern that fails this still formats (`HH:mm` for a clock, `yyyy-MM` for a month); the
+  /// fields it lacks would be read as their smallest value.
+  [[nodiscard]] result<void> instant_check() const {
+    using k = detail::pattern_kind;
+    if (has_epoch_) return {};
+    bool year = false;
+    bool month = false;
+    bool day = false;
+    bool doy = false;
+    bool time[4] = {false, false, false, false};  // hour, minute, second, fraction
+    std::size_t time_at[4] = {0, 0, 0, 0};
+    const auto time_field = [&](int unit, std::size_t at) {
+      if (!time[unit]) time_at[unit] = at;
+      time[unit] = true;
+    };
+    for (const detail::pattern_token& t : tokens_) {
+      switch (t.kind) {
+        case k::year4:
+        case k::year2:
+          year = true;
+          break;
+        case k::month2:
+        case k::month1:
+        case k::month_short:
+        case k::month_full:
+          month = true;
+          break;
+        case k::day2:
+        case k::day1:
+          day = true;
+          break;
+        case k::doy3:
+        case k::doy1:
+          doy = true;
+          break;
+        case k::hour2:
+        case k::hour1:
+        case k::hour12_2:
+        case k::hour12_1:
+          time_field(0, t.position);
+          break;
+        case k::minute2:
+        case k::minute1:
+          time_field(1, t.position);
+          break;
+        case k::second2:
+        case k::second1:
+          time_field(2, t.position);
+          break;
+        case k::fraction:
+          time_field(3, t.position);
+          break;
+        default:
+          break;
+      }
+    }
+    const auto cannot = [](std::string what, std::size_t at) -> result<void> {
+      return error_info{errc::invalid_argument,
+                        "the date pattern has " + std::move(what) + ", so it cannot identify an instant", at};
+    };
+    if (!year) return cannot("no year", no_position);
+    if (doy && (month != day))
+      return cannot("a day of the year and only one of a month and a day", no_position);
+    if (!doy && !month) return cannot("no month (nor a day of the year)", no_position);
+    if (!doy && !day) return cannot("no day of the month (nor a day of the year)", no_position);
+    static constexpr const char* present[] = {"", "a minute", "a second", "a fraction of a second"};
+    static constexpr const char* absent[] = {"hour", "minute", "second", ""};
+    for (int unit = 1; unit < 4; ++unit) {
+      if (time[unit] && !time[unit - 1])
+        return cannot(std::string(present[unit]) + " but no " + absent[unit - 1], time_at[unit]);
+    }
+    return {};
+  }
+
   /// Parses `text` to an instant. Errors carry the byte position in `text`: `errc::parse_error`
   /// (text does not follow the pattern), `errc::invalid_date` (a field out of range, Feb 30, a
   /// contradicting weekday), `errc::out_of_range` (offset beyond +-23:59, outside the instant
