@@ -203,4 +203,6 @@ TEST_CASE("error codes have stable names") {
   CHECK(std::string(sincehash::version_string) == std::to_string(SINCEHASH_VERSION_MAJOR) + "." +
                                                       std::to_string(SINCEHASH_VERSION_MINOR) + "." +
                                                       std::to_string(SINCEHASH_VERSION_PATCH));
+  // CMake's project version is read from version.hpp.
+  CHECK(std::string(sincehash::version_string) == SINCEHASH_TEST_PROJECT_VERSION);
 }
