@@ -23,8 +23,8 @@
 //   an epoch, the offset `X`/`x` that drops whole-hour minutes) directly followed by digits (a
 //   numeric field or a literal digit) cannot be read back: `yyms` writes 2037 at 00:00:51 as
 //   "37051", which reads as 00:05:01. Such a pattern formats but refuses to parse (see
-//   `parse_check`). `y`/`yyy`/`yyyy`, `%Y`, `yy`, `MM`,
-//   `dd`, `DDD`, `HH`, `hh`, `mm`, `ss`, a fraction without a point, `Z` and `%z` are fixed width.
+//   `parse_check`). Fixed widths: `y`/`yyy`/`yyyy`/`%Y` (4 digits), `yy`, `MM`, `dd`, `DDD`,
+//   `HH`, `hh`, `mm`, `ss`, a fraction without a point, and `Z`, `XX`, `XXX`, `%z`, `%:z`.
 // - Literal letters match either case ('T' matches "t"). Month and weekday names are English,
 //   any case; a weekday that contradicts the date is `errc::invalid_date`.
 // - A pattern that writes a literal 'Z' (`'Z'`, `%SZ`) claims UTC: compiling it with a zone other
