@@ -126,6 +126,17 @@ TEST_CASE(
   CHECK(p.find("idFeild") < p.find("lookback"));
 }
 
+TEST_CASE("date patterns that name an instant are accepted: a date, a date and time, an epoch") {
+  for (const char* format :
+       {"yyyy-MM-dd", "yyyy-MM-dd'T'HH:mm", "yyyy-DDD", "%s", "%ms", "%Y%m%d%H%M%S", "epoch:s"}) {
+    INFO(std::string(format));
+    const std::string p = problems_of(
+        std::string(R"({"contacts": {"idField": "id", "datesConfiguration": {"updatedDateField": "d",)") +
+        R"("updatedDateFormat": ")" + format + R"("}}})");
+    CHECK(p == "no problem");
+  }
+}
+
 TEST_CASE("bad values name their key") {
   struct bad {
     const char* resource_body;
@@ -140,6 +151,30 @@ TEST_CASE("bad values name their key") {
        "updatedDateTimezone: unknown time zone \"Mars/Olympus\""},
       {R"({"idField": "id", "datesConfiguration": {"updatedDateFormat": "yyyy"}})",
        "updatedDateField: missing"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "d", "updatedDateFormat": "yyyy-MM-dd HH:ms"}})",
+       "/contacts/datesConfiguration/updatedDateFormat: bad date format \"yyyy-MM-dd HH:ms\": "
+       "invalid_argument: the "
+       "minute 'm' (at 14) has a variable width and is followed directly by the second 's' (at 15)"},
+      {R"({"idField": "id", "datesConfiguration": {"createdDateField": "c", "createdDateFormat": "%s%f"}})",
+       "/contacts/datesConfiguration/createdDateFormat: bad date format \"%s%f\": invalid_argument: the "
+       "epoch "
+       "'%s' (at 0) has a variable width and is followed directly by the fraction of a second '%f' (at 2)"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "d", "updatedDateFormat": "HH:mm"}})",
+       "/contacts/datesConfiguration/updatedDateFormat: bad date format \"HH:mm\": invalid_argument: the "
+       "date "
+       "pattern has no year, so it cannot identify an instant"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "d", "updatedDateFormat": "yyyy-MM"}})",
+       "/contacts/datesConfiguration/updatedDateFormat: bad date format \"yyyy-MM\": invalid_argument: the "
+       "date "
+       "pattern has no day of the month"},
+      {R"({"idField": "id", "datesConfiguration": {"createdDateField": "c", "createdDateFormat": "yyyy-MM-dd mm:ss"}})",
+       "/contacts/datesConfiguration/createdDateFormat: bad date format \"yyyy-MM-dd mm:ss\": "
+       "invalid_argument at "
+       "byte 11: the date pattern has a minute but no hour, so it cannot identify an instant"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "d", "updatedDateFormat": "%H:%M"}})",
+       "/contacts/datesConfiguration/updatedDateFormat: bad date format \"%H:%M\": invalid_argument: the "
+       "date "
+       "pattern has no year"},
       {R"({"idField": "id", "validationData": {"fields": ["a", "a"]}})", "/contacts/validationData/fields"},
       {R"({"idField": "id", "validationData": {"fields": "a"}})", "must be an array"},
       {R"({"idField": "id", "validationData": {}})", "validationData/fields: missing"},

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -65,6 +66,136 @@ TEST_CASE("result copies and moves keep the alternative and release what they ow
   CHECK(shared.use_count() == 1);
 }
 
+namespace {
+
+// A value whose copies and moves throw when told to; `live` counts the constructed instances, so
+// that a value destroyed twice or never shows.
+struct fragile {
+  static inline int live = 0;
+  static inline bool copy_throws = false;
+  static inline bool move_throws = false;
+  int v = 0;
+  explicit fragile(int x) : v(x) { ++live; }
+  fragile(const fragile& o) : v(o.v) {
+    if (copy_throws) throw std::runtime_error("copy");
+    ++live;
+  }
+  fragile(fragile&& o) noexcept(false) : v(o.v) {
+    if (move_throws) throw std::runtime_error("move");
+    ++live;
+  }
+  fragile& operator=(const fragile& o) {
+    if (copy_throws) throw std::runtime_error("copy");
+    v = o.v;
+    return *this;
+  }
+  fragile& operator=(fragile&& o) noexcept(false) {
+    if (move_throws) throw std::runtime_error("move");
+    v = o.v;
+    return *this;
+  }
+  ~fragile() { --live; }
+};
+
+// The same without assignment: a result can only rebuild it.
+struct fragile_fixed {
+  fragile inner;
+  explicit fragile_fixed(int x) : inner(x) {}
+  fragile_fixed(const fragile_fixed&) = default;
+  fragile_fixed(fragile_fixed&&) = default;
+  fragile_fixed& operator=(const fragile_fixed&) = delete;
+  fragile_fixed& operator=(fragile_fixed&&) = delete;
+};
+
+struct throw_switch {
+  bool& flag;
+  explicit throw_switch(bool& f) : flag(f) { flag = true; }
+  ~throw_switch() { flag = false; }
+};
+
+}  // namespace
+
+static_assert(!std::is_nothrow_move_assignable<result<fragile>>::value,
+              "a result of a type whose move throws must not promise a nothrow move");
+static_assert(std::is_nothrow_move_assignable<result<std::string>>::value,
+              "a result of a type whose move does not throw moves without throwing");
+
+TEST_CASE("result assignment leaves a valid result when a copy or a move of the value throws") {
+  {
+    result<fragile> source = fragile(1);
+    result<fragile> target = sincehash::fail(errc::conflict, "before");
+    {
+      // Error -> value by copy: built in place from a copy; no move is needed.
+      throw_switch moves(fragile::move_throws);
+      target = source;
+    }
+    REQUIRE(target.has_value());
+    CHECK(target->v == 1);
+    CHECK(fragile::live == 2);
+
+    // Error -> value by move, the move throws: the error is still there.
+    target = sincehash::fail(errc::conflict, "kept");
+    CHECK(fragile::live == 1);
+    {
+      throw_switch moves(fragile::move_throws);
+      CHECK_THROWS_AS(target = std::move(source), std::runtime_error);
+    }
+    REQUIRE_FALSE(target.has_value());
+    CHECK(target.error().message == "kept");
+    CHECK(fragile::live == 1);
+
+    // Error -> value by copy, the copy throws: the error is still there.
+    {
+      throw_switch copies(fragile::copy_throws);
+      CHECK_THROWS_AS(target = source, std::runtime_error);
+    }
+    REQUIRE_FALSE(target.has_value());
+    CHECK(target.error().message == "kept");
+
+    // Value -> value: assigned in place; a throwing assignment leaves the old value.
+    target = fragile(7);
+    CHECK(fragile::live == 2);
+    {
+      throw_switch copies(fragile::copy_throws);
+      CHECK_THROWS_AS(target = source, std::runtime_error);
+    }
+    REQUIRE(target.has_value());
+    CHECK(target->v == 7);
+    target = source;
+    CHECK(target->v == 1);
+
+    // Value -> error releases the value; self-assignment changes nothing.
+    target = sincehash::fail(errc::io_error, "gone");
+    CHECK(fragile::live == 1);
+    const result<fragile>& same = target;
+    target = same;
+    CHECK(target.error().message == "gone");
+    result<fragile>* self = &source;
+    source = std::move(*self);
+    CHECK(source->v == 1);
+  }
+  CHECK(fragile::live == 0);
+
+  {
+    // Without assignment the value is rebuilt; when that throws, the result holds an error
+    // (never a destroyed value).
+    result<fragile_fixed> source = fragile_fixed(3);
+    result<fragile_fixed> target = fragile_fixed(4);
+    target = source;
+    CHECK(target->inner.v == 3);
+    {
+      throw_switch moves(fragile::move_throws);
+      CHECK_THROWS_AS(target = source, std::runtime_error);
+    }
+    REQUIRE_FALSE(target.has_value());
+    CHECK(target.code() == errc::invalid_argument);
+    CHECK(fragile::live == 1);
+    target = source;
+    CHECK(target->inner.v == 3);
+  }
+  CHECK(fragile::live == 0);
+}
+
 TEST_CASE("error codes have stable names") {
   CHECK(std::string(sincehash::to_string(errc::config_error)) == "config_error");
   CHECK(std::string(sincehash::to_string(errc::store_error)) == "store_error");
@@ -72,4 +203,6 @@ TEST_CASE("error codes have stable names") {
   CHECK(std::string(sincehash::version_string) == std::to_string(SINCEHASH_VERSION_MAJOR) + "." +
                                                       std::to_string(SINCEHASH_VERSION_MINOR) + "." +
                                                       std::to_string(SINCEHASH_VERSION_PATCH));
+  // CMake's project version is read from version.hpp.
+  CHECK(std::string(sincehash::version_string) == SINCEHASH_TEST_PROJECT_VERSION);
 }

@@ -742,3 +742,142 @@ TEST_CASE("a pattern holding a field twice formats, but refuses to parse: it cou
   REQUIRE_FALSE(format.has_value());
   CHECK(format.error().message.find("twice") != std::string::npos);
 }
+
+TEST_CASE("a field of variable width followed directly by digits formats, but refuses to parse") {
+  // `yyms` at UTC-02:00: "370051" would read as 2037-01-01T02:00:51Z, which formats as "37051",
+  // which would read back as 02:05:01.
+  const time_zone minus2 = time_zone::fixed(seconds{-7200}).value();
+  const time_pattern yyms = java("yyms", minus2);
+  CHECK(yyms.format(iso("2037-01-01T02:00:51Z")) == "37051");
+  for (const char* text : {"370051", "37051"}) {
+    const auto read = yyms.parse(text);
+    REQUIRE_FALSE(read.has_value());
+    CHECK(read.error().code == errc::invalid_argument);
+  }
+  const auto check = java("yyyy-MM-dd HH:ms").parse_check();
+  REQUIRE_FALSE(check.has_value());
+  CHECK(check.error().code == errc::invalid_argument);
+  CHECK(check.error().message.find("the minute 'm' (at 14)") != std::string::npos);
+  CHECK(check.error().message.find("the second 's' (at 15)") != std::string::npos);
+
+  struct refused {
+    const char* pattern;
+    bool strftime;
+    const char* first;
+    const char* second;
+  };
+  const refused cases[] = {
+      {"yyyy-M-dHH", false, "day of the month 'd' (at 7)", "hour 'HH' (at 8)"},
+      {"yyyyMMdd'T'Hmm", false, "hour 'H' (at 11)", "minute 'mm' (at 12)"},
+      {"yyyy-MM-dd hmm a", false, "hour 'h' (at 11)", "minute 'mm' (at 12)"},
+      {"yyyy-Mdd", false, "month 'M' (at 5)", "day of the month 'dd' (at 6)"},
+      {"yyyyDHH", false, "day of the year 'D' (at 4)", "hour 'HH' (at 5)"},
+      {"yyyy-MM-dd HH:mm:sSSS", false, "second 's' (at 17)", "fraction of a second 'SSS' (at 18)"},
+      {"yyyy-MM-dd mm.SSSss", false, "fraction of a second 'SSS' (at 14)", "second 'ss' (at 17)"},
+      {"yyyy-MM-dd mm:ss XHH", false, "offset 'X' (at 17)", "hour 'HH' (at 18)"},
+      {"yyyy-MM-d0", false, "day of the month 'd' (at 8)", "literal '0' (at 9)"},
+      {"%s%f", true, "epoch '%s' (at 0)", "fraction of a second '%f' (at 2)"},
+      {"%ms%H", true, "epoch '%ms' (at 0)", "hour '%H' (at 3)"},
+      {"%Y-%m-%e%H", true, "day of the month '%e' (at 6)", "hour '%H' (at 8)"},
+      {"%Y%m%e%T", true, "day of the month '%e' (at 4)", "hour '%T' (at 6)"},
+  };
+  for (const refused& c : cases) {
+    INFO(std::string(c.pattern));
+    const auto p = c.strftime ? time_pattern::strftime(c.pattern) : time_pattern::java(c.pattern);
+    REQUIRE(p.has_value());  // it formats
+    const auto why = p->parse_check();
+    REQUIRE_FALSE(why.has_value());
+    INFO(why.error().message);
+    CHECK(why.error().message.find(std::string(c.first) +
+                                   " has a variable width and is followed directly by the " + c.second) !=
+          std::string::npos);
+    const auto read = p->parse(p->format(iso("2024-11-22T10:11:12.5Z")));
+    REQUIRE_FALSE(read.has_value());
+    CHECK(read.error().message == why.error().message);
+  }
+
+  // Fixed widths followed by numbers, and variable widths followed by a separator, a name or an
+  // offset, read back what they wrote.
+  const char* java_ok[] = {"yyyyMMddHHmmssSSS",   "yyMMddHHmmssSSS",    "yyyyDDDHHmmss",
+                           "hhmma yyyyMMdd",      "yyyyMMddHHmmssZ",    "yyyyMMddHHmmxxss",
+                           "yyyyMMddHHmmZZZZZss", "M/d/yyyy H:m:s.SSS", "yyyy-M-d'T'H:m:s.SXXX",
+                           "d MMMM yyyy h:mma",   "yyyyMMdd HHmmX",     "yyyy-MM-dd HH:mm:s.S"};
+  const char* strftime_ok[] = {"%Y%m%d%H%M%S", "%Y%j%H%M%S%z", "%Y-%m-%e %T", "%s.%f", "%ms"};
+  const instant moments[] = {iso("2024-02-09T08:07:06.5Z"), iso("2037-01-01T02:00:51Z"),
+                             iso("1999-12-31T23:59:59.999Z"), iso("2024-11-22T10:11:12Z")};
+  for (const char* text : java_ok) {
+    INFO(std::string(text));
+    const time_pattern p = java(text);
+    CHECK(p.parse_check().has_value());
+    for (const instant t : moments) {
+      const std::string once = p.format(t);
+      INFO(once);
+      const auto back = p.parse(once);
+      REQUIRE(back.has_value());
+      CHECK(p.format(*back) == once);
+    }
+  }
+  for (const char* text : strftime_ok) {
+    INFO(std::string(text));
+    const time_pattern p = strf(text);
+    CHECK(p.parse_check().has_value());
+    for (const instant t : moments) {
+      const auto back = p.parse(p.format(t));
+      REQUIRE(back.has_value());
+      CHECK(p.format(*back) == p.format(t));
+    }
+  }
+
+  // A date format, which is there to read dates, refuses such a pattern when compiled.
+  const auto format = sincehash::date_format::compile("yyyy-MM-dd HH:ms", time_zone::utc());
+  REQUIRE_FALSE(format.has_value());
+  CHECK(format.error().message.find("the minute 'm' (at 14) has a variable width") != std::string::npos);
+}
+
+TEST_CASE("instant_check: a pattern names an instant with an epoch, or a full date and no gap in the time") {
+  struct incomplete {
+    const char* pattern;
+    bool strftime;
+    const char* reason;
+    std::size_t position;
+  };
+  const incomplete cases[] = {
+      {"HH:mm", false, "has no year", sincehash::no_position},
+      {"%H:%M:%S", true, "has no year", sincehash::no_position},
+      {"MM-dd HH:mm", false, "has no year", sincehash::no_position},
+      {"yyyy-MM", false, "has no day of the month (nor a day of the year)", sincehash::no_position},
+      {"yyyy-dd", false, "has no month (nor a day of the year)", sincehash::no_position},
+      {"EEE yyyy HH:mm", false, "has no month (nor a day of the year)", sincehash::no_position},
+      {"yyyy-MM DDD", false, "has a day of the year and only one of a month and a day",
+       sincehash::no_position},
+      {"yyyy-MM-dd mm:ss", false, "has a minute but no hour", 11},
+      {"yyyy-MM-dd HH:ss", false, "has a second but no minute", 14},
+      {"%Y-%m-%d %H:%M .%f", true, "has a fraction of a second but no second", 16},
+  };
+  for (const incomplete& c : cases) {
+    INFO(std::string(c.pattern));
+    const auto p = c.strftime ? time_pattern::strftime(c.pattern) : time_pattern::java(c.pattern);
+    REQUIRE(p.has_value());  // it formats
+    const auto check = p->instant_check();
+    REQUIRE_FALSE(check.has_value());
+    CHECK(check.error().code == errc::invalid_argument);
+    CHECK(check.error().message ==
+          "the date pattern " + std::string(c.reason) + ", so it cannot identify an instant");
+    CHECK(check.error().position == c.position);
+  }
+  for (const char* text : {"yyyy-MM-dd", "yyyy-DDD", "yyyy-MM-dd'T'HH", "yyyy-MM-dd DDD HH:mm",
+                           "EEE, dd MMM yyyy HH:mm:ss Z", "yyMMddhhmma", "yyyy-MM-dd'T'HH:mm:ss.SSSZ"}) {
+    INFO(std::string(text));
+    CHECK(java(text).instant_check().has_value());
+  }
+  for (const char* text : {"%s", "%ms", "%s.%f", "%F %T", "%Y%j"}) {
+    INFO(std::string(text));
+    CHECK(strf(text).instant_check().has_value());
+  }
+  // A date format, which reads instants, refuses such a pattern when compiled.
+  const auto clock = sincehash::date_format::compile("HH:mm", time_zone::utc());
+  REQUIRE_FALSE(clock.has_value());
+  CHECK(clock.error().message.find("no year") != std::string::npos);
+  CHECK(sincehash::date_format::compile("yyyy-MM-dd", time_zone::utc()).has_value());
+  CHECK(sincehash::date_format::compile("%s", time_zone::utc()).has_value());
+}

@@ -168,18 +168,27 @@ class [[nodiscard]] result {
       ::new (static_cast<void*>(&error_)) error_info(std::move(other.error_));
     }
   }
+  /// Assigns in place when both hold the same alternative. Otherwise the new alternative is
+  /// built first: if building (or assigning) a `T` throws, this still holds what it held (or,
+  /// for a `T` without assignment, an `errc::invalid_argument` error with no message).
   result& operator=(const result& other) {
     if (this != &other) {
-      result copy(other);
-      destroy();
-      ::new (static_cast<void*>(this)) result(std::move(copy));
+      if (other.ok_) {
+        assign_value(other.value_);
+      } else {
+        assign_error(other.error_);
+      }
     }
     return *this;
   }
-  result& operator=(result&& other) noexcept(std::is_nothrow_move_constructible<T>::value) {
+  result& operator=(result&& other) noexcept(
+      std::conjunction<std::is_nothrow_move_constructible<T>, std::is_nothrow_move_assignable<T>>::value) {
     if (this != &other) {
-      destroy();
-      ::new (static_cast<void*>(this)) result(std::move(other));
+      if (other.ok_) {
+        assign_value(std::move(other.value_));
+      } else {
+        assign_error(std::move(other.error_));
+      }
     }
     return *this;
   }
@@ -227,6 +236,43 @@ class [[nodiscard]] result {
     } else {
       error_.~error_info();
     }
+  }
+  // `v` is `const T&` or `T&&`.
+  template <class V>
+  void assign_value(V&& v) {
+    if (!ok_) {
+      // The error is set aside (moving an error_info does not throw) and put back when building
+      // the value throws.
+      error_info held(std::move(error_));
+      error_.~error_info();
+      try {
+        ::new (static_cast<void*>(&value_)) T(std::forward<V>(v));
+      } catch (...) {
+        ::new (static_cast<void*>(&error_)) error_info(std::move(held));
+        throw;
+      }
+      ok_ = true;
+    } else if constexpr (std::is_assignable<T&, V&&>::value) {
+      value_ = std::forward<V>(v);
+    } else {
+      T next(std::forward<V>(v));
+      value_.~T();
+      ::new (static_cast<void*>(&error_)) error_info{errc::invalid_argument, std::string(), no_position};
+      ok_ = false;
+      assign_value(std::move(next));  // as above: an error again if the move throws
+    }
+  }
+  // `e` is `const error_info&` or `error_info&&`.
+  template <class E>
+  void assign_error(E&& e) {
+    if (!ok_) {
+      error_ = std::forward<E>(e);
+      return;
+    }
+    error_info next(std::forward<E>(e));  // a copy may throw: before anything is released
+    value_.~T();
+    ::new (static_cast<void*>(&error_)) error_info(std::move(next));
+    ok_ = false;
   }
   union {
     T value_;

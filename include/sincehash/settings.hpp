@@ -37,7 +37,9 @@ class date_format {
   /// Compiles a format as configurations write it: "" or "iso8601" → ISO 8601; "epoch",
   /// "epoch:ms", "milliseconds" → epoch milliseconds; "epoch:s", "seconds" → epoch seconds;
   /// "epoch:us"/"microseconds", "epoch:ns"/"nanoseconds"; text containing '%' → a strftime
-  /// pattern; anything else → a Java pattern. Pattern errors name their position.
+  /// pattern; anything else → a Java pattern. Pattern errors name their position. A pattern
+  /// must read back what it writes (`time_pattern::parse_check`) and name an instant
+  /// (`time_pattern::instant_check`: `HH:mm` or `yyyy-MM` are refused).
   [[nodiscard]] static result<date_format> compile(std::string_view format, const time_zone& zone) {
     date_format f;
     f.text_ = std::string(format);
@@ -66,6 +68,8 @@ class date_format {
     if (!compiled) return compiled.error();
     if (auto readable = compiled->parse_check(); !readable)
       return std::move(readable).error();  // dates are read with it
+    if (auto identifies = compiled->instant_check(); !identifies)
+      return std::move(identifies).error();  // each date read must name one instant
     f.kind_ = kind::pattern;
     f.pattern_.emplace(std::move(*compiled));
     return f;

@@ -19,6 +19,12 @@
 //   writes exactly the pattern's width (`%f`: 6), truncated, never rounded up.
 // - Numeric fields with a doubled letter (`MM`, `dd`, `HH`, `mm`, `ss`, `yyyy`) need exactly that
 //   many digits; single letters (`M`, `d`, `H`, `h`, `m`, `s`) accept 1 or 2. `yy` is 2000-2099.
+// - A field of variable width (`M`, `d`, `D`, `H`, `h`, `m`, `s`, `%e`, a fraction after a point,
+//   an epoch, the offset `X`/`x` that drops whole-hour minutes) directly followed by digits (a
+//   numeric field or a literal digit) cannot be read back: `yyms` writes 2037 at 00:00:51 as
+//   "37051", which reads as 00:05:01. Such a pattern formats but refuses to parse (see
+//   `parse_check`). Fixed widths: `y`/`yyy`/`yyyy`/`%Y` (4 digits), `yy`, `MM`, `dd`, `DDD`,
+//   `HH`, `hh`, `mm`, `ss`, a fraction without a point, and `Z`, `XX`, `XXX`, `%z`, `%:z`.
 // - Literal letters match either case ('T' matches "t"). Month and weekday names are English,
 //   any case; a weekday that contradicts the date is `errc::invalid_date`.
 // - A pattern that writes a literal 'Z' (`'Z'`, `%SZ`) claims UTC: compiling it with a zone other
@@ -620,9 +626,89 @@ class time_pattern {
   }
 
   /// Whether `parse` can be used: not for a pattern that holds a field twice (`ss.SS,S`,
-  /// `yyyy yy`, `X XXX`), which formats but could read a date back two ways.
+  /// `yyyy yy`, `X XXX`), nor for one where a field of variable width is directly followed by
+  /// digits (`yyms`, `Hmm`, `%s%f`): either formats, but could read a date back two ways. The
+  /// error (`errc::invalid_argument`) names the fields and their positions in the pattern.
   [[nodiscard]] result<void> parse_check() const {
-    if (!twice_.empty()) return error_info{errc::invalid_argument, twice_, no_position};
+    if (!cannot_parse_.empty()) return error_info{errc::invalid_argument, cannot_parse_, no_position};
+    return {};
+  }
+
+  /// Whether a date read with the pattern names one instant: it has an epoch field (`%s`,
+  /// `%ms`), or a year and a month and day (or a day of the year), and no time field without the
+  /// larger ones (`mm:ss` has no hour, `HH:ss` no minute). Otherwise `errc::invalid_argument`
+  /// saying what is missing, at the position of the field that lacks it (or `no_position`). A
+  /// pattern that fails this still formats (`HH:mm` for a clock, `yyyy-MM` for a month); the
+  /// fields it lacks would be read as their smallest value.
+  [[nodiscard]] result<void> instant_check() const {
+    using k = detail::pattern_kind;
+    if (has_epoch_) return {};
+    bool year = false;
+    bool month = false;
+    bool day = false;
+    bool doy = false;
+    bool time[4] = {false, false, false, false};  // hour, minute, second, fraction
+    std::size_t time_at[4] = {0, 0, 0, 0};
+    const auto time_field = [&](int unit, std::size_t at) {
+      if (!time[unit]) time_at[unit] = at;
+      time[unit] = true;
+    };
+    for (const detail::pattern_token& t : tokens_) {
+      switch (t.kind) {
+        case k::year4:
+        case k::year2:
+          year = true;
+          break;
+        case k::month2:
+        case k::month1:
+        case k::month_short:
+        case k::month_full:
+          month = true;
+          break;
+        case k::day2:
+        case k::day1:
+          day = true;
+          break;
+        case k::doy3:
+        case k::doy1:
+          doy = true;
+          break;
+        case k::hour2:
+        case k::hour1:
+        case k::hour12_2:
+        case k::hour12_1:
+          time_field(0, t.position);
+          break;
+        case k::minute2:
+        case k::minute1:
+          time_field(1, t.position);
+          break;
+        case k::second2:
+        case k::second1:
+          time_field(2, t.position);
+          break;
+        case k::fraction:
+          time_field(3, t.position);
+          break;
+        default:
+          break;
+      }
+    }
+    const auto cannot = [](std::string what, std::size_t at) -> result<void> {
+      return error_info{errc::invalid_argument,
+                        "the date pattern has " + std::move(what) + ", so it cannot identify an instant", at};
+    };
+    if (!year) return cannot("no year", no_position);
+    if (doy && (month != day))
+      return cannot("a day of the year and only one of a month and a day", no_position);
+    if (!doy && !month) return cannot("no month (nor a day of the year)", no_position);
+    if (!doy && !day) return cannot("no day of the month (nor a day of the year)", no_position);
+    static constexpr const char* present[] = {"", "a minute", "a second", "a fraction of a second"};
+    static constexpr const char* absent[] = {"hour", "minute", "second", ""};
+    for (int unit = 1; unit < 4; ++unit) {
+      if (time[unit] && !time[unit - 1])
+        return cannot(std::string(present[unit]) + " but no " + absent[unit - 1], time_at[unit]);
+    }
     return {};
   }
 
@@ -630,10 +716,10 @@ class time_pattern {
   /// (text does not follow the pattern), `errc::invalid_date` (a field out of range, Feb 30, a
   /// contradicting weekday), `errc::out_of_range` (offset beyond +-23:59, outside the instant
   /// range), `errc::invalid_argument` (the pattern has neither a year nor an epoch field, or
-  /// holds a field twice: see `parse_check`).
+  /// cannot be read back: see `parse_check`).
   [[nodiscard]] result<instant> parse(std::string_view text) const noexcept {
     using k = detail::pattern_kind;
-    if (!twice_.empty()) return error_info{errc::invalid_argument, twice_, no_position};
+    if (!cannot_parse_.empty()) return error_info{errc::invalid_argument, cannot_parse_, no_position};
     std::size_t i = 0;
     const std::size_t n = text.size();
     std::int64_t year = 1970;
@@ -1139,8 +1225,8 @@ class time_pattern {
                   hour12_pos);
     }
     // A field written twice could be read back two ways (`ss.SS,S` writes a fraction at two
-    // precisions, `yyyy yy` the year 1999 as 1999 and 99): such a pattern formats, but does not
-    // parse.
+    // precisions, `yyyy yy` the year 1999 as 1999 and 99), and so could a field of variable width
+    // followed directly by digits: such a pattern formats, but does not parse.
     {
       static constexpr const char* field_names[] = {
           "year",   "month",  "day of the month",     "day of the year", "hour",   "AM/PM",
@@ -1194,12 +1280,80 @@ class time_pattern {
         const int field = field_of(t.kind);
         if (field < 0) continue;
         if (first_at[field] >= 0) {
-          twice_ = std::string("the pattern holds the ") + field_names[field] + " twice (at " +
-                   std::to_string(first_at[field]) + " and " + std::to_string(t.position) +
-                   "): it formats, but cannot parse, since a date could be read from it two ways";
+          cannot_parse_ = std::string("the pattern holds the ") + field_names[field] + " twice (at " +
+                          std::to_string(first_at[field]) + " and " + std::to_string(t.position) +
+                          "): it formats, but cannot parse, since a date could be read from it two ways";
           break;
         }
         first_at[field] = t.position;
+      }
+      // Parsing reads a variable-width field greedily, up to its widest: the digits of the next
+      // field would be taken for its own. Fixed widths (`MM`, `yyyy`, a fraction without a point,
+      // an offset that always writes its minutes) stop where they should.
+      const auto variable_width = [](const detail::pattern_token& t) {
+        switch (t.kind) {
+          case k::month1:
+          case k::day1:
+          case k::doy1:
+          case k::hour1:
+          case k::hour12_1:
+          case k::minute1:
+          case k::second1:
+          case k::epoch_s:
+          case k::epoch_ms:
+            return true;
+          case k::fraction:
+            return t.dot != 0;  // after a point: 1 to 9 digits
+          case k::offset:
+            return t.width == 0;  // `X`, `x`: "+01" or "+0130"
+          default:
+            return false;
+        }
+      };
+      const auto starts_with_digit = [&](const detail::pattern_token& t) {
+        switch (t.kind) {
+          case k::literal:
+            return detail::is_digit(literals_[t.lit_off]);
+          case k::fraction:
+            return t.dot == 0;
+          case k::month_short:
+          case k::month_full:
+          case k::ampm:
+          case k::weekday_short:
+          case k::weekday_full:
+          case k::offset:
+            return false;
+          default:
+            return true;
+        }
+      };
+      const auto describe = [&](const detail::pattern_token& t) {
+        if (t.kind == k::literal) {
+          return "the literal '" + literals_.substr(t.lit_off, t.lit_len) + "' (at " +
+                 std::to_string(t.position) + ")";
+        }
+        const std::size_t at = t.position;
+        std::size_t end = at + 1;
+        if (source_[at] == '%') {
+          end = std::min(source_.size(), at + 2);
+          if (end < source_.size() &&
+              (source_[at + 1] == ':' || (source_[at + 1] == 'm' && source_[end] == 's')))
+            ++end;
+        } else {
+          while (end < source_.size() && source_[end] == source_[at]) ++end;
+        }
+        return std::string("the ") + field_names[field_of(t.kind)] + " '" + source_.substr(at, end - at) +
+               "' (at " + std::to_string(at) + ")";
+      };
+      for (std::size_t q = 0; q < tokens_.size() && cannot_parse_.empty(); ++q) {
+        if (!variable_width(tokens_[q])) continue;
+        std::size_t r = q + 1;
+        while (r < tokens_.size() && tokens_[r].kind == k::literal && tokens_[r].lit_len == 0) ++r;
+        if (r == tokens_.size() || !starts_with_digit(tokens_[r])) continue;
+        cannot_parse_ = describe(tokens_[q]) + " has a variable width and is followed directly by " +
+                        describe(tokens_[r]) +
+                        ": it formats, but cannot parse, since the digits of one run into the other; put a "
+                        "separator between them or use a fixed width (e.g. 'mm' for 'm')";
       }
     }
     if (!zone_.is_utc()) {
@@ -1291,7 +1445,7 @@ class time_pattern {
   bool has_hour12_ = false;
   bool has_offset_ = false;
   bool has_epoch_ = false;
-  std::string twice_;  // why the pattern cannot parse (a field it holds twice); empty: it can
+  std::string cannot_parse_;  // why the pattern cannot parse (see parse_check); empty: it can
   bool iso_head_ = false;
   char iso_separator_ = 0;
 };

@@ -1,6 +1,9 @@
-# Checks the vcpkg overlay port against the project: valid manifest, the project's version, one
+# Checks the vcpkg overlay port against the project: valid manifest, the version written in
+# include/sincehash/version.hpp (and the one CMake configured, PROJECT_VERSION, read from it), one
 # feature per optional back-end target, and a portfile that passes each feature to the build.
 cmake_minimum_required(VERSION 3.21)
+include("${SOURCE_DIR}/cmake/sincehashVersion.cmake")
+sincehash_read_version("${SOURCE_DIR}/include/sincehash/version.hpp" header_version)
 set(port "${SOURCE_DIR}/cmake/vcpkg/sincehash")
 file(READ "${port}/vcpkg.json" manifest)
 string(JSON name GET "${manifest}" name)
@@ -8,11 +11,15 @@ string(JSON version GET "${manifest}" version-semver)
 if(NOT name STREQUAL "sincehash")
   message(FATAL_ERROR "vcpkg.json names the port '${name}'")
 endif()
-file(READ "${SOURCE_DIR}/CMakeLists.txt" top)
-string(REGEX MATCH "VERSION ([0-9]+\\.[0-9]+\\.[0-9]+)" _ "${top}")
-if(NOT version STREQUAL CMAKE_MATCH_1)
-  message(FATAL_ERROR "vcpkg.json version ${version} differs from the project's ${CMAKE_MATCH_1}")
+if(NOT version STREQUAL header_version)
+  message(FATAL_ERROR "vcpkg.json version ${version} differs from the library's ${header_version} "
+                      "(include/sincehash/version.hpp): change the port's version-semver")
 endif()
+if(DEFINED PROJECT_VERSION AND NOT PROJECT_VERSION STREQUAL header_version)
+  message(FATAL_ERROR "the CMake project version ${PROJECT_VERSION} differs from include/sincehash/version.hpp's "
+                      "${header_version}: CMakeLists.txt must read it from the header")
+endif()
+file(READ "${SOURCE_DIR}/CMakeLists.txt" top)
 file(READ "${port}/portfile.cmake" portfile)
 foreach(feature sqlite redis postgres sodium simdjson)
   string(JSON deps ERROR_VARIABLE err GET "${manifest}" features ${feature} dependencies)

@@ -603,9 +603,8 @@ class encrypted_store {
     }
     if (plain && (plain->size() < 9 || static_cast<unsigned char>((*plain)[0]) > 2)) {
       why = "its sealed value is malformed";
-      plain.reset();
     }
-    if (!plain) {
+    if (!plain || !why.empty()) {
       throw error(errc::crypto_error, "encrypted_store: the offset of partition '" + std::string(partition) +
                                           "' cannot be opened: " + why);
     }
