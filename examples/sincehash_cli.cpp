@@ -158,6 +158,41 @@ std::string_view event_record(const event& e) {
   return e.type == event_type::deleted ? std::string_view() : e.record;
 }
 
+// True when `json` holds a line break: it must then be written compacted to stay on one line.
+bool spans_lines(std::string_view json) noexcept {
+  return !json.empty() && (std::memchr(json.data(), '\n', json.size()) != nullptr ||
+                           std::memchr(json.data(), '\r', json.size()) != nullptr);
+}
+
+// Appends the JSON text `json` without its insignificant white space (string contents are
+// copied untouched). A valid JSON text comes out on one line.
+void append_compact(std::string& out, std::string_view json) {
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < json.size()) {
+        out.push_back(json[++i]);
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      out.push_back(c);
+      in_string = c == '"';
+    }
+  }
+}
+
+// Appends a record's JSON text: its bytes as they are, or compacted when it spans lines.
+void append_record(std::string& out, std::string_view json) {
+  if (spans_lines(json)) {
+    append_compact(out, json);
+  } else {
+    out.append(json.data(), json.size());
+  }
+}
+
 void append_reject(std::string& out, const rejected_record& r) {
   out += "{\"line\":";
   out += std::to_string(r.position);
@@ -171,7 +206,7 @@ void append_reject(std::string& out, const rejected_record& r) {
   append_json_string(out, r.reason);
   out += ",\"record\":";
   if (r.record_is_json) {
-    out.append(r.record.data(), r.record.size());
+    append_record(out, r.record);
   } else {
     append_json_string(out, r.record);
   }
@@ -220,26 +255,41 @@ class sink {
     if (fd < 0) {
       for (const auto& e : events) {
         append_event_head(scratch, e);
-        scratch += event_record(e);
+        append_record(scratch, event_record(e));
         scratch += "}\n";
       }
       write(scratch);
       return;
     }
     if (std::fflush(f_) != 0) fail();  // what the stream holds goes first
+    // A record that spans lines is written compacted, from `flat_`; any other from the input.
+    flat_.clear();
     std::vector<std::size_t> head_end;
+    std::vector<std::pair<std::size_t, std::size_t>> flat_at;  // event index → its compacted bytes
     head_end.reserve(events.size());
-    for (const auto& e : events) {
-      append_event_head(scratch, e);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      append_event_head(scratch, events[i]);
       head_end.push_back(scratch.size());
+      const std::string_view record = event_record(events[i]);
+      if (spans_lines(record)) {
+        const std::size_t begin = flat_.size();
+        append_compact(flat_, record);
+        flat_at.emplace_back(i, begin);
+      }
     }
+    std::size_t next_flat = 0;
     static const char tail[] = "}\n";
     std::vector<iovec> iov;
     iov.reserve(3 * events.size());
     std::size_t head_begin = 0;
     for (std::size_t i = 0; i < events.size(); ++i) {
       iov.push_back({&scratch[head_begin], head_end[i] - head_begin});
-      const std::string_view record = event_record(events[i]);
+      std::string_view record = event_record(events[i]);
+      if (next_flat < flat_at.size() && flat_at[next_flat].first == i) {
+        const std::size_t begin = flat_at[next_flat].second;
+        const std::size_t end = ++next_flat < flat_at.size() ? flat_at[next_flat].second : flat_.size();
+        record = std::string_view(flat_.data() + begin, end - begin);
+      }
       if (!record.empty()) iov.push_back({const_cast<char*>(record.data()), record.size()});
       iov.push_back({const_cast<char*>(tail), 2});
       head_begin = head_end[i];
@@ -280,6 +330,7 @@ class sink {
   }
   std::FILE* f_;
   std::string name_;
+  std::string flat_;  // compacted records of the events being written
 };
 
 // ---- options -------------------------------------------------------------------------------------

@@ -491,6 +491,38 @@ class cli_case(unittest.TestCase):
         rc, _, err = self.run_cli("since", "--key-file", os.path.join(self.dir.name, "missing"), check_rc=2)
         self.assertIn("cannot be read", err)
 
+    # -- input shapes and framing ----------------------------------------------------------------
+
+    def test_pretty_printed_input_gives_one_line_events_and_rejects(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        good = {"Id": "a", "FirstName": "A  b", "Email": "a@x", "LastModifiedDate": t,
+                "Note": "x\ny {\"q\": [1, 2]}"}
+        bad = {"Id": "b", "FirstName": "B", "LastModifiedDate": "yesterday"}
+        compact = json.dumps(good, separators=(",", ":"))
+        shapes = {"array": (json.dumps([good, bad], indent=2), True),
+                  "page": (json.dumps({"total": 2, "results": [good, bad]}, indent=2), True),
+                  "one record": (json.dumps(good, indent=4), False)}
+        for name, (text, with_reject) in shapes.items():
+            with self.subTest(shape=name):
+                state = os.path.join(self.dir.name, "pretty-%s.db" % name)
+                rejects = os.path.join(self.dir.name, "pretty-%s.rejects" % name)
+                _, out, _ = self.run_cli("process", "--state", state, "--rejects", rejects, input_text=text)
+                lines = out.splitlines()
+                self.assertEqual(len(lines), 1, out)
+                self.assertEqual(json.loads(lines[0])["record"], good)
+                # white space between tokens removed, string contents untouched
+                self.assertTrue(lines[0].endswith(',"record":' + compact + "}"), lines[0])
+                with open(rejects) as f:
+                    rej = f.read().splitlines()
+                self.assertEqual(len(rej), 1 if with_reject else 0, rej)
+                if with_reject:
+                    self.assertEqual(json.loads(rej[0])["record"], bad)
+        # A record without line breaks keeps its bytes exactly, in an array too.
+        raw = '{"Id": "c",   "FirstName":"C  c" , "LastModifiedDate":"%s"}' % t
+        _, out, _ = self.run_cli("process", "--state", os.path.join(self.dir.name, "raw.db"),
+                                 input_text="[\n  " + raw + "\n]\n")
+        self.assertTrue(out.splitlines()[0].endswith(',"record":' + raw + "}"), out)
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
