@@ -523,6 +523,58 @@ class cli_case(unittest.TestCase):
                                  input_text="[\n  " + raw + "\n]\n")
         self.assertTrue(out.splitlines()[0].endswith(',"record":' + raw + "}"), out)
 
+    def test_truncated_or_trailing_page_is_an_input_error(self):
+        recs = [json.loads(sf(str(i), "N", "%d@x" % i, "2024-03-01T10:00:00.000+0000")) for i in range(3)]
+        page = json.dumps({"total": 3, "results": recs})
+        pretty = json.dumps({"records": recs, "done": True}, indent=2)
+        array = json.dumps(recs)
+        cases = [  # input, the message, the byte offset it names
+            ("truncated page", page[:-20], "cut off", len(page) - 20),
+            ("truncated pretty page", pretty[:-30], "cut off", len(pretty) - 30),
+            ("page and data after it", page + " trailing\n", "after", len(page) + 1),
+            ("two pages", page + page, "after", len(page)),
+            ("pretty page and data after it", pretty + "\n{}\n", "after", len(pretty) + 1),
+            ("truncated array", array[:-20], "cut off", array.index('{"Id": "2"')),
+            ("unclosed array", array[:-1], "not closed", len(array) - 1),
+            ("array and data after it", array + " x", "after", len(array) + 1),
+            ("no comma in an array", array.replace("}, {", "} {", 1), "expected", array.index("}, {") + 2),
+        ]
+        for name, text, what, at in cases:
+            with self.subTest(case=name):
+                state = os.path.join(self.dir.name, "cut.db")
+                rc, out, err = self.run_cli("process", "--state", state, input_text=text, check_rc=1)
+                self.assertIn(what, err)
+                self.assertIn("at byte %d:" % at, err)
+                _, since, _ = self.run_cli("since", state=state)
+                self.assertEqual(since, "")  # nothing committed
+        # NDJSON whose first line is an object is still NDJSON
+        events, s = self.process([sf("x", "N", "x@x", "2024-03-01T10:00:00.000+0000"), "not json"])
+        self.assertEqual((len(events), s["invalid"]), (1, 1))
+
+    def test_a_byte_order_mark_is_skipped(self):
+        recs = [json.loads(sf(str(i), "N", "%d@x" % i, "2024-03-01T10:00:00.000+0000")) for i in range(2)]
+        shapes = {"ndjson": "".join(json.dumps(r) + "\n" for r in recs), "array": json.dumps(recs),
+                  "page": json.dumps({"results": recs}, indent=1), "one record": json.dumps(recs[0], indent=1)}
+        for name, text in shapes.items():
+            data = b"\xef\xbb\xbf" + text.encode()
+            for source in ("file", "pipe"):
+                with self.subTest(shape=name, source=source):
+                    state = os.path.join(self.dir.name, "bom-%s-%s.db" % (name, source))
+                    cmd = [BIN, "process", "--config", self.config, "--resource", "contacts", "--state", state]
+                    if source == "file":
+                        path = os.path.join(self.dir.name, "bom.in")
+                        with open(path, "wb") as f:
+                            f.write(data)
+                        with open(path, "rb") as f:
+                            p = subprocess.run(cmd, stdin=f, capture_output=True, timeout=60)
+                    else:
+                        p = subprocess.run(cmd, input=data, capture_output=True, timeout=60)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    summary = json.loads(p.stderr.decode().splitlines()[-1])
+                    self.assertEqual(summary["invalid"], 0, p.stderr)
+                    ids = [json.loads(l)["id"] for l in p.stdout.decode().splitlines()]
+                    self.assertEqual(ids, ["0", "1"] if name != "one record" else ["0"])
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
