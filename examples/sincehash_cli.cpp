@@ -80,6 +80,39 @@ struct exit_error {
 
 // ---- JSON output helpers -----------------------------------------------------------------------
 
+// The length of the well-formed UTF-8 sequence at the start of `s` (1 to 4), or 0 with `bad` set
+// to the length of its maximal ill-formed prefix (at least 1).
+std::size_t utf8_sequence(std::string_view s, std::size_t& bad) noexcept {
+  const auto at = [&s](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = at(0);
+  std::size_t n = 0;
+  unsigned char low = 0x80, high = 0xBF;  // the range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) low = 0xA0;   // no overlong forms
+    if (c == 0xED) high = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) low = 0x90;
+    if (c == 0xF4) high = 0x8F;  // nothing above U+10FFFF
+  } else {
+    bad = 1;
+    return 0;
+  }
+  std::size_t i = 1;
+  for (; i < n && i < s.size(); ++i) {
+    const unsigned char b = at(i);
+    if (i == 1 ? (b < low || b > high) : (b < 0x80 || b > 0xBF)) break;
+  }
+  if (i == n) return n;
+  bad = i;
+  return 0;
+}
+
+// Appends `s` as a JSON string. Bytes that are not well-formed UTF-8 are written as U+FFFD (one
+// for each maximal ill-formed sequence), so the output is always valid JSON.
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
@@ -87,13 +120,25 @@ void append_json_string(std::string& out, std::string_view s) {
   std::size_t plain = 0;
   while (plain < s.size()) {
     const auto c = static_cast<unsigned char>(s[plain]);
-    if (c < 0x20 || c == '"' || c == '\\') break;
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
     ++plain;
   }
   out.append(s.data(), plain);
-  s.remove_prefix(plain);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
+  for (std::size_t i = plain; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      std::size_t bad = 0;
+      const std::size_t n = utf8_sequence(s.substr(i), bad);
+      if (n > 0) {
+        out.append(s.data() + i, n);
+        i += n;
+      } else {
+        out += "\xEF\xBF\xBD";
+        i += bad;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -122,7 +167,7 @@ void append_json_string(std::string& out, std::string_view s) {
           out.push_back(hex[c >> 4]);
           out.push_back(hex[c & 0xF]);
         } else {
-          out.push_back(ch);
+          out.push_back(static_cast<char>(c));
         }
     }
   }
@@ -198,14 +243,16 @@ void append_reject(std::string& out, const rejected_record& r) {
   out += std::to_string(r.position);
   out += ",\"id\":";
   if (r.id) {
-    append_json_string(out, *r.id);
+    append_value(out, *r.id, r.id_kind);
   } else {
     out += "null";
   }
   out += ",\"reason\":";
   append_json_string(out, r.reason);
   out += ",\"record\":";
-  if (r.record_is_json) {
+  // The record as JSON only when it is valid JSON (a fast reader may have stopped before the part
+  // that is not): else as a string, so that every rejects line is valid JSON.
+  if (r.record_is_json && nlohmann::json::accept(r.record.begin(), r.record.end())) {
     append_record(out, r.record);
   } else {
     append_json_string(out, r.record);
@@ -364,6 +411,8 @@ const char* help_text(const std::string& command) {
                  "--dry-run commits nothing. --threads N reads records with N threads, and above 1 reads\n"
                  "the next batch while the current one is classified (default: the cores, at most 4; the\n"
                  "results are the same).\n"
+                 "Invalid records go to --rejects FILE (default: stderr), one JSON object each:\n"
+                 "{\"line\",\"id\",\"reason\",\"record\"}, a record that is not valid JSON as a string.\n"
                  "The last line on stderr is a JSON summary of the run.\n"
                : "usage: sincehash rescan --config FILE --state URI --resource NAME [--instance NAME]\n"
                  "                        [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"

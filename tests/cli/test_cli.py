@@ -575,6 +575,33 @@ class cli_case(unittest.TestCase):
                     ids = [json.loads(l)["id"] for l in p.stdout.decode().splitlines()]
                     self.assertEqual(ids, ["0", "1"] if name != "one record" else ["0"])
 
+    def test_rejects_are_valid_json_and_keep_the_id_type(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        lines = [b'{"Id":"u","FirstName":"A\xff\xfeB","LastModifiedDate":"' + t.encode() + b'"}',
+                 b'not json \xc3\x28 \xe2\x82 either \xf0\x9f\x98\x80',
+                 b'{"Id":9,"LastModifiedDate":"yesterday"}',
+                 b'{"Id":"s","LastModifiedDate":"yesterday"}',
+                 b'{"FirstName":"no id","Other":tru}',
+                 b'{"FirstName":"no id","Other":[1,}']
+        rejects = os.path.join(self.dir.name, "rejects.ndjson")
+        p = subprocess.run([BIN, "process", "--config", self.config, "--resource", "contacts", "--state", self.state,
+                            "--rejects", rejects], input=b"\n".join(lines) + b"\n", capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(rejects, "rb") as f:
+            raw = f.read().splitlines()
+        rej = {}
+        for line in raw:
+            r = json.loads(line.decode("utf-8"))  # strict: every rejects line is valid UTF-8 and JSON
+            rej[r["line"]] = r
+        self.assertEqual(sorted(rej), [1, 2, 3, 4, 5, 6])
+        self.assertEqual(rej[1]["record"], '{"Id":"u","FirstName":"A\ufffd\ufffdB","LastModifiedDate":"%s"}' % t)
+        self.assertEqual(rej[2]["record"], "not json \ufffd( \ufffd either \U0001F600")
+        self.assertEqual(rej[3]["id"], 9)  # a number stays a number
+        self.assertEqual(rej[3]["record"], {"Id": 9, "LastModifiedDate": "yesterday"})
+        self.assertEqual(rej[4]["id"], "s")
+        self.assertEqual(rej[5]["record"], lines[4].decode())  # not valid JSON: a string
+        self.assertEqual(rej[6]["record"], lines[5].decode())
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
