@@ -380,6 +380,13 @@ class sink {
   std::string flat_;  // compacted records of the events being written
 };
 
+// Everything written to `f` has reached the operating system; else an output failure (exit 1).
+void finish_output(std::FILE* f, const std::string& what) {
+  errno = 0;
+  if (std::fflush(f) != 0 || std::ferror(f) != 0)
+    run_error("writing " + what + " failed (" + std::strerror(errno != 0 ? errno : EIO) + ")");
+}
+
 // ---- options -------------------------------------------------------------------------------------
 
 struct options {
@@ -783,6 +790,7 @@ int cmd_since(const options& o, std::FILE* out) {
     } else if (auto since = d.since()) {
       std::fprintf(out, "%s\n", since->c_str());
     }
+    finish_output(out, "the since value");
     return 0;
   });
 }
@@ -801,6 +809,7 @@ int cmd_purge(const options& o, std::FILE* out) {
   const std::size_t purged = with_store(
       o, std::string(), [&](auto& store, auto) { return store.purge_expired(make_clock(o).now()); });
   std::fprintf(out, "{\"purged\":%zu}\n", purged);
+  finish_output(out, "the purge count (the states were purged)");
   return 0;
 }
 
@@ -937,6 +946,7 @@ int main(int argc, char** argv) {
     options o = parse_options(argc, argv);
     if (o.help) {
       std::fputs(help_text(o.command), stdout);
+      finish_output(stdout, "the help");
       return 0;
     }
     run_io io;
@@ -946,7 +956,11 @@ int main(int argc, char** argv) {
     if (o.command == "since") return cmd_since(o, stdout);
     if (o.command == "reset") return cmd_reset(o);
     if (o.command == "purge") return cmd_purge(o, stdout);
-    if (o.command == "demo") return cmd_demo();
+    if (o.command == "demo") {
+      cmd_demo();
+      finish_output(stdout, "the demo");
+      return 0;
+    }
   } catch (const exit_error& e) {
     std::fprintf(stderr, "sincehash: %s\n", e.message.c_str());
     return e.code;

@@ -602,6 +602,22 @@ class cli_case(unittest.TestCase):
         self.assertEqual(rej[5]["record"], lines[4].decode())  # not valid JSON: a string
         self.assertEqual(rej[6]["record"], lines[5].decode())
 
+    def test_since_and_purge_fail_when_their_output_cannot_be_written(self):
+        self.process([sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")])  # an offset to print
+        for args in (("since",), ("since", "--url"), ("purge",)):
+            with self.subTest(args=args, to="a full device"):
+                with open("/dev/full", "w") as full:
+                    _, _, err = self.run_cli(*args, stdout=full, check_rc=1)
+                self.assertIn("writing", err)
+            with self.subTest(args=args, to="a closed pipe"):
+                r, w = os.pipe()
+                os.close(r)
+                try:
+                    _, _, err = self.run_cli(*args, stdout=w, check_rc=1)
+                finally:
+                    os.close(w)
+                self.assertIn("writing", err)
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
