@@ -78,6 +78,26 @@ struct exit_error {
 [[noreturn]] void usage_error(const std::string& message) { throw exit_error{2, message}; }
 [[noreturn]] void run_error(const std::string& message) { throw exit_error{1, message}; }
 
+// Called in a catch handler: writes what the exception in flight says to `err` and returns its
+// exit code (2 for a usage or configuration error, else 1 unless it carries its own).
+int report_failure(std::FILE* err) {
+  try {
+    throw;
+  } catch (const exit_error& e) {
+    std::fprintf(err, "sincehash: %s\n", e.message.c_str());
+    return e.code;
+  } catch (const config_error& e) {
+    std::fprintf(err, "sincehash: %s\n", e.what());
+    return 2;
+  } catch (const error& e) {
+    std::fprintf(err, "sincehash: %s\n", e.what());
+    return e.code() == errc::config_error ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(err, "sincehash: %s\n", e.what());
+    return 1;
+  }
+}
+
 // ---- JSON output helpers -----------------------------------------------------------------------
 
 // The length of the well-formed UTF-8 sequence at the start of `s` (1 to 4), or 0 with `bad` set
@@ -260,13 +280,22 @@ void append_reject(std::string& out, const rejected_record& r) {
   out += "}\n";
 }
 
-std::string summary_json(const run_stats& s, const std::optional<offset_value>& before,
+// What a run did: counts of the batches it classified, and how many input records (invalid ones
+// included) belong to the batches it committed.
+struct run_progress {
+  run_stats stats;
+  std::size_t committed = 0;
+};
+
+std::string summary_json(const run_progress& p, const std::optional<offset_value>& before,
                          const std::optional<offset_value>& after) {
+  const run_stats& s = p.stats;
   std::string out =
-      "{\"processed\":" + std::to_string(s.processed) + ",\"created\":" + std::to_string(s.created) +
-      ",\"updated\":" + std::to_string(s.updated) + ",\"deleted\":" + std::to_string(s.deleted) +
-      ",\"unchanged\":" + std::to_string(s.unchanged) + ",\"stale\":" + std::to_string(s.stale) +
-      ",\"invalid\":" + std::to_string(s.invalid) + ",\"since_before\":";
+      "{\"processed\":" + std::to_string(s.processed) + ",\"committed\":" + std::to_string(p.committed) +
+      ",\"created\":" + std::to_string(s.created) + ",\"updated\":" + std::to_string(s.updated) +
+      ",\"deleted\":" + std::to_string(s.deleted) + ",\"unchanged\":" + std::to_string(s.unchanged) +
+      ",\"stale\":" + std::to_string(s.stale) + ",\"invalid\":" + std::to_string(s.invalid) +
+      ",\"since_before\":";
   auto put = [&out](const std::optional<offset_value>& v) {
     if (!v) {
       out += "null";
@@ -420,13 +449,21 @@ const char* help_text(const std::string& command) {
                  "results are the same).\n"
                  "Invalid records go to --rejects FILE (default: stderr), one JSON object each:\n"
                  "{\"line\",\"id\",\"reason\",\"record\"}, a record that is not valid JSON as a string.\n"
-                 "The last line on stderr is a JSON summary of the run.\n"
+                 "The last line on stderr is a JSON summary of the run, also after a failure: processed,\n"
+                 "committed (the input records of the batches committed: all on success, none on a dry\n"
+                 "run), created, updated, deleted, unchanged, stale, invalid, since_before, since_after.\n"
+                 "Exit 0 on success; 1 on an input, output or store failure (the failing batch is not\n"
+                 "committed; the batches before it were, and their events are the first lines written);\n"
+                 "2 on a usage or configuration error.\n"
+                 "Consumers: deliver every complete event line, also after a failure; what was not\n"
+                 "committed comes back on the next run.\n"
                : "usage: sincehash rescan --config FILE --state URI --resource NAME [--instance NAME]\n"
                  "                        [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"
                  "                        < listing > events\n"
                  "Like process, for a complete listing of the source: at the end, ids not seen are\n"
                  "reported as deleted events and their state is removed. An interrupted rescan\n"
-                 "reports nothing and is simply run again.\n";
+                 "reports nothing and is simply run again. Output, summary, exit codes and the consumer\n"
+                 "rule are those of process (see sincehash process --help).\n";
   }
   if (command == "since") {
     return "usage: sincehash since --config FILE --state URI --resource NAME [--instance NAME] [--url]\n"
@@ -656,12 +693,15 @@ struct run_io {
   bool progress = false;         // stderr is a terminal
 };
 
+// Reads, classifies, delivers and commits the input batch by batch, keeping `progress` and
+// `after` (the offset after the last batch) up to date, so that they hold what was done when it
+// throws.
 template <class Detector>
-run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
-                      std::optional<offset_value>& after) {
+void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::optional<offset_value>& after,
+                 run_progress& progress) {
   sink out(io.out, "the events");
   sink rej(io.rejects != nullptr ? io.rejects : io.err, o.rejects ? *o.rejects : std::string("stderr"));
-  run_stats total;
+  run_stats& total = progress.stats;
   // Each batch is committed after its events were flushed (one durable commit per batch):
   // up to 10,000 records or 8 MiB of input, which bounds memory whatever the input's size.
   // The descriptor is read directly where there is one, so NDJSON arriving through a pipe is
@@ -706,15 +746,18 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
     std::future<void> ahead;
     if (overlapped) ahead = std::async(std::launch::async, [&] { fetch(next); });
     batch_result r = d.classify(std::move(current.read));
+    total += r.stats;
     out.write_events(r.events, buf);
     buf.clear();
     for (const auto& x : r.rejected) append_reject(buf, x);
     rej.write(buf);
     out.flush();
     rej.flush();
-    if (!o.dry_run) d.commit(r.pending);
+    if (!o.dry_run) {
+      d.commit(r.pending);
+      progress.committed += r.stats.processed;
+    }
     after = r.pending.offset_after;
-    total += r.stats;
     if (overlapped)
       fetch_or_fail([&] { ahead.get(); });
     else
@@ -740,7 +783,6 @@ run_stats run_records(Detector& d, const options& o, run_io& io, bool rescan,
     total += r.stats;
   }
   if (io.progress) std::fputs("\r\x1b[K", io.err);
-  return total;
 }
 
 template <class Store, class Algorithm>
@@ -757,17 +799,23 @@ int process_with(Store& store, Algorithm algorithm, const options& o, run_io io,
   }
   const std::optional<offset_value> before = d.offset();
   std::optional<offset_value> after = before;
-  run_stats stats;
+  // A failed run still ends with its summary (after the error message): `committed` tells how
+  // many input records the batches it committed held, and their events were its first lines.
+  run_progress progress;
+  int code = 0;
   try {
-    stats = run_records(d, o, io, rescan, after);
+    run_records(d, o, io, rescan, after, progress);
   } catch (...) {
-    if (rejects_file != nullptr) std::fclose(rejects_file);
-    throw;
+    if (io.progress) std::fputs("\r\x1b[K", io.err);
+    code = report_failure(io.err);
   }
-  if (rejects_file != nullptr && std::fclose(rejects_file) != 0)
-    run_error("--rejects " + *o.rejects + ": writing failed");
-  std::fprintf(io.err, "%s\n", summary_json(stats, before, after).c_str());
-  return 0;
+  if (rejects_file != nullptr && std::fclose(rejects_file) != 0 && code == 0) {
+    std::fprintf(io.err, "sincehash: --rejects %s: writing failed (%s)\n", o.rejects->c_str(),
+                 std::strerror(errno));
+    code = 1;
+  }
+  std::fprintf(io.err, "%s\n", summary_json(progress, before, after).c_str());
+  return code;
 }
 
 int cmd_process(const options& o, run_io io, bool rescan) {
@@ -859,8 +907,9 @@ int cmd_demo() {
     run_io io;
     io.in = in;
     io.err = summary;
-    int rc = cmd_process(o, io, rescan);
+    const int rc = cmd_process(o, io, rescan);
     std::fclose(in);
+    if (rc != 0) run_error("the demo's run failed");
     std::rewind(summary);
     char line[4096] = {0};
     std::string last;
@@ -961,18 +1010,8 @@ int main(int argc, char** argv) {
       finish_output(stdout, "the demo");
       return 0;
     }
-  } catch (const exit_error& e) {
-    std::fprintf(stderr, "sincehash: %s\n", e.message.c_str());
-    return e.code;
-  } catch (const config_error& e) {
-    std::fprintf(stderr, "sincehash: %s\n", e.what());
-    return 2;
-  } catch (const error& e) {
-    std::fprintf(stderr, "sincehash: %s\n", e.what());
-    return e.code() == errc::config_error ? 2 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sincehash: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return report_failure(stderr);
   }
   return 0;
 }

@@ -618,6 +618,37 @@ class cli_case(unittest.TestCase):
                     os.close(w)
                 self.assertIn("writing", err)
 
+    def test_a_failed_run_prints_its_summary_with_what_it_committed(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        recs = [json.loads(sf(str(i), "N", "%d@x" % i, t)) for i in range(25000)]
+        recs[7] = {"Id": "7", "LastModifiedDate": "not a date"}  # invalid: counts as committed input
+        full = json.dumps(recs)
+        cut = full[:-30]  # the last element is cut off: the first two batches (20,000) are committed
+        for threads in ("1", "3"):
+            with self.subTest(threads=threads):
+                state = os.path.join(self.dir.name, "partial-%s.db" % threads)
+                _, out, err = self.run_cli("process", "--threads", threads, "--state", state,
+                                           "--rejects", os.devnull, input_text=cut, check_rc=1)
+                last = err.strip().splitlines()
+                self.assertIn("cut off", last[-2])
+                summary = json.loads(last[-1])  # the summary is still the last line
+                self.assertEqual(summary["committed"], 20000)
+                self.assertEqual(summary["since_after"], t)
+                ids = [json.loads(l)["id"] for l in out.splitlines()]
+                committed_ids = [str(i) for i in range(20000) if i != 7]
+                self.assertEqual(ids[:len(committed_ids)], committed_ids)  # the first lines written
+                # what was committed is not dispatched again; the rest is
+                _, out, err = self.run_cli("process", "--threads", threads, "--state", state,
+                                           "--rejects", os.devnull, input_text=full)
+                self.assertEqual([json.loads(l)["id"] for l in out.splitlines()],
+                                 [str(i) for i in range(20000, 25000)])
+                summary = json.loads(err.strip().splitlines()[-1])
+                self.assertEqual((summary["processed"], summary["committed"]), (25000, 25000))
+        _, s = self.process([sf("a", "A", "a@x", t)], "--dry-run")
+        self.assertEqual((s["processed"], s["committed"]), (1, 0))
+        _, s = self.process([sf("a", "A", "a@x", t), "oops"])
+        self.assertEqual((s["processed"], s["committed"]), (2, 2))
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
