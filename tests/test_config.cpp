@@ -107,6 +107,26 @@ TEST_CASE("sincehash's own keys") {
         parse_iso8601("2024-03-01T10:00:00Z").value());
 }
 
+TEST_CASE("maxFutureSkew: 15 minutes by default, \"none\" turns the guard off") {
+  const auto skew = [](const char* own) {
+    return read_config_text(std::string(R"({"c": {"idField": "id", "sincehash": )") + own + "}}")
+        .resource("c")
+        .max_future_skew;
+  };
+  CHECK(skew("{}") == std::chrono::nanoseconds(15min));
+  CHECK(resource_settings{}.max_future_skew == std::chrono::nanoseconds(15min));
+  CHECK_FALSE(skew(R"({"maxFutureSkew": "none"})").has_value());
+  CHECK(skew(R"({"maxFutureSkew": 60})") == std::chrono::nanoseconds(1min));
+  try {
+    (void)skew(R"({"maxFutureSkew": "never"})");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    REQUIRE(e.problems().size() == 1);
+    CHECK(e.problems()[0].where == "/c/sincehash/maxFutureSkew");
+    CHECK(e.problems()[0].reason.find("\"none\"") != std::string::npos);
+  }
+}
+
 TEST_CASE(
     "an unknown key is an error naming it and where it stands; every problem is reported, unknown keys "
     "first") {

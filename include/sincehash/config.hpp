@@ -285,8 +285,9 @@ class config_reader {
     return out;
   }
 
+  // `also` completes the list of what is accepted, in the error message.
   std::optional<std::chrono::nanoseconds> duration_at(const nlohmann::json& obj, std::string_view key,
-                                                      const std::string& where) {
+                                                      const std::string& where, std::string_view also = {}) {
     auto it = obj.find(std::string(key));
     if (it == obj.end()) return std::nullopt;
     if (it->is_number_integer() && it->get<long long>() >= 0)
@@ -295,10 +296,12 @@ class config_reader {
       auto d = parse_duration(it->get_ref<const std::string&>());
       if (d) return *d;
       add(at(where, key), "bad duration \"" + it->get<std::string>() + "\": " + d.error().message +
-                              " (use ISO 8601 such as \"P30D\", \"PT5M\", or whole seconds)");
+                              " (use ISO 8601 such as \"P30D\", \"PT5M\", or whole seconds" +
+                              std::string(also) + ")");
       return std::nullopt;
     }
-    add(at(where, key), "must be an ISO 8601 duration string such as \"PT5M\" or a whole number of seconds");
+    add(at(where, key), "must be an ISO 8601 duration string such as \"PT5M\" or a whole number of seconds" +
+                            std::string(also));
     return std::nullopt;
   }
 
@@ -365,7 +368,13 @@ class config_reader {
     if (s.ttl && s.ttl->count() == 0)
       add(at(where, "ttl"), "must be longer than zero (leave it out for no expiry)");
     s.lookback = duration_at(own, "lookback", where);
-    s.max_future_skew = duration_at(own, "maxFutureSkew", where);
+    if (auto it = own.find("maxFutureSkew"); it != own.end()) {  // absent: the default (15 minutes)
+      if (it->is_string() && it->get_ref<const std::string&>() == "none") {
+        s.max_future_skew.reset();
+      } else {
+        s.max_future_skew = duration_at(own, "maxFutureSkew", where, ", or \"none\" to turn the guard off");
+      }
+    }
     bool_at(own, "chronological", where, s.chronological);
     bool_at(own, "detectDeletes", where, s.detect_deletes);
     bool_at(own, "strict", where, s.strict);

@@ -649,6 +649,29 @@ class cli_case(unittest.TestCase):
         _, s = self.process([sf("a", "A", "a@x", t), "oops"])
         self.assertEqual((s["processed"], s["committed"]), (2, 2))
 
+    def test_far_future_dates_do_not_advance_the_offset_by_default(self):
+        now = "2024-03-01T12:00:00Z"
+        near, far = "2024-03-01T12:10:00.000+0000", "2024-03-01T12:20:00.000+0000"  # 10 and 20 minutes ahead
+        events, s = self.process([sf("a", "A", "a@x", near)], "--now", now)
+        self.assertEqual(s["since_after"], near)  # within the default 15 minutes
+        events, s = self.process([sf("b", "B", "b@x", far)], "--now", now)
+        self.assertEqual([e["id"] for e in events], ["b"])  # dispatched all the same
+        self.assertEqual(s["since_after"], near)  # but the offset does not advance
+        self.assertEqual(self.run_cli("since")[1].strip(), near)
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        for skew, expected in (("none", far), ("PT30M", far), ("PT5M", None)):
+            with self.subTest(maxFutureSkew=skew):
+                cfg["contacts"]["sincehash"] = {"maxFutureSkew": skew}
+                path = self.write("skew.json", json.dumps(cfg))
+                state = os.path.join(self.dir.name, "skew-%s.db" % skew)
+                events, s = self.process([sf("c", "C", "c@x", far)], "--now", now, config=path, state=state)
+                self.assertEqual(len(events), 1)
+                self.assertEqual(s["since_after"], expected)
+        cfg["contacts"]["sincehash"] = {"maxFutureSkew": "never"}
+        _, _, err = self.run_cli("since", config=self.write("bad-skew.json", json.dumps(cfg)), check_rc=2)
+        self.assertIn("maxFutureSkew", err)
+        self.assertIn('"none"', err)
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
