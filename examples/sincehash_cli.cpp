@@ -495,6 +495,8 @@ const char* help_text(const std::string& command) {
          "  demo      a guided scenario on a temporary SQLite file\n"
          "Run `sincehash <command> --help` for a command's options.\n"
          "State URIs: PATH or sqlite:PATH (embedded SQLite).\n"
+         "State lives in the partition INSTANCE/RESOURCE (--instance defaults to \"default\"), with\n"
+         "'/' and '%' in the names written as %2F and %25: distinct pairs never share one.\n"
          "--key-file PATH (every command but demo): the state is encrypted (XChaCha20-Poly1305) and\n"
          "watched fields are hashed with keyed BLAKE2b; the file holds lines `ID HEX` (64 hex\n"
          "digits each); the highest id writes, every listed key reads.\n";
@@ -681,7 +683,8 @@ resource_settings load_resource(const options& o) {
   }
 }
 
-std::string partition_of(const options& o) { return o.instance + "/" + *o.resource; }
+// The partition of the run: distinct (instance, resource) pairs never share one.
+std::string partition_of(const options& o) { return partition_key(o.instance, *o.resource); }
 
 // ---- process / rescan -----------------------------------------------------------------------------
 

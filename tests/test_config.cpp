@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 
 using namespace sincehash;
@@ -105,6 +106,30 @@ TEST_CASE("sincehash's own keys") {
   CHECK(c.normalize.at("properties.email") == std::vector<normaliser>{normaliser::trim, normaliser::lower});
   CHECK(c.updated->format.parse("1709287200000", true).value() ==
         parse_iso8601("2024-03-01T10:00:00Z").value());
+}
+
+TEST_CASE("partition keys: plain names keep their key, distinct pairs never share one") {
+  CHECK(partition_key("default", "contacts") == "default/contacts");
+  CHECK(partition_key("instance-42", "crm.contacts v2") == "instance-42/crm.contacts v2");
+  CHECK(partition_key("a/b", "c") == "a%2Fb/c");
+  CHECK(partition_key("a", "b/c") == "a/b%2Fc");
+  CHECK(partition_key("a%2Fb", "c") == "a%252Fb/c");
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"a/b", "c"},  {"a", "b/c"}, {"a%2Fb", "c"}, {"a", "b%2Fc"}, {"a%", "2Fb/c"}, {"", "a/b/c"},
+      {"a/b/c", ""}, {"", ""},     {"%", "%"},     {"%25", ""},    {"a", "b"}};
+  std::set<std::string> keys;
+  for (const auto& [instance, resource] : pairs) {
+    const std::string key = partition_key(instance, resource);
+    CHECK(keys.insert(key).second);
+    const auto back = split_partition_key(key);
+    REQUIRE(back.has_value());
+    CHECK(back->first == instance);
+    CHECK(back->second == resource);
+  }
+  CHECK_FALSE(split_partition_key("no-slash").has_value());
+  CHECK_FALSE(split_partition_key("a/b/c").has_value());
+  CHECK_FALSE(split_partition_key("a%2/b").has_value());
+  CHECK_FALSE(split_partition_key("a%2f/b").has_value());
 }
 
 TEST_CASE("maxFutureSkew: 15 minutes by default, \"none\" turns the guard off") {

@@ -431,6 +431,56 @@ class config_reader {
 
 }  // namespace detail
 
+/// The partition key of an (instance, resource) pair: `INSTANCE/RESOURCE`, with '%' in either
+/// name written as "%25" and '/' as "%2F". Distinct pairs never share a key, and a pair whose
+/// names hold neither character keeps its plain key (`default/contacts`), as before escaping.
+[[nodiscard]] inline std::string partition_key(std::string_view instance, std::string_view resource) {
+  std::string key;
+  key.reserve(instance.size() + resource.size() + 1);
+  const auto put = [&key](std::string_view name) {
+    for (const char c : name) {
+      if (c == '%') {
+        key += "%25";
+      } else if (c == '/') {
+        key += "%2F";
+      } else {
+        key += c;
+      }
+    }
+  };
+  put(instance);
+  key += '/';
+  put(resource);
+  return key;
+}
+
+/// The (instance, resource) pair whose `partition_key` is `key`; nullopt when no pair has it.
+[[nodiscard]] inline std::optional<std::pair<std::string, std::string>> split_partition_key(
+    std::string_view key) {
+  const std::size_t slash = key.find('/');
+  if (slash == std::string_view::npos || key.find('/', slash + 1) != std::string_view::npos)
+    return std::nullopt;
+  const auto get = [](std::string_view part, std::string& name) {
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      if (part[i] != '%') {
+        name += part[i];
+      } else if (part.substr(i, 3) == "%25") {
+        name += '%';
+        i += 2;
+      } else if (part.substr(i, 3) == "%2F") {
+        name += '/';
+        i += 2;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::pair<std::string, std::string> out;
+  if (!get(key.substr(0, slash), out.first) || !get(key.substr(slash + 1), out.second)) return std::nullopt;
+  return out;
+}
+
 /// Reads a configuration document. Throws `config_error` listing every problem (unknown keys
 /// first) when anything is wrong; never returns a partially read configuration.
 [[nodiscard]] inline poller_config read_config(const nlohmann::json& document) {

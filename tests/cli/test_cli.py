@@ -672,6 +672,32 @@ class cli_case(unittest.TestCase):
         self.assertIn("maxFutureSkew", err)
         self.assertIn('"none"', err)
 
+    def test_partitions_of_distinct_pairs_never_collide(self):
+        import sqlite3
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        for name in ("c", "b/c", "b%2Fc"):
+            cfg[name] = cfg["contacts"]
+        path = self.write("many.json", json.dumps(cfg))
+        rec = sf("x", "X", "x@x", "2024-03-01T10:00:00.000+0000", created="2024-03-01T10:00:00.000+0000")
+        pairs = [("a/b", "c"), ("a", "b/c"), ("a", "b%2Fc"), ("a%2Fb", "c"), ("default", "contacts"),
+                 ("inst-1", "contacts")]
+        for instance, resource in pairs:
+            with self.subTest(instance=instance, resource=resource):
+                p = subprocess.run([BIN, "process", "--config", path, "--state", self.state, "--instance", instance,
+                                    "--resource", resource], input=(rec + "\n").encode(), capture_output=True,
+                                   timeout=60)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                events = [json.loads(l) for l in p.stdout.decode().splitlines()]
+                self.assertEqual([e["type"] for e in events], ["created"])  # a partition of its own
+        with sqlite3.connect(self.state) as db:
+            names = sorted(bytes(r[0]).decode() if isinstance(r[0], bytes) else r[0]
+                           for r in db.execute("SELECT name FROM partitions"))
+        # names without '/' or '%' keep their plain keys, so existing state is found again
+        self.assertIn("default/contacts", names)
+        self.assertIn("inst-1/contacts", names)
+        self.assertEqual(len(names), len(pairs))
+        self.assertTrue(all(n.count("/") == 1 for n in names), names)
+
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
