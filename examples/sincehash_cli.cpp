@@ -592,9 +592,15 @@ fixed_clock make_clock(const options& o) {
   return c;
 }
 
+// The file of a SQLite state URI (PATH or sqlite:PATH); a usage error when there is none.
 std::string sqlite_path(const std::string& uri) {
-  if (std::string_view(uri).rfind("sqlite:", 0) == 0) return uri.substr(7);
-  return uri;
+  const std::string path = std::string_view(uri).rfind("sqlite:", 0) == 0 ? uri.substr(7) : uri;
+  if (path.empty())
+    usage_error("--state " + uri + ": no path after \"sqlite:\" (sqlite:PATH names the state file)");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    usage_error("--state " + uri + ": is a directory; name a state file (it is created if missing)");
+  return path;
 }
 
 #ifdef SINCEHASH_HAS_SODIUM
@@ -669,10 +675,14 @@ decltype(auto) with_store(const options& o, const std::string& partition, F&& f)
 }
 
 resource_settings load_resource(const options& o) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(*o.config, ec))
+    usage_error("--config " + *o.config + ": is a directory, not a configuration file");
   std::ifstream in(*o.config, std::ios::binary);
   if (!in) usage_error("--config " + *o.config + ": cannot be read (" + std::strerror(errno) + ")");
   std::stringstream text;
   text << in.rdbuf();
+  if (in.bad()) usage_error("--config " + *o.config + ": cannot be read (" + std::strerror(errno) + ")");
   try {
     return read_config_text(text.str()).resource(*o.resource);
   } catch (const config_error& e) {

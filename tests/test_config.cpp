@@ -132,6 +132,32 @@ TEST_CASE("partition keys: plain names keep their key, distinct pairs never shar
   CHECK_FALSE(split_partition_key("a%2f/b").has_value());
 }
 
+TEST_CASE("a number too large for a double names where it is") {
+  const auto problem = [](const std::string& text) {
+    try {
+      (void)read_config_text(text);
+    } catch (const config_error& e) {
+      REQUIRE(e.problems().size() == 1);
+      return e.problems()[0];
+    }
+    FAIL("no error");
+    return config_problem{};
+  };
+  auto p = problem(R"({"contacts": {"idField": "id", "sincehash": {"lookback": 5, "ttl": 1e400}}})");
+  CHECK(p.where == "/contacts/sincehash/ttl");
+  CHECK(p.reason.find("1e400") != std::string::npos);
+  CHECK(p.reason.find("too large") != std::string::npos);
+  p = problem(R"({"c": {"a/b": [0, [1, 2], {"x": -1E999}]}})");
+  CHECK(p.where == "/c/a~1b/2/x");
+  p = problem(R"({"c": [1, 2, 3e999]})");
+  CHECK(p.where == "/c/2");
+  p = problem(R"({"configuration": {"event.poller.configuration": "{\"c\": {\"idField\": [1e999]}}"}})");
+  CHECK(p.where == "/configuration/event.poller.configuration/c/idField/0");
+  p = problem(R"({"c": {"idField": "id",}})");  // a syntax error still names its byte
+  CHECK(p.where.empty());
+  CHECK(p.reason.find("not valid JSON at byte") != std::string::npos);
+}
+
 TEST_CASE("maxFutureSkew: 15 minutes by default, \"none\" turns the guard off") {
   const auto skew = [](const char* own) {
     return read_config_text(std::string(R"({"c": {"idField": "id", "sincehash": )") + own + "}}")

@@ -82,6 +82,80 @@ struct poller_config {
 
 namespace detail {
 
+// Parses `text` (a JSON string's contents when `in_string`) into `out`. On failure returns the
+// problem: a syntax error names its byte; a number beyond the range of a double (valid JSON that
+// no double holds) names where it is, as a JSON Pointer after `prefix`.
+inline std::optional<config_problem> parse_config_json(std::string_view text, const std::string& prefix,
+                                                       nlohmann::json& out, bool in_string) {
+  struct level {
+    bool array = false;
+    long index = -1;  // arrays: the element being read
+    std::string key;  // objects: the member being read
+  };
+  std::vector<level> path;
+  const auto element = [&path] {  // a value starts: in an array, it is the next element
+    if (!path.empty() && path.back().array) ++path.back().index;
+  };
+  using event = nlohmann::json::parse_event_t;
+  const nlohmann::json::parser_callback_t track = [&](int, event e, nlohmann::json& parsed) {
+    switch (e) {
+      case event::object_start:
+        element();
+        path.push_back({false, -1, {}});
+        break;
+      case event::array_start:
+        element();
+        path.push_back({true, -1, {}});
+        break;
+      case event::object_end:
+      case event::array_end:
+        if (!path.empty()) path.pop_back();
+        break;
+      case event::key:
+        if (!path.empty()) path.back().key = parsed.get<std::string>();
+        break;
+      case event::value:
+        element();
+        break;
+    }
+    return true;
+  };
+  try {
+    out = nlohmann::json::parse(text.begin(), text.end(), track);
+    return std::nullopt;
+  } catch (const nlohmann::json::parse_error& e) {
+    const std::string byte = std::to_string(e.byte);
+    return config_problem{prefix,
+                          (in_string ? "the string is not valid JSON (byte " + byte + " of the string): "
+                                     : "not valid JSON at byte " + byte + ": ") +
+                              e.what()};
+  } catch (const nlohmann::json::exception& e) {
+    // The value that failed is the next one at the innermost level.
+    std::string where = prefix;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      where += '/';
+      if (path[i].array) {
+        where += std::to_string(path[i].index + (i + 1 == path.size() ? 1 : 0));
+      } else {
+        for (const char c : path[i].key)
+          where += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+      }
+    }
+    std::string message = e.what();
+    if (e.id == 406) {  // number overflow parsing 'LITERAL'
+      const std::size_t open = message.find('\'');
+      const std::size_t close = message.rfind('\'');
+      const std::string literal = open != std::string::npos && close > open
+                                      ? message.substr(open + 1, close - open - 1)
+                                      : std::string();
+      return config_problem{where, "the number " + literal +
+                                       " is too large (beyond the range of a double, so it cannot be read)"};
+    }
+    return config_problem{where,
+                          (in_string ? "the string is not valid JSON: " : "not valid JSON: ") + message};
+  }
+}
+
 class config_reader {
  public:
   poller_config read(const nlohmann::json& doc) {
@@ -148,13 +222,8 @@ class config_reader {
     if (it->is_string()) {
       const auto& text = it->get_ref<const std::string&>();
       nlohmann::json parsed;
-      try {
-        parsed = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::parse_error& e) {
-        add(pwhere, "the string is not valid JSON (byte " + std::to_string(e.byte) + " of the string)");
-        return;
-      } catch (const nlohmann::json::exception& e) {
-        add(pwhere, std::string("the string is not valid JSON: ") + e.what());
+      if (auto problem = parse_config_json(text, pwhere, parsed, true)) {
+        add(std::move(problem->where), std::move(problem->reason));
         return;
       }
       read_poller(parsed, pwhere, out);
@@ -487,17 +556,12 @@ class config_reader {
   return detail::config_reader{}.read(document);
 }
 
-/// Reads a configuration from JSON text; a syntax error is a `config_error` naming its byte.
+/// Reads a configuration from JSON text; a syntax error is a `config_error` naming its byte, and
+/// a number too large for a double one naming where it is.
 [[nodiscard]] inline poller_config read_config_text(std::string_view json_text) {
   nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(json_text.begin(), json_text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw config_error({{"", "not valid JSON at byte " + std::to_string(e.byte) + ": " + e.what()}});
-  } catch (const nlohmann::json::exception& e) {
-    // e.g. a number too large for a double
-    throw config_error({{"", std::string("not valid JSON: ") + e.what()}});
-  }
+  if (auto problem = detail::parse_config_json(json_text, "", doc, false))
+    throw config_error({std::move(*problem)});
   return read_config(doc);
 }
 

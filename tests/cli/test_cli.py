@@ -479,7 +479,8 @@ class cli_case(unittest.TestCase):
                      json.dumps({"event.poller.configuration": '{"contacts":{"idField":1e999}}'})):
             config = self.write("huge.json", text)
             rc, _, err = self.run_cli("since", config=config, check_rc=2)
-            self.assertIn("not valid JSON", err)
+            self.assertIn("1e999", err)
+            self.assertIn("too large", err)
 
     def test_bad_key_files_are_usage_errors_naming_the_line(self):
         if "--key-file" not in self.run_cli("--help")[1]:
@@ -697,6 +698,31 @@ class cli_case(unittest.TestCase):
         self.assertIn("inst-1/contacts", names)
         self.assertEqual(len(names), len(pairs))
         self.assertTrue(all(n.count("/") == 1 for n in names), names)
+
+    def test_messages_name_the_real_problem_and_the_key_or_option(self):
+        # a --config that is a directory
+        rc, _, err = self.run_cli("since", config=self.dir.name, check_rc=2)
+        self.assertIn("--config", err)
+        self.assertIn("is a directory", err)
+        self.assertNotIn("not valid JSON", err)
+        # --state sqlite: with no path, and a state that is a directory
+        for state in ("sqlite:", self.dir.name, "sqlite:" + self.dir.name):
+            with self.subTest(state=state):
+                rc, _, err = self.run_cli("since", state=state, check_rc=2)
+                self.assertIn("--state", err)
+                self.assertNotIn("WAL", err)
+                self.assertIn("no path" if state == "sqlite:" else "is a directory", err)
+        # a number beyond a double's range names its key, in the file and in a string-encoded poller
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        text = json.dumps(cfg)[:-2] + ', "sincehash": {"ttl": 1e400}}}'
+        rc, _, err = self.run_cli("since", config=self.write("ttl.json", text), check_rc=2)
+        self.assertIn("/contacts/sincehash/ttl", err)
+        self.assertIn("1e400", err)
+        self.assertIn("too large", err)
+        text = json.dumps({"configuration": {"event.poller.configuration": '{"contacts":{"idField":"Id","x":[1,-2e999]}}'}})
+        rc, _, err = self.run_cli("since", config=self.write("enc.json", text), check_rc=2)
+        self.assertIn("/configuration/event.poller.configuration/contacts/x/1", err)
+        self.assertIn("-2e999", err)
 
 
 if __name__ == "__main__":
