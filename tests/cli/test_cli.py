@@ -249,6 +249,14 @@ class cli_case(unittest.TestCase):
             self.assertIn("usage: sincehash " + cmd, p.stdout)
         p = subprocess.run([BIN, "--help"], capture_output=True, text=True)
         self.assertIn("rescan", p.stdout)
+        self.assertIn("sqlite:PATH", p.stdout)  # the state URIs this build supports
+
+    def test_version(self):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "sincehash",
+                               "version.hpp")) as f:
+            version = [l.split('"')[1] for l in f if "version_string" in l][0]
+        p = subprocess.run([BIN, "--version"], capture_output=True, text=True)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "sincehash " + version))
 
     def test_full_device_commits_nothing(self):
         recs = [sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")]
