@@ -6,7 +6,8 @@
 set -euo pipefail
 profile=${1:-test}
 
-demo=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libxxhash-dev libsqlite3-dev libsimdjson-dev)
+demo=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libxxhash-dev libsqlite3-dev libsimdjson-dev
+      libcli11-dev)
 test=("${demo[@]}" doctest-dev libhiredis-dev libpq-dev libsodium-dev libcpp-httplib-dev
       libhowardhinnant-date-dev python3 sqlite3 tzdata redis-server postgresql)
 ci=("${test[@]}" clang clang-format libclang-rt-14-dev libbenchmark-dev)

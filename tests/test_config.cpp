@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 
 using namespace sincehash;
@@ -105,6 +106,76 @@ TEST_CASE("sincehash's own keys") {
   CHECK(c.normalize.at("properties.email") == std::vector<normaliser>{normaliser::trim, normaliser::lower});
   CHECK(c.updated->format.parse("1709287200000", true).value() ==
         parse_iso8601("2024-03-01T10:00:00Z").value());
+}
+
+TEST_CASE("partition keys: plain names keep their key, distinct pairs never share one") {
+  CHECK(partition_key("default", "contacts") == "default/contacts");
+  CHECK(partition_key("instance-42", "crm.contacts v2") == "instance-42/crm.contacts v2");
+  CHECK(partition_key("a/b", "c") == "a%2Fb/c");
+  CHECK(partition_key("a", "b/c") == "a/b%2Fc");
+  CHECK(partition_key("a%2Fb", "c") == "a%252Fb/c");
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"a/b", "c"},  {"a", "b/c"}, {"a%2Fb", "c"}, {"a", "b%2Fc"}, {"a%", "2Fb/c"}, {"", "a/b/c"},
+      {"a/b/c", ""}, {"", ""},     {"%", "%"},     {"%25", ""},    {"a", "b"}};
+  std::set<std::string> keys;
+  for (const auto& [instance, resource] : pairs) {
+    const std::string key = partition_key(instance, resource);
+    CHECK(keys.insert(key).second);
+    const auto back = split_partition_key(key);
+    REQUIRE(back.has_value());
+    CHECK(back->first == instance);
+    CHECK(back->second == resource);
+  }
+  CHECK_FALSE(split_partition_key("no-slash").has_value());
+  CHECK_FALSE(split_partition_key("a/b/c").has_value());
+  CHECK_FALSE(split_partition_key("a%2/b").has_value());
+  CHECK_FALSE(split_partition_key("a%2f/b").has_value());
+}
+
+TEST_CASE("a number too large for a double names where it is") {
+  const auto problem = [](const std::string& text) {
+    try {
+      (void)read_config_text(text);
+    } catch (const config_error& e) {
+      REQUIRE(e.problems().size() == 1);
+      return e.problems()[0];
+    }
+    FAIL("no error");
+    return config_problem{};
+  };
+  auto p = problem(R"({"contacts": {"idField": "id", "sincehash": {"lookback": 5, "ttl": 1e400}}})");
+  CHECK(p.where == "/contacts/sincehash/ttl");
+  CHECK(p.reason.find("1e400") != std::string::npos);
+  CHECK(p.reason.find("too large") != std::string::npos);
+  p = problem(R"({"c": {"a/b": [0, [1, 2], {"x": -1E999}]}})");
+  CHECK(p.where == "/c/a~1b/2/x");
+  p = problem(R"({"c": [1, 2, 3e999]})");
+  CHECK(p.where == "/c/2");
+  p = problem(R"({"configuration": {"event.poller.configuration": "{\"c\": {\"idField\": [1e999]}}"}})");
+  CHECK(p.where == "/configuration/event.poller.configuration/c/idField/0");
+  p = problem(R"({"c": {"idField": "id",}})");  // a syntax error still names its byte
+  CHECK(p.where.empty());
+  CHECK(p.reason.find("not valid JSON at byte") != std::string::npos);
+}
+
+TEST_CASE("maxFutureSkew: 15 minutes by default, \"none\" turns the guard off") {
+  const auto skew = [](const char* own) {
+    return read_config_text(std::string(R"({"c": {"idField": "id", "sincehash": )") + own + "}}")
+        .resource("c")
+        .max_future_skew;
+  };
+  CHECK(skew("{}") == std::chrono::nanoseconds(15min));
+  CHECK(resource_settings{}.max_future_skew == std::chrono::nanoseconds(15min));
+  CHECK_FALSE(skew(R"({"maxFutureSkew": "none"})").has_value());
+  CHECK(skew(R"({"maxFutureSkew": 60})") == std::chrono::nanoseconds(1min));
+  try {
+    (void)skew(R"({"maxFutureSkew": "never"})");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    REQUIRE(e.problems().size() == 1);
+    CHECK(e.problems()[0].where == "/c/sincehash/maxFutureSkew");
+    CHECK(e.problems()[0].reason.find("\"none\"") != std::string::npos);
+  }
 }
 
 TEST_CASE(

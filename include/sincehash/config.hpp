@@ -82,6 +82,80 @@ struct poller_config {
 
 namespace detail {
 
+// Parses `text` (a JSON string's contents when `in_string`) into `out`. On failure returns the
+// problem: a syntax error names its byte; a number beyond the range of a double (valid JSON that
+// no double holds) names where it is, as a JSON Pointer after `prefix`.
+inline std::optional<config_problem> parse_config_json(std::string_view text, const std::string& prefix,
+                                                       nlohmann::json& out, bool in_string) {
+  struct level {
+    bool array = false;
+    long index = -1;  // arrays: the element being read
+    std::string key;  // objects: the member being read
+  };
+  std::vector<level> path;
+  const auto element = [&path] {  // a value starts: in an array, it is the next element
+    if (!path.empty() && path.back().array) ++path.back().index;
+  };
+  using event = nlohmann::json::parse_event_t;
+  const nlohmann::json::parser_callback_t track = [&](int, event e, nlohmann::json& parsed) {
+    switch (e) {
+      case event::object_start:
+        element();
+        path.push_back({false, -1, {}});
+        break;
+      case event::array_start:
+        element();
+        path.push_back({true, -1, {}});
+        break;
+      case event::object_end:
+      case event::array_end:
+        if (!path.empty()) path.pop_back();
+        break;
+      case event::key:
+        if (!path.empty()) path.back().key = parsed.get<std::string>();
+        break;
+      case event::value:
+        element();
+        break;
+    }
+    return true;
+  };
+  try {
+    out = nlohmann::json::parse(text.begin(), text.end(), track);
+    return std::nullopt;
+  } catch (const nlohmann::json::parse_error& e) {
+    const std::string byte = std::to_string(e.byte);
+    return config_problem{prefix,
+                          (in_string ? "the string is not valid JSON (byte " + byte + " of the string): "
+                                     : "not valid JSON at byte " + byte + ": ") +
+                              e.what()};
+  } catch (const nlohmann::json::exception& e) {
+    // The value that failed is the next one at the innermost level.
+    std::string where = prefix;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      where += '/';
+      if (path[i].array) {
+        where += std::to_string(path[i].index + (i + 1 == path.size() ? 1 : 0));
+      } else {
+        for (const char c : path[i].key)
+          where += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+      }
+    }
+    std::string message = e.what();
+    if (e.id == 406) {  // number overflow parsing 'LITERAL'
+      const std::size_t open = message.find('\'');
+      const std::size_t close = message.rfind('\'');
+      const std::string literal = open != std::string::npos && close > open
+                                      ? message.substr(open + 1, close - open - 1)
+                                      : std::string();
+      return config_problem{where, "the number " + literal +
+                                       " is too large (beyond the range of a double, so it cannot be read)"};
+    }
+    return config_problem{where,
+                          (in_string ? "the string is not valid JSON: " : "not valid JSON: ") + message};
+  }
+}
+
 class config_reader {
  public:
   poller_config read(const nlohmann::json& doc) {
@@ -148,13 +222,8 @@ class config_reader {
     if (it->is_string()) {
       const auto& text = it->get_ref<const std::string&>();
       nlohmann::json parsed;
-      try {
-        parsed = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::parse_error& e) {
-        add(pwhere, "the string is not valid JSON (byte " + std::to_string(e.byte) + " of the string)");
-        return;
-      } catch (const nlohmann::json::exception& e) {
-        add(pwhere, std::string("the string is not valid JSON: ") + e.what());
+      if (auto problem = parse_config_json(text, pwhere, parsed, true)) {
+        add(std::move(problem->where), std::move(problem->reason));
         return;
       }
       read_poller(parsed, pwhere, out);
@@ -285,8 +354,9 @@ class config_reader {
     return out;
   }
 
+  // `also` completes the list of what is accepted, in the error message.
   std::optional<std::chrono::nanoseconds> duration_at(const nlohmann::json& obj, std::string_view key,
-                                                      const std::string& where) {
+                                                      const std::string& where, std::string_view also = {}) {
     auto it = obj.find(std::string(key));
     if (it == obj.end()) return std::nullopt;
     if (it->is_number_integer() && it->get<long long>() >= 0)
@@ -295,10 +365,12 @@ class config_reader {
       auto d = parse_duration(it->get_ref<const std::string&>());
       if (d) return *d;
       add(at(where, key), "bad duration \"" + it->get<std::string>() + "\": " + d.error().message +
-                              " (use ISO 8601 such as \"P30D\", \"PT5M\", or whole seconds)");
+                              " (use ISO 8601 such as \"P30D\", \"PT5M\", or whole seconds" +
+                              std::string(also) + ")");
       return std::nullopt;
     }
-    add(at(where, key), "must be an ISO 8601 duration string such as \"PT5M\" or a whole number of seconds");
+    add(at(where, key), "must be an ISO 8601 duration string such as \"PT5M\" or a whole number of seconds" +
+                            std::string(also));
     return std::nullopt;
   }
 
@@ -365,7 +437,13 @@ class config_reader {
     if (s.ttl && s.ttl->count() == 0)
       add(at(where, "ttl"), "must be longer than zero (leave it out for no expiry)");
     s.lookback = duration_at(own, "lookback", where);
-    s.max_future_skew = duration_at(own, "maxFutureSkew", where);
+    if (auto it = own.find("maxFutureSkew"); it != own.end()) {  // absent: the default (15 minutes)
+      if (it->is_string() && it->get_ref<const std::string&>() == "none") {
+        s.max_future_skew.reset();
+      } else {
+        s.max_future_skew = duration_at(own, "maxFutureSkew", where, ", or \"none\" to turn the guard off");
+      }
+    }
     bool_at(own, "chronological", where, s.chronological);
     bool_at(own, "detectDeletes", where, s.detect_deletes);
     bool_at(own, "strict", where, s.strict);
@@ -422,23 +500,68 @@ class config_reader {
 
 }  // namespace detail
 
+/// The partition key of an (instance, resource) pair: `INSTANCE/RESOURCE`, with '%' in either
+/// name written as "%25" and '/' as "%2F". Distinct pairs never share a key, and a pair whose
+/// names hold neither character keeps its plain key (`default/contacts`), as before escaping.
+[[nodiscard]] inline std::string partition_key(std::string_view instance, std::string_view resource) {
+  std::string key;
+  key.reserve(instance.size() + resource.size() + 1);
+  const auto put = [&key](std::string_view name) {
+    for (const char c : name) {
+      if (c == '%') {
+        key += "%25";
+      } else if (c == '/') {
+        key += "%2F";
+      } else {
+        key += c;
+      }
+    }
+  };
+  put(instance);
+  key += '/';
+  put(resource);
+  return key;
+}
+
+/// The (instance, resource) pair whose `partition_key` is `key`; nullopt when no pair has it.
+[[nodiscard]] inline std::optional<std::pair<std::string, std::string>> split_partition_key(
+    std::string_view key) {
+  const std::size_t slash = key.find('/');
+  if (slash == std::string_view::npos || key.find('/', slash + 1) != std::string_view::npos)
+    return std::nullopt;
+  const auto get = [](std::string_view part, std::string& name) {
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      if (part[i] != '%') {
+        name += part[i];
+      } else if (part.substr(i, 3) == "%25") {
+        name += '%';
+        i += 2;
+      } else if (part.substr(i, 3) == "%2F") {
+        name += '/';
+        i += 2;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::pair<std::string, std::string> out;
+  if (!get(key.substr(0, slash), out.first) || !get(key.substr(slash + 1), out.second)) return std::nullopt;
+  return out;
+}
+
 /// Reads a configuration document. Throws `config_error` listing every problem (unknown keys
 /// first) when anything is wrong; never returns a partially read configuration.
 [[nodiscard]] inline poller_config read_config(const nlohmann::json& document) {
   return detail::config_reader{}.read(document);
 }
 
-/// Reads a configuration from JSON text; a syntax error is a `config_error` naming its byte.
+/// Reads a configuration from JSON text; a syntax error is a `config_error` naming its byte, and
+/// a number too large for a double one naming where it is.
 [[nodiscard]] inline poller_config read_config_text(std::string_view json_text) {
   nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(json_text.begin(), json_text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw config_error({{"", "not valid JSON at byte " + std::to_string(e.byte) + ": " + e.what()}});
-  } catch (const nlohmann::json::exception& e) {
-    // e.g. a number too large for a double
-    throw config_error({{"", std::string("not valid JSON: ") + e.what()}});
-  }
+  if (auto problem = detail::parse_config_json(json_text, "", doc, false))
+    throw config_error({std::move(*problem)});
   return read_config(doc);
 }
 

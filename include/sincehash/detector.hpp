@@ -753,7 +753,10 @@ class change_detector {
     }
     rejected_record r;
     r.position = in.position;
-    if (!id.empty()) r.id = id;
+    if (!id.empty()) {
+      r.id = id;
+      r.id_kind = item.id_kind;
+    }
     r.reason = std::move(reason);
     r.record = in.bytes;
     r.record_is_json = is_json;

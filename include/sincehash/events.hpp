@@ -59,7 +59,8 @@ struct event {
 /// A record that could not be classified: where it was, its id when readable, why.
 struct rejected_record {
   std::size_t position = 0;
-  std::optional<std::string> id;
+  std::optional<std::string> id;            ///< the id's text (string contents, or a number's literal)
+  value_kind id_kind = value_kind::string;  ///< how the id was written: string or number
   std::string reason;
   std::string_view record;
   bool record_is_json = false;  ///< false when the bytes are not JSON at all

@@ -7,9 +7,11 @@
 //                                              → that array's elements, positions 1, 2, 3, ...
 //   - any other single value spanning several lines → that one record, position 1
 //   - anything else                            → NDJSON: one record per line, position = line
-// Each record is handed out as the exact bytes of the input (no re-serialisation). Framing only
-// tracks strings and nesting; whether a record is valid JSON is decided later, per record, so a
-// bad line is reported with its position instead of stopping the run.
+// A UTF-8 byte order mark at the start of the input is skipped. Each record is handed out as the
+// exact bytes of the input (no re-serialisation). Framing only tracks strings and nesting;
+// whether a record is valid JSON is decided later, per record, so a bad line is reported with its
+// position instead of stopping the run. An array or page that is cut off, or followed by more
+// data, is an error naming the byte offset in the input where the problem is.
 
 #include <algorithm>
 #include <cerrno>
@@ -240,8 +242,10 @@ class record_reader {
   void keep_previous_batch(bool keep = true) noexcept { keep_previous_ = keep; }
 
   /// The next batch into `out` (cleared first). Returns false at the end of the input with `out`
-  /// empty. Throws `sincehash::error` (io_error on a read failure, parse_error on an array that
-  /// is cut off or a record over the size limit) naming the position.
+  /// empty. Throws `sincehash::error`: io_error on a read failure; parse_error on an array or a
+  /// page (an object wrapping the records) that is cut off or followed by more data, or a record
+  /// over the size limit. Its position is a 0-based byte offset in the input (a byte order mark
+  /// counted).
   bool next_batch(std::vector<framed_record>& out) {
     out.clear();
     unpad();
@@ -300,7 +304,8 @@ class record_reader {
   };
   std::vector<span> spans_;
   detail::input_buffer buf_;
-  std::size_t pos_ = 0;  // next unread byte in buf_
+  std::size_t pos_ = 0;   // next unread byte in buf_
+  std::size_t base_ = 0;  // input bytes dropped before buf_[0]: the byte offset of buf_[0]
   bool eof_ = false;
   shape shape_ = shape::unknown;
   std::size_t line_ = 0;     // NDJSON: lines handed out so far
@@ -378,6 +383,7 @@ class record_reader {
     retired_map_.reset();
 #endif
     if (pos_ == 0) return;
+    base_ += pos_;
     if (keep_previous_ && !buf_.viewing()) {
       spare_.assign(buf_.data() + pos_, buf_.size() - pos_);
       std::swap(buf_, spare_);
@@ -498,15 +504,28 @@ class record_reader {
         }
         ++i;
         if (i - from > max_record_) {
-          throw error(errc::parse_error, "a record is longer than " + std::to_string(max_record_) + " bytes",
-                      element_ + 1);
+          throw error(errc::parse_error,
+                      "record " + std::to_string(element_ + 1) + " is longer than " +
+                          std::to_string(max_record_) + " bytes",
+                      base_ + from);
         }
       }
       if (!fill()) return depth == 0 && !in_string && i > from ? i - from : 0;
     }
   }
 
+  // The byte order mark (EF BB BF) if the input starts with one: skipped, as white space.
+  void skip_byte_order_mark() {
+    static constexpr char mark[] = "\xEF\xBB\xBF";
+    while (buf_.size() - pos_ < 3 && buf_.size() - pos_ > 0 &&
+           std::memcmp(buf_.data() + pos_, mark, buf_.size() - pos_) == 0 && fill()) {
+    }
+    if (buf_.size() - pos_ >= 3 && std::memcmp(buf_.data() + pos_, mark, 3) == 0) pos_ += 3;
+  }
+
   void detect() {
+    if (buf_.size() == pos_) fill();
+    skip_byte_order_mark();
     if (!skip_space()) {
       shape_ = shape::ndjson;
       return;
@@ -519,24 +538,38 @@ class record_reader {
     if (buf_[pos_] == '{') {
       // One object followed only by white space, holding "results" or "records" → wrapped.
       const std::size_t len = value_length(pos_);
-      if (len > 0) {
-        std::size_t after = pos_ + len;
-        for (;;) {  // white space up to the end of the input (reads may return it piecemeal)?
-          while (after < buf_.size() && space(buf_[after])) ++after;
-          if (after < buf_.size() || !fill()) break;
+      if (len == 0) {
+        // Cut off: a page (its array begun) is an error; anything else is read as NDJSON, so
+        // that a bad first line is one invalid record.
+        if (find_wrapped_array(pos_, buf_.size()) != std::string::npos)
+          throw error(errc::parse_error, "the input page is cut off (its records array is not closed)",
+                      base_ + buf_.size());
+        shape_ = shape::ndjson;
+        return;
+      }
+      std::size_t after = pos_ + len;
+      for (;;) {  // white space up to the end of the input (reads may return it piecemeal)?
+        while (after < buf_.size() && space(buf_[after])) ++after;
+        if (after < buf_.size() || !fill()) break;
+      }
+      const std::size_t array_at = find_wrapped_array(pos_, pos_ + len);
+      if (after == buf_.size() && eof_) {
+        if (array_at != std::string::npos) {
+          shape_ = shape::wrapped_array;
+          pos_ = array_at + 1;
+          return;
         }
-        if (after == buf_.size() && eof_) {
-          std::size_t array_at = find_wrapped_array(pos_, pos_ + len);
-          if (array_at != std::string::npos) {
-            shape_ = shape::wrapped_array;
-            pos_ = array_at + 1;
-            return;
-          }
-          if (std::string_view(buf_.data() + pos_, len).find('\n') != std::string_view::npos) {
-            shape_ = shape::single;  // one pretty-printed record
-            return;
-          }
+        if (std::string_view(buf_.data() + pos_, len).find('\n') != std::string_view::npos) {
+          shape_ = shape::single;  // one pretty-printed record
+          return;
         }
+      } else if (array_at != std::string::npos) {
+        // A page followed by more data: an error, unless the page is the first line of NDJSON
+        // (one line, and the data begins on a later line).
+        const std::string_view page(buf_.data() + pos_, len);
+        const std::string_view gap(buf_.data() + pos_ + len, after - pos_ - len);
+        if (page.find('\n') != std::string_view::npos || gap.find('\n') == std::string_view::npos)
+          throw error(errc::parse_error, "unexpected data after the input page", base_ + after);
       }
     }
     shape_ = shape::ndjson;
@@ -585,6 +618,7 @@ class record_reader {
     (void)may_pause;
 #endif
     for (;;) {
+      const std::size_t line_start = pos_;
       std::size_t nl = buf_.find('\n', pos_);
       while (nl == std::string::npos) {
 #ifdef SINCEHASH_INPUT_FD
@@ -595,7 +629,7 @@ class record_reader {
           throw error(errc::parse_error,
                       "line " + std::to_string(line_ + 1) + " is longer than " + std::to_string(max_record_) +
                           " bytes",
-                      line_ + 1);
+                      base_ + line_start);
         }
         if (!fill()) break;
         nl = buf_.find('\n', searched);
@@ -612,7 +646,7 @@ class record_reader {
         throw error(
             errc::parse_error,
             "line " + std::to_string(line_) + " is longer than " + std::to_string(max_record_) + " bytes",
-            line_);
+            base_ + line_start);
       }
       if (first == last) continue;  // blank lines are not records, but they count as lines
       rec.offset = first;
@@ -634,15 +668,20 @@ class record_reader {
 
   bool next_element(span& rec) {
     if (array_done_) return false;
-    if (!skip_space()) throw error(errc::parse_error, "the input array is not closed", element_ + 1);
+    const char* what = shape_ == shape::wrapped_array ? "page's records array" : "array";
+    if (!skip_space())
+      throw error(errc::parse_error, std::string("the input ") + what + " is not closed",
+                  base_ + buf_.size());
     if (element_ > 0) {
       if (buf_[pos_] == ',') {
         ++pos_;
-        if (!skip_space()) throw error(errc::parse_error, "the input array is not closed", element_ + 1);
+        if (!skip_space())
+          throw error(errc::parse_error, std::string("the input ") + what + " is not closed",
+                      base_ + buf_.size());
       } else if (buf_[pos_] != ']') {
         throw error(errc::parse_error,
-                    "expected ',' or ']' after element " + std::to_string(element_) + " of the input array",
-                    element_ + 1);
+                    "expected ',' or ']' after element " + std::to_string(element_) + " of the input " + what,
+                    base_ + pos_);
       }
     }
     if (buf_[pos_] == ']') {
@@ -653,8 +692,9 @@ class record_reader {
     }
     const std::size_t len = value_length(pos_);
     if (len == 0)
-      throw error(errc::parse_error, "the input array is cut off in element " + std::to_string(element_ + 1),
-                  element_ + 1);
+      throw error(errc::parse_error,
+                  "the input " + std::string(what) + " is cut off in element " + std::to_string(element_ + 1),
+                  base_ + pos_);
     rec.offset = pos_;
     rec.length = len;
     rec.position = ++element_;
@@ -668,7 +708,7 @@ class record_reader {
       pos_ = buf_.size();
       return;
     }
-    if (skip_space()) throw error(errc::parse_error, "unexpected data after the input array", element_ + 1);
+    if (skip_space()) throw error(errc::parse_error, "unexpected data after the input array", base_ + pos_);
   }
 };
 

@@ -136,14 +136,17 @@ struct resource_settings {
   std::map<std::string, std::vector<normaliser>> normalize;  ///< path → normalisers
   std::optional<std::chrono::nanoseconds> ttl;               ///< record state expiry after last seen
   std::optional<std::chrono::nanoseconds> lookback;          ///< subtracted from the since value sent
-  std::optional<std::chrono::nanoseconds> max_future_skew;   ///< dates further ahead don't advance
-  bool chronological = false;                                ///< the source returns records oldest first
-  bool detect_deletes = true;                                ///< completed rescans report deletions
-  bool strict = false;                                       ///< an invalid record throws
-  std::optional<rescan_schedule> rescan;                     ///< when a full rescan is due
-  std::string rescan_text;                                   ///< the schedule as configured
-  std::optional<std::string> initial_since;                  ///< since value of a full sync's URL
-  std::optional<std::chrono::seconds> poll_interval;         ///< `event.poller.refresh_interval`
+  /// An updated date further ahead of the clock than this is dispatched but does not advance
+  /// the offset (a source's clock error must not make later changes invisible); nullopt turns
+  /// the guard off.
+  std::optional<std::chrono::nanoseconds> max_future_skew = std::chrono::minutes(15);
+  bool chronological = false;                         ///< the source returns records oldest first
+  bool detect_deletes = true;                         ///< completed rescans report deletions
+  bool strict = false;                                ///< an invalid record throws
+  std::optional<rescan_schedule> rescan;              ///< when a full rescan is due
+  std::string rescan_text;                            ///< the schedule as configured
+  std::optional<std::string> initial_since;           ///< since value of a full sync's URL
+  std::optional<std::chrono::seconds> poll_interval;  ///< `event.poller.refresh_interval`
 };
 
 }  // namespace sincehash

@@ -253,6 +253,14 @@ class cli_case(unittest.TestCase):
             self.assertIn("usage: sincehash " + cmd, p.stdout)
         p = subprocess.run([BIN, "--help"], capture_output=True, text=True)
         self.assertIn("rescan", p.stdout)
+        self.assertIn("sqlite:PATH", p.stdout)  # the state URIs this build supports
+
+    def test_version(self):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "sincehash",
+                               "version.hpp")) as f:
+            version = [l.split('"')[1] for l in f if "version_string" in l][0]
+        p = subprocess.run([BIN, "--version"], capture_output=True, text=True)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "sincehash " + version))
 
     def test_full_device_commits_nothing(self):
         recs = [sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")]
@@ -483,7 +491,8 @@ class cli_case(unittest.TestCase):
                      json.dumps({"event.poller.configuration": '{"contacts":{"idField":1e999}}'})):
             config = self.write("huge.json", text)
             rc, _, err = self.run_cli("since", config=config, check_rc=2)
-            self.assertIn("not valid JSON", err)
+            self.assertIn("1e999", err)
+            self.assertIn("too large", err)
 
     def test_bad_key_files_are_usage_errors_naming_the_line(self):
         if "--key-file" not in self.run_cli("--help")[1]:
@@ -494,6 +503,238 @@ class cli_case(unittest.TestCase):
         self.assertNotIn("ab" * 31, err)
         rc, _, err = self.run_cli("since", "--key-file", os.path.join(self.dir.name, "missing"), check_rc=2)
         self.assertIn("cannot be read", err)
+
+    # -- input shapes and framing ----------------------------------------------------------------
+
+    def test_pretty_printed_input_gives_one_line_events_and_rejects(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        good = {"Id": "a", "FirstName": "A  b", "Email": "a@x", "LastModifiedDate": t,
+                "Note": "x\ny {\"q\": [1, 2]}"}
+        bad = {"Id": "b", "FirstName": "B", "LastModifiedDate": "yesterday"}
+        compact = json.dumps(good, separators=(",", ":"))
+        shapes = {"array": (json.dumps([good, bad], indent=2), True),
+                  "page": (json.dumps({"total": 2, "results": [good, bad]}, indent=2), True),
+                  "one record": (json.dumps(good, indent=4), False)}
+        for name, (text, with_reject) in shapes.items():
+            with self.subTest(shape=name):
+                state = os.path.join(self.dir.name, "pretty-%s.db" % name)
+                rejects = os.path.join(self.dir.name, "pretty-%s.rejects" % name)
+                _, out, _ = self.run_cli("process", "--state", state, "--rejects", rejects, input_text=text)
+                lines = out.splitlines()
+                self.assertEqual(len(lines), 1, out)
+                self.assertEqual(json.loads(lines[0])["record"], good)
+                # white space between tokens removed, string contents untouched
+                self.assertTrue(lines[0].endswith(',"record":' + compact + "}"), lines[0])
+                with open(rejects) as f:
+                    rej = f.read().splitlines()
+                self.assertEqual(len(rej), 1 if with_reject else 0, rej)
+                if with_reject:
+                    self.assertEqual(json.loads(rej[0])["record"], bad)
+        # A record without line breaks keeps its bytes exactly, in an array too.
+        raw = '{"Id": "c",   "FirstName":"C  c" , "LastModifiedDate":"%s"}' % t
+        _, out, _ = self.run_cli("process", "--state", os.path.join(self.dir.name, "raw.db"),
+                                 input_text="[\n  " + raw + "\n]\n")
+        self.assertTrue(out.splitlines()[0].endswith(',"record":' + raw + "}"), out)
+
+    def test_truncated_or_trailing_page_is_an_input_error(self):
+        recs = [json.loads(sf(str(i), "N", "%d@x" % i, "2024-03-01T10:00:00.000+0000")) for i in range(3)]
+        page = json.dumps({"total": 3, "results": recs})
+        pretty = json.dumps({"records": recs, "done": True}, indent=2)
+        array = json.dumps(recs)
+        cases = [  # input, the message, the byte offset it names
+            ("truncated page", page[:-20], "cut off", len(page) - 20),
+            ("truncated pretty page", pretty[:-30], "cut off", len(pretty) - 30),
+            ("page and data after it", page + " trailing\n", "after", len(page) + 1),
+            ("two pages", page + page, "after", len(page)),
+            ("pretty page and data after it", pretty + "\n{}\n", "after", len(pretty) + 1),
+            ("truncated array", array[:-20], "cut off", array.index('{"Id": "2"')),
+            ("unclosed array", array[:-1], "not closed", len(array) - 1),
+            ("array and data after it", array + " x", "after", len(array) + 1),
+            ("no comma in an array", array.replace("}, {", "} {", 1), "expected", array.index("}, {") + 2),
+        ]
+        for name, text, what, at in cases:
+            with self.subTest(case=name):
+                state = os.path.join(self.dir.name, "cut.db")
+                rc, out, err = self.run_cli("process", "--state", state, input_text=text, check_rc=1)
+                self.assertIn(what, err)
+                self.assertIn("at byte %d:" % at, err)
+                _, since, _ = self.run_cli("since", state=state)
+                self.assertEqual(since, "")  # nothing committed
+        # NDJSON whose first line is an object is still NDJSON
+        events, s = self.process([sf("x", "N", "x@x", "2024-03-01T10:00:00.000+0000"), "not json"])
+        self.assertEqual((len(events), s["invalid"]), (1, 1))
+
+    def test_a_byte_order_mark_is_skipped(self):
+        recs = [json.loads(sf(str(i), "N", "%d@x" % i, "2024-03-01T10:00:00.000+0000")) for i in range(2)]
+        shapes = {"ndjson": "".join(json.dumps(r) + "\n" for r in recs), "array": json.dumps(recs),
+                  "page": json.dumps({"results": recs}, indent=1), "one record": json.dumps(recs[0], indent=1)}
+        for name, text in shapes.items():
+            data = b"\xef\xbb\xbf" + text.encode()
+            for source in ("file", "pipe"):
+                with self.subTest(shape=name, source=source):
+                    state = os.path.join(self.dir.name, "bom-%s-%s.db" % (name, source))
+                    cmd = [BIN, "process", "--config", self.config, "--resource", "contacts", "--state", state]
+                    if source == "file":
+                        path = os.path.join(self.dir.name, "bom.in")
+                        with open(path, "wb") as f:
+                            f.write(data)
+                        with open(path, "rb") as f:
+                            p = subprocess.run(cmd, stdin=f, capture_output=True, timeout=60)
+                    else:
+                        p = subprocess.run(cmd, input=data, capture_output=True, timeout=60)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    summary = json.loads(p.stderr.decode().splitlines()[-1])
+                    self.assertEqual(summary["invalid"], 0, p.stderr)
+                    ids = [json.loads(l)["id"] for l in p.stdout.decode().splitlines()]
+                    self.assertEqual(ids, ["0", "1"] if name != "one record" else ["0"])
+
+    def test_rejects_are_valid_json_and_keep_the_id_type(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        lines = [b'{"Id":"u","FirstName":"A\xff\xfeB","LastModifiedDate":"' + t.encode() + b'"}',
+                 b'not json \xc3\x28 \xe2\x82 either \xf0\x9f\x98\x80',
+                 b'{"Id":9,"LastModifiedDate":"yesterday"}',
+                 b'{"Id":"s","LastModifiedDate":"yesterday"}',
+                 b'{"FirstName":"no id","Other":tru}',
+                 b'{"FirstName":"no id","Other":[1,}']
+        rejects = os.path.join(self.dir.name, "rejects.ndjson")
+        p = subprocess.run([BIN, "process", "--config", self.config, "--resource", "contacts", "--state", self.state,
+                            "--rejects", rejects], input=b"\n".join(lines) + b"\n", capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(rejects, "rb") as f:
+            raw = f.read().splitlines()
+        rej = {}
+        for line in raw:
+            r = json.loads(line.decode("utf-8"))  # strict: every rejects line is valid UTF-8 and JSON
+            rej[r["line"]] = r
+        self.assertEqual(sorted(rej), [1, 2, 3, 4, 5, 6])
+        self.assertEqual(rej[1]["record"], '{"Id":"u","FirstName":"A\ufffd\ufffdB","LastModifiedDate":"%s"}' % t)
+        self.assertEqual(rej[2]["record"], "not json \ufffd( \ufffd either \U0001F600")
+        self.assertEqual(rej[3]["id"], 9)  # a number stays a number
+        self.assertEqual(rej[3]["record"], {"Id": 9, "LastModifiedDate": "yesterday"})
+        self.assertEqual(rej[4]["id"], "s")
+        self.assertEqual(rej[5]["record"], lines[4].decode())  # not valid JSON: a string
+        self.assertEqual(rej[6]["record"], lines[5].decode())
+
+    def test_since_and_purge_fail_when_their_output_cannot_be_written(self):
+        self.process([sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")])  # an offset to print
+        for args in (("since",), ("since", "--url"), ("purge",)):
+            with self.subTest(args=args, to="a full device"):
+                with open("/dev/full", "w") as full:
+                    _, _, err = self.run_cli(*args, stdout=full, check_rc=1)
+                self.assertIn("writing", err)
+            with self.subTest(args=args, to="a closed pipe"):
+                r, w = os.pipe()
+                os.close(r)
+                try:
+                    _, _, err = self.run_cli(*args, stdout=w, check_rc=1)
+                finally:
+                    os.close(w)
+                self.assertIn("writing", err)
+
+    def test_a_failed_run_prints_its_summary_with_what_it_committed(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        recs = [json.loads(sf(str(i), "N", "%d@x" % i, t)) for i in range(25000)]
+        recs[7] = {"Id": "7", "LastModifiedDate": "not a date"}  # invalid: counts as committed input
+        full = json.dumps(recs)
+        cut = full[:-30]  # the last element is cut off: the first two batches (20,000) are committed
+        for threads in ("1", "3"):
+            with self.subTest(threads=threads):
+                state = os.path.join(self.dir.name, "partial-%s.db" % threads)
+                _, out, err = self.run_cli("process", "--threads", threads, "--state", state,
+                                           "--rejects", os.devnull, input_text=cut, check_rc=1)
+                last = err.strip().splitlines()
+                self.assertIn("cut off", last[-2])
+                summary = json.loads(last[-1])  # the summary is still the last line
+                self.assertEqual(summary["committed"], 20000)
+                self.assertEqual(summary["since_after"], t)
+                ids = [json.loads(l)["id"] for l in out.splitlines()]
+                committed_ids = [str(i) for i in range(20000) if i != 7]
+                self.assertEqual(ids[:len(committed_ids)], committed_ids)  # the first lines written
+                # what was committed is not dispatched again; the rest is
+                _, out, err = self.run_cli("process", "--threads", threads, "--state", state,
+                                           "--rejects", os.devnull, input_text=full)
+                self.assertEqual([json.loads(l)["id"] for l in out.splitlines()],
+                                 [str(i) for i in range(20000, 25000)])
+                summary = json.loads(err.strip().splitlines()[-1])
+                self.assertEqual((summary["processed"], summary["committed"]), (25000, 25000))
+        _, s = self.process([sf("a", "A", "a@x", t)], "--dry-run")
+        self.assertEqual((s["processed"], s["committed"]), (1, 0))
+        _, s = self.process([sf("a", "A", "a@x", t), "oops"])
+        self.assertEqual((s["processed"], s["committed"]), (2, 2))
+
+    def test_far_future_dates_do_not_advance_the_offset_by_default(self):
+        now = "2024-03-01T12:00:00Z"
+        near, far = "2024-03-01T12:10:00.000+0000", "2024-03-01T12:20:00.000+0000"  # 10 and 20 minutes ahead
+        events, s = self.process([sf("a", "A", "a@x", near)], "--now", now)
+        self.assertEqual(s["since_after"], near)  # within the default 15 minutes
+        events, s = self.process([sf("b", "B", "b@x", far)], "--now", now)
+        self.assertEqual([e["id"] for e in events], ["b"])  # dispatched all the same
+        self.assertEqual(s["since_after"], near)  # but the offset does not advance
+        self.assertEqual(self.run_cli("since")[1].strip(), near)
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        for skew, expected in (("none", far), ("PT30M", far), ("PT5M", None)):
+            with self.subTest(maxFutureSkew=skew):
+                cfg["contacts"]["sincehash"] = {"maxFutureSkew": skew}
+                path = self.write("skew.json", json.dumps(cfg))
+                state = os.path.join(self.dir.name, "skew-%s.db" % skew)
+                events, s = self.process([sf("c", "C", "c@x", far)], "--now", now, config=path, state=state)
+                self.assertEqual(len(events), 1)
+                self.assertEqual(s["since_after"], expected)
+        cfg["contacts"]["sincehash"] = {"maxFutureSkew": "never"}
+        _, _, err = self.run_cli("since", config=self.write("bad-skew.json", json.dumps(cfg)), check_rc=2)
+        self.assertIn("maxFutureSkew", err)
+        self.assertIn('"none"', err)
+
+    def test_partitions_of_distinct_pairs_never_collide(self):
+        import sqlite3
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        for name in ("c", "b/c", "b%2Fc"):
+            cfg[name] = cfg["contacts"]
+        path = self.write("many.json", json.dumps(cfg))
+        rec = sf("x", "X", "x@x", "2024-03-01T10:00:00.000+0000", created="2024-03-01T10:00:00.000+0000")
+        pairs = [("a/b", "c"), ("a", "b/c"), ("a", "b%2Fc"), ("a%2Fb", "c"), ("default", "contacts"),
+                 ("inst-1", "contacts")]
+        for instance, resource in pairs:
+            with self.subTest(instance=instance, resource=resource):
+                p = subprocess.run([BIN, "process", "--config", path, "--state", self.state, "--instance", instance,
+                                    "--resource", resource], input=(rec + "\n").encode(), capture_output=True,
+                                   timeout=60)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                events = [json.loads(l) for l in p.stdout.decode().splitlines()]
+                self.assertEqual([e["type"] for e in events], ["created"])  # a partition of its own
+        with sqlite3.connect(self.state) as db:
+            names = sorted(bytes(r[0]).decode() if isinstance(r[0], bytes) else r[0]
+                           for r in db.execute("SELECT name FROM partitions"))
+        # names without '/' or '%' keep their plain keys, so existing state is found again
+        self.assertIn("default/contacts", names)
+        self.assertIn("inst-1/contacts", names)
+        self.assertEqual(len(names), len(pairs))
+        self.assertTrue(all(n.count("/") == 1 for n in names), names)
+
+    def test_messages_name_the_real_problem_and_the_key_or_option(self):
+        # a --config that is a directory
+        rc, _, err = self.run_cli("since", config=self.dir.name, check_rc=2)
+        self.assertIn("--config", err)
+        self.assertIn("is a directory", err)
+        self.assertNotIn("not valid JSON", err)
+        # --state sqlite: with no path, and a state that is a directory
+        for state in ("sqlite:", self.dir.name, "sqlite:" + self.dir.name):
+            with self.subTest(state=state):
+                rc, _, err = self.run_cli("since", state=state, check_rc=2)
+                self.assertIn("--state", err)
+                self.assertNotIn("WAL", err)
+                self.assertIn("no path" if state == "sqlite:" else "is a directory", err)
+        # a number beyond a double's range names its key, in the file and in a string-encoded poller
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        text = json.dumps(cfg)[:-2] + ', "sincehash": {"ttl": 1e400}}}'
+        rc, _, err = self.run_cli("since", config=self.write("ttl.json", text), check_rc=2)
+        self.assertIn("/contacts/sincehash/ttl", err)
+        self.assertIn("1e400", err)
+        self.assertIn("too large", err)
+        text = json.dumps({"configuration": {"event.poller.configuration": '{"contacts":{"idField":"Id","x":[1,-2e999]}}'}})
+        rc, _, err = self.run_cli("since", config=self.write("enc.json", text), check_rc=2)
+        self.assertIn("/configuration/event.poller.configuration/contacts/x/1", err)
+        self.assertIn("-2e999", err)
 
 
 if __name__ == "__main__":
