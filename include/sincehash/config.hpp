@@ -378,7 +378,7 @@ class config_reader {
   // Why a date-only setting is refused: the cursor configured.
   static std::string cursor_note(const resource_settings& s) {
     if (s.cursor == cursor_kind::instant) return std::string();
-    return std::string(" (the cursor is \"") + to_string(s.cursor) + "\": \"sincehash\": {\"cursor\": ...})";
+    return std::string(" (the cursor is \"") + to_string(s.cursor) + "\")";
   }
 
   void read_own(const nlohmann::json& own, const std::string& where, resource_settings& s) {

@@ -17,6 +17,16 @@
 // input order, each against the one before. A record hashed under other settings (its
 // fingerprint differs) is dispatched only when its updated date is newer; otherwise it is
 // re-hashed silently, so changing the watched fields causes no storm of events.
+//
+// Cursors (`resource_settings::cursor`): the updated field holds a date (instant, the default),
+// a sequence number (integer: a JSON integer or a string of decimal digits, signed 64-bit) or an
+// opaque string (a JSON string's text or a number's literal, ordered byte-wise). The offset is
+// the batch's typed maximum, stored with its kind and the text the source wrote. An integer is
+// kept in the record state's `updated` as that many nanoseconds since the epoch, so an older
+// copy is stale exactly as with dates. A string cursor has no stale detection: the state keeps
+// no string, so a copy with a lower cursor whose watched fields differ is dispatched as updated.
+// After the cursor kind changed, the stored offset is refused (reset it); states written under
+// the old kind are compared by hash only, never found stale by a value of the other kind.
 
 #include <algorithm>
 #include <atomic>
@@ -684,7 +694,7 @@ class change_detector {
   void check_offset_kind(const offset_value& off) const {
     if (off.kind == offset_kind_of(settings_.cursor)) return;
     throw error(errc::config_error, "partition " + partition_ + ": the stored offset \"" + off.text +
-                                        "\" is " + (off.kind == offset_kind::instant ? "an " : "a ") +
+                                        "\" is " + (off.kind == offset_kind::string ? "a " : "an ") +
                                         kind_name(off.kind) + " but the cursor is " +
                                         to_string(settings_.cursor) +
                                         ": reset the offset after changing \"cursor\" (sincehash reset)");

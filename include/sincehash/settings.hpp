@@ -123,31 +123,33 @@ struct date_field {
 
 /// Everything the detector needs to know about one polled resource.
 struct resource_settings {
-  std::string name;     ///< resource name, e.g. "contacts"
-  std::string url;      ///< URL template, e.g. `/contacts?since=${epoch:ms}`
-  field_path id_field;  ///< the record id (Cloud Elements `idField`)
-  /// The updated field: the since offset is the newest value seen in it. With a non-instant
-  /// cursor only its path counts (its format is not used).
-  std::optional<date_field> updated;
-  std::optional<date_field> created;  ///< the created date (instant cursor only); created vs updated
-  /// What the updated field holds: a date (default), a sequence number or an opaque string.
-  /// Date-only settings (`created`, `lookback`, date URL placeholders) need `instant`.
-  cursor_kind cursor = cursor_kind::instant;
-  std::vector<std::string> watched;  ///< `validationData.fields`; empty → whole record
-  std::vector<std::string> ignored;  ///< left out of a whole-record hash
+  std::string name;                   ///< resource name, e.g. "contacts"
+  std::string url;                    ///< URL template, e.g. `/contacts?since=${epoch:ms}`
+  field_path id_field;                ///< the record id (Cloud Elements `idField`)
+  std::optional<date_field> updated;  ///< the updated date; drives the since offset
+  std::optional<date_field> created;  ///< the created date; decides created vs updated
+  std::vector<std::string> watched;   ///< `validationData.fields`; empty → whole record
+  std::vector<std::string> ignored;   ///< left out of a whole-record hash
   std::map<std::string, std::vector<normaliser>> normalize;  ///< path → normalisers
   std::optional<std::chrono::nanoseconds> ttl;               ///< record state expiry after last seen
-  std::optional<std::chrono::nanoseconds> lookback;          ///< instant cursor: subtracted from since
-  std::optional<std::int64_t> integer_lookback;              ///< integer cursor: subtracted from since, >= 0
-  std::optional<std::chrono::nanoseconds>
-      max_future_skew;                                ///< instant cursor: dates further ahead don't advance
-  bool chronological = false;                         ///< the source returns records oldest first
-  bool detect_deletes = true;                         ///< completed rescans report deletions
-  bool strict = false;                                ///< an invalid record throws
-  std::optional<rescan_schedule> rescan;              ///< when a full rescan is due
-  std::string rescan_text;                            ///< the schedule as configured
-  std::optional<std::string> initial_since;           ///< since value of a full sync's URL
-  std::optional<std::chrono::seconds> poll_interval;  ///< `event.poller.refresh_interval`
+  std::optional<std::chrono::nanoseconds> lookback;          ///< subtracted from the since value sent
+  std::optional<std::chrono::nanoseconds> max_future_skew;   ///< dates further ahead don't advance
+  bool chronological = false;                                ///< the source returns records oldest first
+  bool detect_deletes = true;                                ///< completed rescans report deletions
+  bool strict = false;                                       ///< an invalid record throws
+  std::optional<rescan_schedule> rescan;                     ///< when a full rescan is due
+  std::string rescan_text;                                   ///< the schedule as configured
+  std::optional<std::string> initial_since;                  ///< since value of a full sync's URL
+  std::optional<std::chrono::seconds> poll_interval;         ///< `event.poller.refresh_interval`
+  /// What the updated field holds: a date (default), a sequence number or an opaque string.
+  /// With a non-instant cursor only `updated`'s path counts, and date-only settings (`created`,
+  /// `lookback`, date URL placeholders) are errors.
+  cursor_kind cursor = cursor_kind::instant;
+  /// Integer cursor: subtracted from the since value sent (not negative). `lookback` and
+  /// `max_future_skew` are for an instant cursor; with another cursor the skew guard does not
+  /// apply. `initial_since` is ISO 8601 for an instant cursor, decimal digits for an integer
+  /// one, any text for a string one (unset: 1970-01-01T00:00:00Z, or empty).
+  std::optional<std::int64_t> integer_lookback;
 };
 
 }  // namespace sincehash
