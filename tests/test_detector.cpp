@@ -842,3 +842,42 @@ TEST_CASE("changing the cursor: an offset of the old kind is refused until reset
   // From then on the integers are stored: an older copy is stale.
   CHECK(run(after, {{R"({"id":"2","email":"older","seq":0})"}}).stats.stale == 1);
 }
+
+TEST_CASE("cursor helpers: integers, ${since} expansion, URL encoding") {
+  CHECK(parse_cursor_integer("0").value() == 0);
+  CHECK(parse_cursor_integer("-0").value() == 0);
+  CHECK(parse_cursor_integer("007").value() == 7);
+  CHECK(parse_cursor_integer("9223372036854775807").value() == INT64_MAX);
+  CHECK(parse_cursor_integer("-9223372036854775808").value() == INT64_MIN);
+  CHECK(parse_cursor_integer("9223372036854775808").error().code == errc::out_of_range);
+  CHECK(parse_cursor_integer("-9223372036854775809").error().code == errc::out_of_range);
+  CHECK(parse_cursor_integer("99999999999999999999999x").error().code == errc::parse_error);
+  for (const char* bad : {"", "-", "+1", " 1", "1 ", "1.0", "1e2", "0x10"}) {
+    CAPTURE(bad);
+    CHECK(parse_cursor_integer(bad).error().code == errc::parse_error);
+  }
+  CHECK(url_encode("aZ09-._~ /+:%\xC3\xA9") == "aZ09-._~%20%2F%2B%3A%25%C3%A9");
+  // Other placeholders are left for the date expansion, delimited as it delimits them.
+  CHECK(expand_since_placeholder("/x?a=${gmtDate:yyyy'}'}&b=${since}", "1 2").value() ==
+        "/x?a=${gmtDate:yyyy'}'}&b=1%202");
+  CHECK(expand_cursor_url_template("/x/${since}/${since}", "a").value() == "/x/a/a");
+  CHECK(expand_cursor_url_template("/x", "a").value() == "/x");
+  CHECK(expand_cursor_url_template("/x/${since", "a").error().code == errc::parse_error);
+  CHECK(expand_cursor_url_template("/x/${date:yyyy}", "a").error().position == 3);
+  CHECK(to_string(cursor_kind::integer) == std::string("integer"));
+  CHECK(cursor_kind_from("string") == cursor_kind::string);
+  CHECK_FALSE(cursor_kind_from("Integer").has_value());
+}
+
+TEST_CASE("an integer cursor from a chronological source: an out-of-order value is a notice") {
+  memory_store store;
+  auto s = sequences(cursor_kind::integer);
+  s.chronological = true;
+  detector d(store, "p", s);
+  auto r = run(d, {{seq_rec("1", "a", "5"), seq_rec("2", "b", "3"), seq_rec("3", "c", "4")}});
+  CHECK(r.events.size() == 3);
+  REQUIRE(r.notices.size() == 1);  // 4 follows 3 in order
+  CHECK(r.notices[0].position == 2);
+  CHECK(r.notices[0].message.find("updated value 3 is earlier") != std::string::npos);
+  CHECK(d.since().value() == "5");
+}
