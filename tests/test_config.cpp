@@ -278,3 +278,91 @@ TEST_CASE("bad values name their key") {
           R"({"configuration": {"oauth.api.key": "x", "event.poller.configuration": {"c": {"idField": "id"}}},
                         "element": {"key": "sfdc"}})") == "no problem");
 }
+
+TEST_CASE("the cursor: instant by default, integer with a numeric lookback, string") {
+  const poller_config dflt = read_config_text(R"({"c": {"idField": "id"}})");
+  CHECK(dflt.resource("c").cursor == cursor_kind::instant);
+  CHECK_FALSE(dflt.resource("c").integer_lookback.has_value());
+
+  const poller_config cfg = read_config_text(R"({
+    "events": {"idField": "id", "url": "/events?after=${since}",
+               "datesConfiguration": {"updatedDateField": "seq"},
+               "sincehash": {"cursor": "integer", "lookback": 100, "initialSince": "-1"}},
+    "changes": {"idField": "id", "url": "/changes?cursor=${since}",
+                "datesConfiguration": {"updatedDateField": "cursor"},
+                "sincehash": {"cursor": "string", "initialSince": "start"}},
+    "dated": {"idField": "id", "url": "/d?since=${since}&ms=${epoch:ms}",
+              "sincehash": {"cursor": "instant", "lookback": "PT1M", "maxFutureSkew": "PT5M"}}})");
+  const resource_settings& e = cfg.resource("events");
+  CHECK(e.cursor == cursor_kind::integer);
+  CHECK(e.integer_lookback == std::int64_t{100});
+  CHECK_FALSE(e.lookback.has_value());
+  CHECK(e.initial_since == std::string("-1"));
+  CHECK(e.updated->path.text() == "seq");
+  const resource_settings& c = cfg.resource("changes");
+  CHECK(c.cursor == cursor_kind::string);
+  CHECK(c.initial_since == std::string("start"));
+  const resource_settings& d = cfg.resource("dated");
+  CHECK(d.cursor == cursor_kind::instant);
+  CHECK(d.lookback == std::chrono::nanoseconds(1min));
+  CHECK(d.max_future_skew == std::chrono::nanoseconds(5min));
+  CHECK(read_config_text(R"({"c": {"idField": "id", "sincehash": {"cursor": "integer", "lookback": 0}}})")
+            .resource("c")
+            .integer_lookback == std::int64_t{0});
+}
+
+TEST_CASE("date-only settings with a non-instant cursor, and bad cursor values, name their key") {
+  struct bad {
+    const char* resource_body;
+    const char* expected;
+  };
+  const bad cases[] = {
+      {R"({"idField": "id", "sincehash": {"cursor": "number"}})",
+       "/contacts/sincehash/cursor: must be \"instant\", \"integer\" or \"string\""},
+      {R"({"idField": "id", "sincehash": {"cursor": 1}})", "/contacts/sincehash/cursor: must be"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "seq", "createdDateField": "c"},
+           "sincehash": {"cursor": "integer"}})",
+       "/contacts/datesConfiguration/createdDateField: a date setting needs an instant cursor (the cursor is "
+       "\"integer\""},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "seq", "updatedDateFormat": "epoch:ms"},
+           "sincehash": {"cursor": "string"}})",
+       "/contacts/datesConfiguration/updatedDateFormat: a date setting needs an instant cursor"},
+      {R"({"idField": "id", "datesConfiguration": {"updatedDateField": "seq", "updatedDateTimezone": "UTC"},
+           "sincehash": {"cursor": "integer"}})",
+       "/contacts/datesConfiguration/updatedDateTimezone: a date setting needs an instant cursor"},
+      {R"({"idField": "id", "url": "/x?since=${gmtDate:yyyy-MM-dd}", "sincehash": {"cursor": "integer"}})",
+       "/contacts/url: bad URL template: config_error at byte 9: placeholder ${gmtDate:yyyy-MM-dd} needs an "
+       "instant cursor"},
+      {R"({"idField": "id", "url": "/x?since=${epoch:ms}", "sincehash": {"cursor": "string"}})",
+       "/contacts/url: bad URL template: config_error at byte 9: placeholder ${epoch:ms} needs an instant "
+       "cursor"},
+      {R"({"idField": "id", "url": "/x?since=${wat}", "sincehash": {"cursor": "string"}})",
+       "/contacts/url: bad URL template: config_error at byte 9: unknown placeholder ${wat}"},
+      {R"({"idField": "id", "sincehash": {"cursor": "integer", "lookback": "PT5M"}})",
+       "/contacts/sincehash/lookback: with an integer cursor, must be a whole non-negative number"},
+      {R"({"idField": "id", "sincehash": {"cursor": "integer", "lookback": -1}})",
+       "/contacts/sincehash/lookback: with an integer cursor, must be a whole non-negative number"},
+      {R"({"idField": "id", "sincehash": {"cursor": "integer", "lookback": 1.5}})",
+       "/contacts/sincehash/lookback: with an integer cursor, must be a whole non-negative number"},
+      {R"({"idField": "id", "sincehash": {"cursor": "integer", "lookback": 9223372036854775808}})",
+       "/contacts/sincehash/lookback: with an integer cursor, must be a whole non-negative number"},
+      {R"({"idField": "id", "sincehash": {"cursor": "string", "lookback": 5}})",
+       "/contacts/sincehash/lookback: a string cursor takes no lookback"},
+      {R"({"idField": "id", "sincehash": {"cursor": "string", "lookback": "PT5M"}})",
+       "/contacts/sincehash/lookback: a string cursor takes no lookback"},
+      {R"({"idField": "id", "sincehash": {"cursor": "integer", "maxFutureSkew": "PT15M"}})",
+       "/contacts/sincehash/maxFutureSkew: applies only to an instant cursor"},
+      {R"({"idField": "id", "sincehash": {"cursor": "string", "maxFutureSkew": 60}})",
+       "/contacts/sincehash/maxFutureSkew: applies only to an instant cursor"},
+      {R"({"idField": "id", "sincehash": {"cursor": "integer", "initialSince": "2024-01-01T00:00:00Z"}})",
+       "/contacts/sincehash/initialSince: with an integer cursor, must be a decimal integer"},
+      {R"({"idField": "id", "sincehash": {"cursor": "instant", "initialSince": "42"}})",
+       "/contacts/sincehash/initialSince: must be an ISO 8601 date"},
+  };
+  for (const auto& c : cases) {
+    const std::string p = problems_of(std::string(R"({"contacts": )") + c.resource_body + "}");
+    INFO(c.resource_body);
+    INFO(p);
+    CHECK(p.find(c.expected) != std::string::npos);
+  }
+}

@@ -612,3 +612,272 @@ TEST_CASE("a dry-run rescan shows the deletions a real one would make, and commi
   REQUIRE(real.events.size() == 1);
   CHECK(real.events[0].event_id == preview.events[0].event_id);
 }
+
+namespace {
+
+// A resource whose updated field `seq` holds a cursor of `kind`.
+resource_settings sequences(cursor_kind kind) {
+  resource_settings s;
+  s.name = "events";
+  s.url = "/events?after=${since}";
+  s.id_field = field_path::parse("id").value();
+  s.updated = date_field{field_path::parse("seq").value(), date_format{}};
+  s.cursor = kind;
+  s.watched = {"email"};
+  return s;
+}
+
+// A record whose `seq` is the JSON text `seq` (a number, or a quoted string).
+std::string seq_rec(const std::string& id, const std::string& email, const std::string& seq) {
+  return R"({"id":")" + id + R"(","email":")" + email + R"(","seq":)" + seq + "}";
+}
+
+}  // namespace
+
+TEST_CASE("an integer cursor: numbers and digit strings, compared as integers, the batch's maximum") {
+  memory_store store;
+  detector d(store, "p", sequences(cursor_kind::integer));
+  CHECK_FALSE(d.since().has_value());
+  CHECK(d.since_url().value() == "/events?after=");  // a full sync: no initialSince, empty
+  batch b{{seq_rec("1", "a", "9"), seq_rec("2", "b", R"("10")"), seq_rec("3", "c", "7")}};
+  auto first = run(d, b);
+  CHECK(ids_of(first) == std::vector<std::string>{"1", "2", "3"});
+  CHECK(first.stats.created == 3);
+  REQUIRE(first.events.size() == 3);
+  CHECK(first.events[0].updated == "9");
+  CHECK(first.events[0].updated_kind == value_kind::number);
+  CHECK(first.events[1].updated == "10");
+  CHECK(first.events[1].updated_kind == value_kind::string);
+  // 10 > 9 as integers (as text "9" > "10"); the maximum, not the last value.
+  const offset_value off = d.offset().value();
+  CHECK(off.kind == offset_kind::integer);
+  CHECK(off.number == 10);
+  CHECK(off.text == "10");
+  CHECK(d.since().value() == "10");
+  CHECK(d.since_url().value() == "/events?after=10");
+  CHECK_THROWS_AS((void)d.since_instant(), sincehash::error);
+
+  // The same poll again: nothing dispatched, nothing written.
+  auto again = run(d, b, false);
+  CHECK(again.events.empty());
+  CHECK(again.stats.unchanged == 3);
+  CHECK(again.pending.empty());
+
+  // A lower batch maximum never moves the offset back; a higher one does.
+  run(d, {{seq_rec("4", "d", "8")}});
+  CHECK(d.since().value() == "10");
+  run(d, {{seq_rec("5", "e", "-3"), seq_rec("6", "f", R"("011")")}});
+  CHECK(d.offset().value().number == 11);
+  CHECK(d.since().value() == "011");  // as the source wrote it
+}
+
+TEST_CASE("an integer cursor: an older copy is stale, a newer change is dispatched") {
+  memory_store store;
+  detector d(store, "p", sequences(cursor_kind::integer));
+  run(d, {{seq_rec("1", "a", "20")}});
+  auto stale = run(d, {{seq_rec("1", "OLD", "15")}});
+  CHECK(stale.events.empty());
+  CHECK(stale.stats.stale == 1);
+  CHECK(stale.pending.batch.upserts.empty());
+  // unchanged but newer: stored, so a copy between the two is stale
+  auto newer = run(d, {{seq_rec("1", "a", "30")}});
+  CHECK(newer.events.empty());
+  CHECK(newer.pending.batch.upserts.size() == 1);
+  CHECK(run(d, {{seq_rec("1", "z", "25")}}).stats.stale == 1);
+  auto changed = run(d, {{seq_rec("1", "z", "31")}});
+  REQUIRE(changed.events.size() == 1);
+  CHECK(changed.events[0].type == event_type::updated);
+  // Negative values keep their order too.
+  run(d, {{seq_rec("2", "a", "-5")}});
+  CHECK(run(d, {{seq_rec("2", "b", "-6")}}).stats.stale == 1);
+}
+
+TEST_CASE("an integer cursor: a value that is not a 64-bit integer makes the record invalid") {
+  memory_store store;
+  detector d(store, "p", sequences(cursor_kind::integer));
+  batch b{{seq_rec("1", "a", "9223372036854775808"), seq_rec("2", "a", R"("-9223372036854775809")"),
+           seq_rec("3", "a", "1.5"), seq_rec("4", "a", R"("+5")"), seq_rec("5", "a", R"(" 5")"),
+           seq_rec("6", "a", R"("")"), seq_rec("7", "a", "true"), seq_rec("8", "a", "1e3"),
+           seq_rec("9", "a", "9223372036854775807"), seq_rec("10", "a", R"("-9223372036854775808")")}};
+  auto r = run(d, b);
+  CHECK(ids_of(r) == std::vector<std::string>{"9", "10"});
+  REQUIRE(r.rejected.size() == 8);
+  CHECK(r.rejected[0].reason.find("9223372036854775808") != std::string::npos);
+  CHECK(r.rejected[0].reason.find("64-bit") != std::string::npos);
+  CHECK(r.rejected[1].reason.find("-9223372036854775809") != std::string::npos);
+  CHECK(r.rejected[2].reason.find("\"1.5\" is not an integer") != std::string::npos);
+  CHECK(r.rejected[3].reason.find("\"+5\"") != std::string::npos);
+  CHECK(r.rejected[6].reason.find("not a string or a number") != std::string::npos);
+  CHECK(d.offset().value().number == INT64_MAX);
+  CHECK(d.since().value() == "9223372036854775807");
+}
+
+TEST_CASE("an integer cursor's lookback is subtracted from it, saturating at the lowest 64-bit value") {
+  memory_store store;
+  auto s = sequences(cursor_kind::integer);
+  s.integer_lookback = 5;
+  detector d(store, "p", s);
+  CHECK_FALSE(d.since().has_value());
+  run(d, {{seq_rec("1", "a", "100")}});
+  CHECK(d.since().value() == "95");
+  CHECK(d.since_url().value() == "/events?after=95");
+  CHECK(d.offset().value().number == 100);  // the offset itself is not moved back
+
+  detector low(store, "q", s);
+  run(low, {{seq_rec("1", "a", "-9223372036854775805")}});
+  CHECK(low.since().value() == "-9223372036854775808");
+  CHECK(subtract_integer_lookback(INT64_MIN, INT64_MAX) == INT64_MIN);
+  CHECK(subtract_integer_lookback(INT64_MAX, INT64_MAX) == 0);
+  CHECK(subtract_integer_lookback(7, 0) == 7);
+
+  s.integer_lookback = 0;
+  detector none(store, "q", s);
+  CHECK(none.since().value() == "-9223372036854775805");
+}
+
+TEST_CASE("a string cursor: byte order, no lookback, no stale detection") {
+  memory_store store;
+  auto s = sequences(cursor_kind::string);
+  detector d(store, "p", s);
+  run(d, {{seq_rec("1", "a", R"("b")"), seq_rec("2", "b", R"("ab")"), seq_rec("3", "c", "100")}});
+  CHECK(d.offset().value().kind == offset_kind::string);
+  CHECK(d.since().value() == "b");      // byte-wise: "b" > "ab" > "100"
+  run(d, {{seq_rec("4", "d", "99")}});  // a number's literal, compared as text: "99" < "b"
+  CHECK(d.since().value() == "b");
+  run(d, {{seq_rec("5", "e", R"("\u00e9")"), seq_rec("6", "f", R"("z")")}});
+  CHECK(d.since().value() == "\xC3\xA9");  // é (0xC3 0xA9) sorts after "z" (unsigned bytes)
+  run(d, {{seq_rec("7", "g", R"("a b/c+d")")}});
+  CHECK(d.since().value() == "\xC3\xA9");
+  // No stale detection: a change under a lower cursor value is dispatched.
+  auto r = run(d, {{seq_rec("1", "changed", R"("a")")}});
+  REQUIRE(r.events.size() == 1);
+  CHECK(r.events[0].type == event_type::updated);
+  CHECK(run(d, {{seq_rec("1", "changed", R"("a")")}}).stats.unchanged == 1);
+  CHECK(d.since_url().value() == "/events?after=%C3%A9");
+
+  memory_store other;
+  detector spaced(other, "p", s);
+  run(spaced, {{seq_rec("1", "a", R"("a b/c+d")")}});
+  CHECK(spaced.since_url().value() == "/events?after=a%20b%2Fc%2Bd");
+
+  auto with_lookback = s;
+  with_lookback.lookback = std::chrono::minutes(1);
+  CHECK_THROWS_AS(detector(store, "p", with_lookback), sincehash::error);
+  auto with_integer_lookback = s;
+  with_integer_lookback.integer_lookback = 1;
+  CHECK_THROWS_AS(detector(store, "p", with_integer_lookback), sincehash::error);
+}
+
+TEST_CASE("date-only settings and URL placeholders with a non-instant cursor") {
+  memory_store store;
+  auto s = sequences(cursor_kind::integer);
+  s.created = date_field{field_path::parse("created").value(), date_format{}};
+  try {
+    detector d(store, "p", s);
+    FAIL("no error");
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == errc::config_error);
+    CHECK(std::string(e.what()).find("created-date field needs an instant cursor") != std::string::npos);
+  }
+  s = sequences(cursor_kind::integer);
+  s.url = "/events?after=${epoch:ms}";
+  detector d(store, "p", s);
+  CHECK_FALSE(d.since_url());
+  CHECK(d.since_url().error().message.find("needs an instant cursor") != std::string::npos);
+  // A maxFutureSkew does not apply to a non-instant cursor: it is ignored.
+  s = sequences(cursor_kind::integer);
+  s.max_future_skew = std::chrono::minutes(15);
+  detector skewed(store, "q", s, fixed_clock{at("2024-03-01T00:00:00Z")});
+  run(skewed, {{seq_rec("1", "a", "9223372036854775807")}});
+  CHECK(skewed.since().value() == "9223372036854775807");
+}
+
+TEST_CASE("an instant cursor's URL template may use ${since}, URL-encoded") {
+  memory_store store;
+  auto s = contacts();
+  s.url = "/contacts?since=${since}&t=${epoch:s}";
+  detector d(store, "p", s);
+  CHECK(d.since_url().value() == "/contacts?since=1970-01-01T00%3A00%3A00.000Z&t=0");
+  run(d, {{rec("1", "a", "2024-03-01T11:00:00+01:00")}});
+  CHECK(d.since_url().value() == "/contacts?since=2024-03-01T11%3A00%3A00%2B01%3A00&t=1709287200");
+}
+
+TEST_CASE("changing the cursor: an offset of the old kind is refused until reset; states stay usable") {
+  memory_store store;
+  detector before(store, "p", contacts({"email"}));
+  auto with_date = [](const std::string& id, const std::string& email, const std::string& updated) {
+    return R"({"id":")" + id + R"(","email":")" + email + R"(","updated":")" + updated + R"("})";
+  };
+  run(before, {{with_date("1", "a", "2024-03-01T00:00:00Z"), with_date("2", "b", "2024-03-01T00:00:00Z")}});
+
+  detector after(store, "p", sequences(cursor_kind::integer));
+  const std::string b1 = R"({"id":"1","email":"a","seq":1})";
+  const std::string b2 = R"({"id":"2","email":"changed","seq":1})";
+  const auto records = batch{{b1, b2}}.records();
+  try {
+    (void)after.process(records);
+    FAIL("no error");
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == errc::config_error);
+    const std::string what = e.what();
+    CHECK(what.find("the stored offset \"2024-03-01T00:00:00Z\" is an instant but the cursor is integer") !=
+          std::string::npos);
+    CHECK(what.find("reset the offset after changing \"cursor\"") != std::string::npos);
+  }
+  CHECK_THROWS_WITH_AS((void)after.since(), doctest::Contains("reset the offset"), sincehash::error);
+  CHECK_THROWS_WITH_AS((void)after.since_url(), doctest::Contains("reset the offset"), sincehash::error);
+  // The store's own refusal says the same, should a batch of the other kind reach it.
+  commit_batch mixed;
+  mixed.offset = offset_value::from_integer(5);
+  CHECK_THROWS_WITH_AS(store.commit("p", mixed), doctest::Contains("reset the offset"), sincehash::error);
+
+  after.reset();
+  // The states written under the date cursor are compared by hash, not by their dates (which a
+  // sequence number cannot be ordered against): nothing is stale, only the real change fires.
+  auto r = run(after, batch{{b1, b2}});
+  CHECK(ids_of(r) == std::vector<std::string>{"2"});
+  CHECK(r.stats.unchanged == 1);
+  CHECK(r.stats.stale == 0);
+  CHECK(after.since().value() == "1");
+  // From then on the integers are stored: an older copy is stale.
+  CHECK(run(after, {{R"({"id":"2","email":"older","seq":0})"}}).stats.stale == 1);
+}
+
+TEST_CASE("cursor helpers: integers, ${since} expansion, URL encoding") {
+  CHECK(parse_cursor_integer("0").value() == 0);
+  CHECK(parse_cursor_integer("-0").value() == 0);
+  CHECK(parse_cursor_integer("007").value() == 7);
+  CHECK(parse_cursor_integer("9223372036854775807").value() == INT64_MAX);
+  CHECK(parse_cursor_integer("-9223372036854775808").value() == INT64_MIN);
+  CHECK(parse_cursor_integer("9223372036854775808").error().code == errc::out_of_range);
+  CHECK(parse_cursor_integer("-9223372036854775809").error().code == errc::out_of_range);
+  CHECK(parse_cursor_integer("99999999999999999999999x").error().code == errc::parse_error);
+  for (const char* bad : {"", "-", "+1", " 1", "1 ", "1.0", "1e2", "0x10"}) {
+    CAPTURE(bad);
+    CHECK(parse_cursor_integer(bad).error().code == errc::parse_error);
+  }
+  CHECK(url_encode("aZ09-._~ /+:%\xC3\xA9") == "aZ09-._~%20%2F%2B%3A%25%C3%A9");
+  // Other placeholders are left for the date expansion, delimited as it delimits them.
+  CHECK(expand_since_placeholder("/x?a=${gmtDate:yyyy'}'}&b=${since}", "1 2").value() ==
+        "/x?a=${gmtDate:yyyy'}'}&b=1%202");
+  CHECK(expand_cursor_url_template("/x/${since}/${since}", "a").value() == "/x/a/a");
+  CHECK(expand_cursor_url_template("/x", "a").value() == "/x");
+  CHECK(expand_cursor_url_template("/x/${since", "a").error().code == errc::parse_error);
+  CHECK(expand_cursor_url_template("/x/${date:yyyy}", "a").error().position == 3);
+  CHECK(to_string(cursor_kind::integer) == std::string("integer"));
+  CHECK(cursor_kind_from("string") == cursor_kind::string);
+  CHECK_FALSE(cursor_kind_from("Integer").has_value());
+}
+
+TEST_CASE("an integer cursor from a chronological source: an out-of-order value is a notice") {
+  memory_store store;
+  auto s = sequences(cursor_kind::integer);
+  s.chronological = true;
+  detector d(store, "p", s);
+  auto r = run(d, {{seq_rec("1", "a", "5"), seq_rec("2", "b", "3"), seq_rec("3", "c", "4")}});
+  CHECK(r.events.size() == 3);
+  REQUIRE(r.notices.size() == 1);  // 4 follows 3 in order
+  CHECK(r.notices[0].position == 2);
+  CHECK(r.notices[0].message.find("updated value 3 is earlier") != std::string::npos);
+  CHECK(d.since().value() == "5");
+}

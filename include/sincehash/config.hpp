@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sincehash/cursor.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/field_path.hpp"
 #include "sincehash/schedule.hpp"
@@ -391,10 +394,13 @@ class config_reader {
     }
     const std::size_t before = problems_.size();
     check_keys(body, where, {"url", "idField", "datesConfiguration", "validationData", "sincehash"});
+    s.cursor = peek_cursor(body);  // a bad value is reported by read_own
+    const bool dated = s.cursor == cursor_kind::instant;
     if (const std::string* url = string_at(body, "url", where, false)) {
       s.url = *url;
-      auto probe = expand_url_template(s.url, instant{});
-      if (!probe) add(at(where, "url"), "bad URL template: " + probe.error().describe());
+      auto probe = dated ? expand_since_placeholder(s.url, "0") : expand_cursor_url_template(s.url, "0");
+      if (probe && dated) probe = expand_url_template(*probe, instant{});
+      if (!probe) add(at(where, "url"), "bad URL template: " + probe.error().describe() + cursor_note(s));
     }
     if (auto id = path_at(body, "idField", where, true)) s.id_field = std::move(*id);
 
@@ -406,8 +412,15 @@ class config_reader {
         check_keys(*it, dwhere,
                    {"updatedDateField", "updatedDateFormat", "updatedDateTimezone", "createdDateField",
                     "createdDateFormat", "createdDateTimezone"});
+        if (!dated) {
+          for (const char* key : {"updatedDateFormat", "updatedDateTimezone", "createdDateField",
+                                  "createdDateFormat", "createdDateTimezone"}) {
+            if (it->contains(key))
+              add(at(dwhere, key), "a date setting needs an instant cursor" + cursor_note(s));
+          }
+        }
         s.updated = date_at(*it, "updated", dwhere);
-        s.created = date_at(*it, "created", dwhere);
+        if (dated) s.created = date_at(*it, "created", dwhere);
       }
     }
     if (auto it = body.find("validationData"); it != body.end()) {
@@ -425,20 +438,55 @@ class config_reader {
     return problems_.size() == before;
   }
 
+  // The cursor kind a resource body asks for; instant when absent or bad (read_own reports it).
+  static cursor_kind peek_cursor(const nlohmann::json& body) {
+    auto own = body.find("sincehash");
+    if (own == body.end() || !own->is_object()) return cursor_kind::instant;
+    auto it = own->find("cursor");
+    if (it == own->end() || !it->is_string()) return cursor_kind::instant;
+    return cursor_kind_from(it->get_ref<const std::string&>()).value_or(cursor_kind::instant);
+  }
+
+  // Why a date-only setting is refused: the cursor configured.
+  static std::string cursor_note(const resource_settings& s) {
+    if (s.cursor == cursor_kind::instant) return std::string();
+    return std::string(" (the cursor is \"") + to_string(s.cursor) + "\")";
+  }
+
   void read_own(const nlohmann::json& own, const std::string& where, resource_settings& s) {
     if (!own.is_object()) {
       add(where, "must be an object");
       return;
     }
     check_keys(own, where,
-               {"ttl", "lookback", "maxFutureSkew", "chronological", "detectDeletes", "strict", "rescan",
-                "initialSince", "ignoreFields", "normalize"});
+               {"cursor", "ttl", "lookback", "maxFutureSkew", "chronological", "detectDeletes", "strict",
+                "rescan", "initialSince", "ignoreFields", "normalize"});
+    if (auto it = own.find("cursor"); it != own.end()) {
+      const auto kind = it->is_string() ? cursor_kind_from(it->get_ref<const std::string&>()) : std::nullopt;
+      if (!kind) add(at(where, "cursor"), "must be \"instant\", \"integer\" or \"string\"");
+    }
     s.ttl = duration_at(own, "ttl", where);
     if (s.ttl && s.ttl->count() == 0)
       add(at(where, "ttl"), "must be longer than zero (leave it out for no expiry)");
-    s.lookback = duration_at(own, "lookback", where);
+    if (auto it = own.find("lookback"); it != own.end()) {
+      if (s.cursor == cursor_kind::instant) {
+        s.lookback = duration_at(own, "lookback", where);
+      } else if (s.cursor == cursor_kind::integer && it->is_number_unsigned() &&
+                 it->get<std::uint64_t>() <=
+                     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        s.integer_lookback = static_cast<std::int64_t>(it->get<std::uint64_t>());
+      } else if (s.cursor == cursor_kind::integer) {
+        add(at(where, "lookback"),
+            "with an integer cursor, must be a whole non-negative number to subtract from it" +
+                cursor_note(s));
+      } else {
+        add(at(where, "lookback"), "a string cursor takes no lookback" + cursor_note(s));
+      }
+    }
     if (auto it = own.find("maxFutureSkew"); it != own.end()) {  // absent: the default (15 minutes)
-      if (it->is_string() && it->get_ref<const std::string&>() == "none") {
+      if (s.cursor != cursor_kind::instant) {
+        add(at(where, "maxFutureSkew"), "applies only to an instant cursor" + cursor_note(s));
+      } else if (it->is_string() && it->get_ref<const std::string&>() == "none") {
         s.max_future_skew.reset();
       } else {
         s.max_future_skew = duration_at(own, "maxFutureSkew", where, ", or \"none\" to turn the guard off");
@@ -457,9 +505,21 @@ class config_reader {
       }
     }
     if (const std::string* initial = string_at(own, "initialSince", where, false)) {
-      auto t = parse_iso8601(*initial);
-      if (!t) {
-        add(at(where, "initialSince"), "must be an ISO 8601 date with an offset: " + t.error().describe());
+      if (s.cursor == cursor_kind::instant) {
+        auto t = parse_iso8601(*initial);
+        if (!t) {
+          add(at(where, "initialSince"), "must be an ISO 8601 date with an offset: " + t.error().describe());
+        } else {
+          s.initial_since = *initial;
+        }
+      } else if (s.cursor == cursor_kind::integer) {
+        auto n = parse_cursor_integer(*initial);
+        if (!n) {
+          add(at(where, "initialSince"),
+              "with an integer cursor, must be a decimal integer: " + n.error().message);
+        } else {
+          s.initial_since = *initial;
+        }
       } else {
         s.initial_since = *initial;
       }

@@ -17,6 +17,16 @@
 // input order, each against the one before. A record hashed under other settings (its
 // fingerprint differs) is dispatched only when its updated date is newer; otherwise it is
 // re-hashed silently, so changing the watched fields causes no storm of events.
+//
+// Cursors (`resource_settings::cursor`): the updated field holds a date (instant, the default),
+// a sequence number (integer: a JSON integer or a string of decimal digits, signed 64-bit) or an
+// opaque string (a JSON string's text or a number's literal, ordered byte-wise). The offset is
+// the batch's typed maximum, stored with its kind and the text the source wrote. An integer is
+// kept in the record state's `updated` as that many nanoseconds since the epoch, so an older
+// copy is stale exactly as with dates. A string cursor has no stale detection: the state keeps
+// no string, so a copy with a lower cursor whose watched fields differ is dispatched as updated.
+// After the cursor kind changed, the stored offset is refused (reset it); states written under
+// the old kind are compared by hash only, never found stale by a value of the other kind.
 
 #include <algorithm>
 #include <atomic>
@@ -25,6 +35,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -36,6 +47,7 @@
 #include <vector>
 
 #include "sincehash/classify.hpp"
+#include "sincehash/cursor.hpp"
 #include "sincehash/detail/batch_id_index.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
@@ -116,7 +128,7 @@ class change_detector {
         settings_(std::move(settings)),
         clock_(std::move(clock)),
         hasher_(make_hasher(settings_)) {
-    fingerprint_ = store_->intern_fingerprint(partition_, hasher_.fingerprint());
+    init();
   }
 
   /// As above, hashing with `algorithm`: for an algorithm that needs run-time state, such as a
@@ -130,7 +142,7 @@ class change_detector {
         settings_(std::move(settings)),
         clock_(std::move(clock)),
         hasher_(make_hasher(settings_, std::move(algorithm))) {
-    fingerprint_ = store_->intern_fingerprint(partition_, hasher_.fingerprint());
+    init();
   }
 
   /// The partition this detector works on.
@@ -142,37 +154,37 @@ class change_detector {
   [[nodiscard]] std::optional<offset_value> offset() const { return store_->offset(partition_); }
 
   /// The since value to send next: nullopt for a full sync; else the stored offset as the source
-  /// wrote it, or, with a lookback, the offset minus the lookback written in the updated-date
-  /// format. The source is to be asked with `>=` (inclusive): records at the offset come back
-  /// and are filtered as unchanged, so nothing sharing the offset's timestamp is lost.
-  [[nodiscard]] std::optional<std::string> since() const {
-    auto off = offset();
-    if (!off) return std::nullopt;
-    if (settings_.lookback && off->kind == offset_kind::instant && settings_.updated) {
-      return settings_.updated->format.format(offset_instant(*off) - *settings_.lookback);
-    }
-    return off->text;
-  }
+  /// wrote it, or with a lookback: for an instant cursor the offset minus the lookback written in
+  /// the updated-date format, for an integer cursor the offset minus the lookback in decimal
+  /// (saturating at the lowest 64-bit value, as an instant saturates). A string cursor takes no
+  /// lookback. The source is to be asked with `>=` (inclusive): records at the offset come back
+  /// and are filtered as unchanged, so nothing sharing the offset's value is lost. Throws
+  /// `sincehash::error` (config_error) when the stored offset is of another kind than the
+  /// cursor (the cursor was changed without resetting the offset).
+  [[nodiscard]] std::optional<std::string> since() const { return since_of(offset()); }
 
-  /// The instant to expand the URL template with: the offset (minus the lookback), or for a full
-  /// sync `initialSince` (default 1970-01-01T00:00:00Z), which asks the source for everything.
-  [[nodiscard]] instant since_instant() const {
-    auto off = offset();
-    if (off && off->kind == offset_kind::instant) {
-      instant at = offset_instant(*off);
-      if (settings_.lookback) at -= *settings_.lookback;
-      return at;
-    }
-    if (settings_.initial_since) {
-      auto t = parse_iso8601(*settings_.initial_since);
-      if (t) return *t;
-    }
-    return instant{};
-  }
+  /// The instant to expand the URL template with (instant cursor): the offset (minus the lookback),
+  /// or for a full sync `initialSince` (default 1970-01-01T00:00:00Z), which asks the source for
+  /// everything. Throws `sincehash::error` (invalid_argument) for a cursor that is not a date, and
+  /// as `since()` for an offset of another kind.
+  [[nodiscard]] instant since_instant() const { return since_instant_of(offset()); }
 
-  /// The resource's URL template expanded with `since_instant()`.
+  /// The resource's URL template expanded for the next poll. Every `${since}` becomes the since
+  /// text, URL-encoded: `since()`, or on a full sync `initialSince` (instant cursor: the full
+  /// sync's instant in the updated-date format; other cursors: `initialSince` as configured, else
+  /// empty). With an instant cursor the date placeholders (`${gmtDate:…}`, `${epoch:ms}`) are
+  /// expanded with `since_instant()`; with another cursor they are an error (config_error).
+  /// Throws as `since()` for an offset of another kind.
   [[nodiscard]] result<std::string> since_url() const {
-    return expand_url_template(settings_.url, since_instant());
+    const std::optional<offset_value> off = offset();
+    std::optional<std::string> text = since_of(off);
+    if (settings_.cursor != cursor_kind::instant)
+      return expand_cursor_url_template(settings_.url, text ? *text : settings_.initial_since.value_or(""));
+    const instant at = since_instant_of(off);
+    if (!text) text = settings_.updated ? settings_.updated->format.format(at) : format_rfc3339(at, 3);
+    auto expanded = expand_since_placeholder(settings_.url, *text);
+    if (!expanded) return expanded;
+    return expand_url_template(*expanded, at);
   }
 
  private:
@@ -261,6 +273,7 @@ class change_detector {
     ids.reserve(m.items.size());
     for (const auto& it : m.items) ids.push_back(it.id);
     const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    if (snap.offset) check_offset_kind(*snap.offset);
     m.stored_offset = snap.offset;
     if (snap.offset && snap.offset->kind == offset_kind::instant) m.stored_at = offset_instant(*snap.offset);
 
@@ -280,28 +293,29 @@ class change_detector {
       for (const auto& span : invalid_ids) marks.emplace_back(arena.substr(span.first, span.second));
     }
 
-    // The offset: the newest updated date of the batch, unless too far in the future.
-    since_tracker<instant> tracker = make_tracker(snap.offset);
-    std::optional<instant> max_at;
-    std::string_view max_text;
-    for (const auto& item : m.items) {
-      if (!item.updated) continue;
-      const auto obs = tracker.observe(*item.updated, now);
-      if (obs != observe_result::accepted)
-        out.notices.push_back({m.inputs[item.index].position, observe_message(obs, item)});
-      if (obs != observe_result::future_skewed && (!max_at || *item.updated > *max_at)) {
-        max_at = item.updated;
-        max_text = item.updated_text;  // the offset is kept as the source wrote it
+    switch (settings_.cursor) {
+      case cursor_kind::instant:
+        advance_instant(out, m, snap, now);
+        break;
+      case cursor_kind::integer: {
+        std::optional<std::int64_t> committed;
+        if (snap.offset) committed = snap.offset->number;
+        advance_offset(
+            out, m, snap, committed,
+            [](const detail::extracted_record& item) { return item.updated->time_since_epoch().count(); },
+            [](std::int64_t v, std::string_view text) {
+              return offset_value::from_integer(v, std::string(text));
+            });
+        break;
       }
-    }
-    tracker.finish();
-    if (tracker.pending() && (!m.stored_at || *tracker.pending() > *m.stored_at)) {
-      std::string text = max_at && max_at == tracker.pending() ? std::string(max_text)
-                                                               : format_rfc3339(*tracker.pending(), 9);
-      out.pending.batch.offset = offset_value::from_instant(*tracker.pending(), std::move(text));
-      out.pending.offset_after = out.pending.batch.offset;
-    } else {
-      out.pending.offset_after = snap.offset;
+      case cursor_kind::string: {
+        std::optional<std::string_view> committed;
+        if (snap.offset) committed = std::string_view(snap.offset->text);
+        advance_offset(
+            out, m, snap, committed, [](const detail::extracted_record& item) { return item.updated_text; },
+            [](std::string_view v, std::string_view) { return offset_value::from_string(std::string(v)); });
+        break;
+      }
     }
     m.stats = out.stats;
     return out;
@@ -509,6 +523,12 @@ class change_detector {
   [[nodiscard]] const Hasher& hasher() const noexcept { return hasher_; }
 
  private:
+  // What a stored fingerprint says about the states hashed under it (see `foreign_cursor`).
+  struct fingerprint_info {
+    bool other_cursor = false;  // written under another cursor kind: its `updated` compares with nothing
+    bool same_hashing = false;  // hashed under the same hashing settings: its hash compares
+  };
+
   Store* store_;
   std::string partition_;
   resource_settings settings_;
@@ -519,6 +539,7 @@ class change_detector {
   std::vector<Hasher> helper_hashers_;      // one per extra reader thread (copies of hasher_)
   std::vector<std::string> helper_arenas_;  // their arenas, appended to the batch's after reading
   std::optional<std::set<std::string, std::less<>>> dry_rescan_;  // ids seen by a dry-run rescan
+  std::map<std::uint32_t, fingerprint_info> fingerprints_;        // other fingerprints met, by id
 
   // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
   void read_range(Hasher& hasher, std::string& arena, const std::vector<input_record>& inputs,
@@ -596,6 +617,184 @@ class change_detector {
     return instant(std::chrono::nanoseconds(off.number));
   }
 
+  // The text appended to the hasher's fingerprint for a cursor that is not a date (an instant
+  // cursor appends nothing, so states written before cursors had kinds keep their fingerprint).
+  static constexpr std::string_view cursor_mark = "\ncursor:";
+
+  // Checks the cursor settings and interns the fingerprint: the hashing settings plus the cursor
+  // kind, so that a state written under another cursor kind is recognised.
+  void init() {
+    const cursor_kind c = settings_.cursor;
+    const auto refuse = [&](const std::string& what) {
+      throw error(errc::config_error, "resource " + settings_.name + ": " + what +
+                                          " needs an instant cursor (the cursor is " + to_string(c) + ")");
+    };
+    if (c != cursor_kind::instant && settings_.created) refuse("a created-date field");
+    if (c != cursor_kind::instant && settings_.lookback) refuse("a lookback duration");
+    if (settings_.integer_lookback && c != cursor_kind::integer)
+      throw error(errc::config_error, "resource " + settings_.name +
+                                          ": an integer lookback needs an integer cursor (the cursor is " +
+                                          to_string(c) + ")");
+    if (settings_.integer_lookback && *settings_.integer_lookback < 0)
+      throw error(errc::config_error, "resource " + settings_.name + ": the lookback must not be negative");
+    std::string text = hasher_.fingerprint();
+    if (c != cursor_kind::instant) {
+      text += cursor_mark;
+      text += to_string(c);
+    }
+    fingerprint_ = store_->intern_fingerprint(partition_, text);
+  }
+
+  // How a state hashed under the fingerprint `id` (not ours) relates to this detector's settings;
+  // looked up once per id (fingerprint ids are stable for the life of the store).
+  fingerprint_info foreign_cursor(std::uint32_t id) {
+    auto it = fingerprints_.find(id);
+    if (it != fingerprints_.end()) return it->second;
+    fingerprint_info info;
+    if (const std::optional<std::string> text = store_->fingerprint_text(partition_, id)) {
+      std::string_view base(*text);
+      cursor_kind kind = cursor_kind::instant;
+      if (const std::size_t mark = base.rfind(cursor_mark); mark != std::string_view::npos) {
+        kind = cursor_kind_from(base.substr(mark + cursor_mark.size())).value_or(cursor_kind::instant);
+        base = base.substr(0, mark);
+      }
+      info.other_cursor = kind != settings_.cursor;
+      info.same_hashing = base == hasher_.fingerprint();
+    }
+    fingerprints_.emplace(id, info);
+    return info;
+  }
+
+  static const char* kind_name(offset_kind k) noexcept {
+    switch (k) {
+      case offset_kind::instant:
+        return "instant";
+      case offset_kind::integer:
+        return "integer";
+      case offset_kind::string:
+        return "string";
+    }
+    return "unknown";
+  }
+
+  static offset_kind offset_kind_of(cursor_kind c) noexcept {
+    switch (c) {
+      case cursor_kind::integer:
+        return offset_kind::integer;
+      case cursor_kind::string:
+        return offset_kind::string;
+      case cursor_kind::instant:
+        break;
+    }
+    return offset_kind::instant;
+  }
+
+  // Throws when the stored offset is of another kind than the cursor: the cursor was changed
+  // and the offset not reset. Nothing is classified or dispatched against such an offset.
+  void check_offset_kind(const offset_value& off) const {
+    if (off.kind == offset_kind_of(settings_.cursor)) return;
+    throw error(errc::config_error, "partition " + partition_ + ": the stored offset \"" + off.text +
+                                        "\" is " + (off.kind == offset_kind::string ? "a " : "an ") +
+                                        kind_name(off.kind) + " but the cursor is " +
+                                        to_string(settings_.cursor) +
+                                        ": reset the offset after changing \"cursor\" (sincehash reset)");
+  }
+
+  std::optional<std::string> since_of(const std::optional<offset_value>& off) const {
+    if (!off) return std::nullopt;
+    check_offset_kind(*off);
+    switch (settings_.cursor) {
+      case cursor_kind::instant:
+        if (settings_.lookback && settings_.updated)
+          return settings_.updated->format.format(offset_instant(*off) - *settings_.lookback);
+        break;
+      case cursor_kind::integer:
+        if (settings_.integer_lookback && *settings_.integer_lookback > 0)
+          return std::to_string(subtract_integer_lookback(off->number, *settings_.integer_lookback));
+        break;
+      case cursor_kind::string:
+        break;
+    }
+    return off->text;
+  }
+
+  instant since_instant_of(const std::optional<offset_value>& off) const {
+    if (settings_.cursor != cursor_kind::instant) {
+      throw error(errc::invalid_argument, "partition " + partition_ + ": the cursor is " +
+                                              to_string(settings_.cursor) + ", not a date: use since()");
+    }
+    if (off) {
+      check_offset_kind(*off);
+      instant at = offset_instant(*off);
+      if (settings_.lookback) at -= *settings_.lookback;
+      return at;
+    }
+    if (settings_.initial_since) {
+      auto t = parse_iso8601(*settings_.initial_since);
+      if (t) return *t;
+    }
+    return instant{};
+  }
+
+  // The offset of an instant cursor: the newest updated date of the batch, unless too far in
+  // the future.
+  void advance_instant(batch_result& out, const detail::batch_memo& m, const store_snapshot& snap,
+                       instant now) {
+    since_tracker<instant> tracker = make_tracker(snap.offset);
+    std::optional<instant> max_at;
+    std::string_view max_text;
+    for (const auto& item : m.items) {
+      if (!item.updated) continue;
+      const auto obs = tracker.observe(*item.updated, now);
+      if (obs != observe_result::accepted)
+        out.notices.push_back({m.inputs[item.index].position, observe_message(obs, item)});
+      if (obs != observe_result::future_skewed && (!max_at || *item.updated > *max_at)) {
+        max_at = item.updated;
+        max_text = item.updated_text;  // the offset is kept as the source wrote it
+      }
+    }
+    tracker.finish();
+    if (tracker.pending() && (!m.stored_at || *tracker.pending() > *m.stored_at)) {
+      std::string text = max_at && max_at == tracker.pending() ? std::string(max_text)
+                                                               : format_rfc3339(*tracker.pending(), 9);
+      out.pending.batch.offset = offset_value::from_instant(*tracker.pending(), std::move(text));
+      out.pending.offset_after = out.pending.batch.offset;
+    } else {
+      out.pending.offset_after = snap.offset;
+    }
+  }
+
+  // The offset of an integer or string cursor: the batch's maximum by `value_of(item)` (typed:
+  // integers as integers, strings byte-wise), kept as the source wrote its first copy; never
+  // below `committed`. No future-skew guard: the values are not dates.
+  template <class T, class ValueOf, class MakeOffset>
+  void advance_offset(batch_result& out, const detail::batch_memo& m, const store_snapshot& snap,
+                      std::optional<T> committed, ValueOf value_of, MakeOffset make_offset) const {
+    since_options o;
+    o.chronological = settings_.chronological;
+    since_tracker<T> tracker(committed, o);
+    std::optional<T> max;
+    std::string_view max_text;
+    for (const auto& item : m.items) {
+      if (item.updated_kind == value_kind::missing) continue;
+      const T value = value_of(item);
+      const auto obs = tracker.observe(value);
+      if (obs != observe_result::accepted)
+        out.notices.push_back({m.inputs[item.index].position, observe_message(obs, item)});
+      if (!max || *max < value) {
+        max = value;
+        max_text = item.updated_text;
+      }
+    }
+    tracker.finish();
+    if (max && tracker.pending() && *tracker.pending() == *max && (!committed || *committed < *max)) {
+      out.pending.batch.offset = make_offset(*max, max_text);
+      out.pending.offset_after = out.pending.batch.offset;
+    } else {
+      out.pending.offset_after = snap.offset;
+    }
+  }
+
   template <class... Algorithm>
   static Hasher make_hasher(const resource_settings& s, Algorithm&&... algorithm) {
     hasher_settings h;
@@ -618,12 +817,13 @@ class change_detector {
     return since_tracker<instant>(committed, o);
   }
 
-  static std::string observe_message(observe_result r, const detail::extracted_record& item) {
+  std::string observe_message(observe_result r, const detail::extracted_record& item) const {
     if (r == observe_result::future_skewed) {
       return "updated date " + std::string(item.updated_text) +
              " lies too far in the future: the offset does not advance";
     }
-    return "updated date " + std::string(item.updated_text) +
+    return (settings_.cursor == cursor_kind::instant ? "updated date " : "updated value ") +
+           std::string(item.updated_text) +
            " is earlier than the record before it in a source declared "
            "chronological: the offset advances to the batch's maximum";
   }
@@ -664,7 +864,20 @@ class change_detector {
       const std::ptrdiff_t prior_ref = before >= 0      ? left[static_cast<std::size_t>(before)]
                                        : snap.states[j] ? static_cast<std::ptrdiff_t>(j)
                                                         : -1;
-      decision d = decide(state_at(prior_ref), record_facts{item.hash, item.updated, item.created}, ds, now);
+      const record_state* prior = state_at(prior_ref);
+      record_state adjusted;
+      if (prior != nullptr && prior->fingerprint != fingerprint_) {
+        // A state written under another cursor kind: its updated value does not compare with
+        // ours (neither newer nor older); its hash still does when the hashing settings match.
+        const fingerprint_info f = foreign_cursor(prior->fingerprint);
+        if (f.other_cursor) {
+          adjusted = *prior;
+          adjusted.updated.reset();
+          if (f.same_hashing) adjusted.fingerprint = fingerprint_;
+          prior = &adjusted;
+        }
+      }
+      decision d = decide(prior, record_facts{item.hash, item.updated, item.created}, ds, now);
 
       if (retry) count(m.stats, m.outcomes[k], false);
       count(out.stats, d.outcome, true);
@@ -798,16 +1011,36 @@ class change_detector {
     if (settings_.updated) {
       const value_view& v = read->extra(next++);
       if (v.kind != value_kind::string && v.kind != value_kind::number) {
-        reason = "no updated date: field \"" + settings_.updated->path.text() + "\" is " +
-                 (v.kind == value_kind::missing ? "missing" : "not a string or a number");
+        reason =
+            std::string(settings_.cursor == cursor_kind::instant ? "no updated date" : "no updated value") +
+            ": field \"" + settings_.updated->path.text() + "\" is " +
+            (v.kind == value_kind::missing ? "missing" : "not a string or a number");
         return false;
       }
-      auto t = settings_.updated->format.parse(v.text, v.kind == value_kind::number);
-      if (!t) {
-        reason = "unparseable updated date \"" + std::string(v.text) + "\": " + t.error().describe();
-        return false;
+      switch (settings_.cursor) {
+        case cursor_kind::instant: {
+          auto t = settings_.updated->format.parse(v.text, v.kind == value_kind::number);
+          if (!t) {
+            reason = "unparseable updated date \"" + std::string(v.text) + "\": " + t.error().describe();
+            return false;
+          }
+          item.updated = *t;
+          break;
+        }
+        case cursor_kind::integer: {
+          // Kept in `updated` as nanoseconds since the epoch: the order is the integers' order,
+          // so an older copy is stale as with dates.
+          auto n = parse_cursor_integer(v.text);
+          if (!n) {
+            reason = "bad updated value for an integer cursor: " + n.error().message;
+            return false;
+          }
+          item.updated = instant(std::chrono::nanoseconds(*n));
+          break;
+        }
+        case cursor_kind::string:
+          break;  // no `updated`: string cursors have no stale detection
       }
-      item.updated = *t;
       item.updated_at = arena.size();
       item.updated_size = v.text.size();
       arena.append(v.text.data(), v.text.size());

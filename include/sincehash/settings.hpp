@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sincehash/cursor.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/field_path.hpp"
 #include "sincehash/hasher.hpp"
@@ -147,6 +148,15 @@ struct resource_settings {
   std::string rescan_text;                            ///< the schedule as configured
   std::optional<std::string> initial_since;           ///< since value of a full sync's URL
   std::optional<std::chrono::seconds> poll_interval;  ///< `event.poller.refresh_interval`
+  /// What the updated field holds: a date (default), a sequence number or an opaque string.
+  /// With a non-instant cursor only `updated`'s path counts, and date-only settings (`created`,
+  /// `lookback`, date URL placeholders) are errors.
+  cursor_kind cursor = cursor_kind::instant;
+  /// Integer cursor: subtracted from the since value sent (not negative). `lookback` and
+  /// `max_future_skew` are for an instant cursor; with another cursor the skew guard does not
+  /// apply. `initial_since` is ISO 8601 for an instant cursor, decimal digits for an integer
+  /// one, any text for a string one (unset: 1970-01-01T00:00:00Z, or empty).
+  std::optional<std::int64_t> integer_lookback;
 };
 
 }  // namespace sincehash

@@ -7,6 +7,7 @@
 
 #include "sincehash/access.hpp"
 #include "sincehash/config.hpp"
+#include "sincehash/cursor.hpp"
 #include "sincehash/detector.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
