@@ -166,6 +166,14 @@ inline constexpr const char* sqlite_migrations[] = {
     " PRIMARY KEY(partition, id)) WITHOUT ROWID;",
     // 1 -> 2: opaque bytes of a decorating store (NULL for a plain state)
     "ALTER TABLE records ADD COLUMN sealed BLOB;",
+    // 2 -> 3: versions and the partition's write sequence; the partition's lease. Rows written
+    // before get version 1 and their partition sequence 1, so every later write is numbered
+    // above them (a partition created later starts at 0: sqlite_store inserts it so).
+    "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE partitions ADD COLUMN sequence INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE partitions ADD COLUMN lease_owner BLOB;"
+    "ALTER TABLE partitions ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE partitions ADD COLUMN lease_expires INTEGER;",
 };
 
 inline constexpr int sqlite_schema_version =
