@@ -173,6 +173,7 @@ class sqlite_store {
       ++step;
     };
     const auto& ops = plan.ops;
+    unsigned char digest_bytes[write_chunk][16];  // bound without a copy: they outlive each statement
     for (std::size_t k = 0; k < ops.size();) {
       // Runs of upserts go `write_chunk` rows to a statement: far less work per row than one
       // statement each. The rest, and erasures, one at a time.
@@ -181,9 +182,11 @@ class sqlite_store {
         ++run;
       if (run == write_chunk) {
         detail::sqlite_cursor c(db_, statement(stmt::upsert_chunk));
+        c.bind(1, pid);
+        c.bind(2, version);
         for (std::size_t j = 0; j < write_chunk; ++j) {
           before_write();
-          bind_upsert(c, static_cast<int>(upsert_columns * j + 1), pid, version,
+          bind_upsert(c, static_cast<int>(3 + upsert_row_parameters * j), digest_bytes[j],
                       batch.upserts[ops[k + j].index]);
         }
         c.run();
@@ -194,7 +197,9 @@ class sqlite_store {
       before_write();
       if (op.kind == detail::store_op_kind::upsert) {
         detail::sqlite_cursor c(db_, statement(stmt::upsert));
-        bind_upsert(c, 1, pid, version, batch.upserts[op.index]);
+        c.bind(1, pid);
+        c.bind(2, version);
+        bind_upsert(c, 3, digest_bytes[0], batch.upserts[op.index]);
         c.run();
       } else {
         detail::sqlite_cursor c(db_, statement(stmt::erase));
@@ -554,7 +559,7 @@ class sqlite_store {
   static constexpr const char* store_name = "sqlite_store";
   static constexpr std::size_t read_chunk = 64;
   static constexpr std::size_t write_chunk = 32;
-  static constexpr int upsert_columns = 9;
+  static constexpr int upsert_row_parameters = 7;  // per row; the partition and version are shared
 
   enum class stmt : std::size_t {
     find_partition,
@@ -653,7 +658,7 @@ class sqlite_store {
       case stmt::upsert:
         return "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, "
                "expires, sealed, version) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+               "VALUES(?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?2)";
       case stmt::erase:
         return "DELETE FROM records WHERE partition=?1 AND id=?2";
       case stmt::mark:
@@ -715,8 +720,13 @@ class sqlite_store {
         sql =
             "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, "
             "sealed, version) VALUES";
-        for (std::size_t k = 0; k < write_chunk; ++k)
-          sql += k == 0 ? "(?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?)";
+        for (std::size_t k = 0; k < write_chunk; ++k) {
+          sql += k == 0 ? "(?1" : ",(?1";
+          for (int c = 0; c < upsert_row_parameters; ++c) {
+            sql += ",?" + std::to_string(3 + static_cast<int>(k) * upsert_row_parameters + c);
+          }
+          sql += ",?2)";
+        }
       } else if (which == stmt::get_chunk) {
         sql =
             "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, version FROM records WHERE "
@@ -734,29 +744,31 @@ class sqlite_store {
     return statements_[i];
   }
 
-  // Binds one row of an upsert: parameters first .. first + upsert_columns - 1.
-  static void bind_upsert(detail::sqlite_cursor& c, int first, std::int64_t pid, std::int64_t version,
+  // Binds one row of an upsert: parameters first .. first + upsert_row_parameters - 1 (id, hash,
+  // fingerprint, updated, last seen, expiry, sealed bytes); the digest's bytes go to `digest_buffer`,
+  // which must outlive the statement's run.
+  static void bind_upsert(detail::sqlite_cursor& c, int first, unsigned char* digest_buffer,
                           const std::pair<std::string, record_state>& u) {
-    c.bind(first, pid);
-    c.bind_blob(first + 1, u.first);
-    c.bind_digest(first + 2, u.second.hash);
-    c.bind(first + 3, static_cast<std::int64_t>(u.second.fingerprint));
-    c.bind(first + 4, u.second.updated);
-    c.bind(first + 5, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
-    c.bind(first + 6, u.second.expires);
+    c.bind_blob(first, u.first);
+    c.bind_digest(first + 1, u.second.hash, digest_buffer);
+    c.bind(first + 2, static_cast<std::int64_t>(u.second.fingerprint));
+    c.bind(first + 3, u.second.updated);
+    c.bind(first + 4, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
+    c.bind(first + 5, u.second.expires);
     if (u.second.sealed.empty()) {
-      c.bind_null(first + 7);
+      c.bind_null(first + 6);
     } else {
-      c.bind_blob(first + 7, u.second.sealed);
+      c.bind_blob(first + 6, u.second.sealed);
     }
-    c.bind(first + 8, version);
   }
 
   static record_state state_of(const detail::sqlite_cursor& c, int first) {
     record_state s;
     s.hash = c.digest_at(first);
     s.fingerprint = static_cast<std::uint32_t>(c.integer(first + 1));
-    s.updated = c.opt_instant(first + 2);
+    // Most states are dated: read the number first, ask for NULL only when it reads as 0.
+    const std::int64_t updated = c.integer(first + 2);
+    if (updated != 0 || !c.is_null(first + 2)) s.updated = instant(std::chrono::nanoseconds(updated));
     s.last_seen = instant(std::chrono::nanoseconds(c.integer(first + 3)));
     s.expires = c.opt_instant(first + 4);
     if (!c.is_null(first + 5)) s.sealed = std::string(c.blob(first + 5));
@@ -897,10 +909,19 @@ class sqlite_store {
   // position, inside the caller's transaction.
   void read_states(std::int64_t pid, const std::vector<std::string_view>& ids,
                    std::vector<std::optional<record_state>>& out, std::vector<std::uint64_t>* versions) {
+    // Sources often list records by id already: sort only when they are not, and answer in place
+    // when the ids are sorted and distinct.
+    const bool sorted = std::is_sorted(ids.begin(), ids.end());
+    if (sorted && std::adjacent_find(ids.begin(), ids.end()) == ids.end()) {
+      scan_ids(pid, ids, [&](std::size_t k, const detail::sqlite_cursor& c) {
+        out[k] = state_of(c, 1);
+        if (versions != nullptr) (*versions)[k] = static_cast<std::uint64_t>(c.integer(7));
+      });
+      return;
+    }
     std::vector<std::uint32_t> order(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
-    // Sources often list records by id already: sort only when they are not.
-    if (!std::is_sorted(ids.begin(), ids.end())) {
+    if (!sorted) {
       std::sort(order.begin(), order.end(),
                 [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
     }
