@@ -510,9 +510,12 @@ class sqlite_store {
     std::optional<std::int64_t> pid = partition_id(lease.partition);
     if (!pid) return false;
     partition_row row = read_partition(*pid);
+    const bool granted = row.lease.held;
     const bool held = detail::local_lease_release(row.lease, lease, lease_now());
-    write_lease(*pid, row.lease);
-    tx.commit();
+    if (row.lease.held != granted) {
+      write_lease(*pid, row.lease);
+      tx.commit();
+    }
     return held;
   }
 
