@@ -1621,3 +1621,25 @@ TEST_CASE_TEMPLATE(
     CHECK_FALSE(a->acquire_lease(p, "host-1:pid-100", 10s).granted);
   }
 }
+
+TEST_CASE("memory_store: objects on one store's data share states and leases, each with fences of its own") {
+  auto first = std::make_unique<sincehash::memory_store>();
+  sincehash::memory_store second(*first, sincehash::memory_store_shared);
+  first->commit("p", upserting({{"a", state(1, 1)}}));
+  CHECK(get_one(second, "p", "a") == state(1, 1));
+  sincehash::lease_result held = first->acquire_lease("p", "first", 10s);
+  REQUIRE(held.granted);
+  CHECK(first->fence("p") == held.lease.token);
+  CHECK_FALSE(second.fence("p"));
+  CHECK_FALSE(second.acquire_lease("p", "second", 10s).granted);
+  // The data outlives the object that created it.
+  first.reset();
+  CHECK(get_one(second, "p", "a") == state(1, 1));
+  CHECK(second.partitions() == std::vector<std::string>{"p"});
+  sincehash::memory_store third(second, sincehash::memory_store_shared);
+  third.commit("p", upserting({{"b", state(2, 2)}}));
+  CHECK(second.count("p") == 2);
+  CHECK(second.allocated_bytes() == third.allocated_bytes());
+  CHECK(third.release_lease(held.lease));  // the holder's object is gone: take its lease over
+  CHECK(third.acquire_lease("p", "third", 10s).granted);
+}
