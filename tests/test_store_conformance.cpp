@@ -1,5 +1,7 @@
 // One conformance suite for every state store back end. A back end joins by adding a fixture
-// type (see memory_fixture / sqlite_fixture) to `SINCEHASH_STORE_FIXTURES`.
+// type (see memory_fixture / sqlite_fixture) to `SINCEHASH_STORE_FIXTURES`, and once it offers
+// snapshots, conditional commits and leases, to `SINCEHASH_VERSIONED_FIXTURES` too (its fixture
+// then also has `another()`: a second store object on the same data, as another worker opens).
 #include <sincehash/store.hpp>
 #include <sincehash/store/memory.hpp>
 #ifdef SINCEHASH_HAS_SQLITE
@@ -65,6 +67,9 @@ struct memory_fixture {
     store = std::make_unique<sincehash::memory_store>(std::move(o));
   }
   sincehash::memory_store& operator*() { return *store; }
+  std::unique_ptr<sincehash::memory_store> another() {
+    return std::make_unique<sincehash::memory_store>(*store, sincehash::memory_store_shared);
+  }
 };
 
 #ifdef SINCEHASH_HAS_SQLITE
@@ -98,6 +103,11 @@ struct sqlite_fixture {
     store = std::make_unique<sincehash::sqlite_store>(path.string(), std::move(o));
   }
   sincehash::sqlite_store& operator*() { return *store; }
+  std::unique_ptr<sincehash::sqlite_store> another() {
+    sincehash::sqlite_options o;
+    o.synchronous = sincehash::sqlite_sync::normal;
+    return std::make_unique<sincehash::sqlite_store>(path.string(), std::move(o));
+  }
 };
 #define SINCEHASH_STORE_FIXTURES_SQLITE , sqlite_fixture
 #else
@@ -232,6 +242,9 @@ using encrypted_postgres_fixture = encrypted_fixture<postgres_fixture>;
       SINCEHASH_STORE_FIXTURES_POSTGRES SINCEHASH_ENCRYPTED_MEMORY_FIXTURE      \
           SINCEHASH_ENCRYPTED_SQLITE_FIXTURE SINCEHASH_ENCRYPTED_REDIS_FIXTURE  \
               SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
+
+// The back ends offering snapshots with versions, conditional commits and leases (store.hpp).
+#define SINCEHASH_VERSIONED_FIXTURES memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE
 
 instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }
 
@@ -950,4 +963,683 @@ TEST_CASE_TEMPLATE("store: batch reads dense, sparse and spanning the whole part
   check(sparse);
   check(ends);
   check(reversed);
+}
+
+// ---- snapshots, versions, conditional commits and leases -------------------------------------
+
+namespace {
+
+template <class S>
+std::uint64_t version_of(S& s, std::string_view partition, std::string_view id) {
+  return s.snapshot(partition, std::vector<std::string_view>{id}).versions.at(0);
+}
+
+template <class S>
+std::uint64_t sequence_of(S& s, std::string_view partition) {
+  return s.snapshot(partition, {}).sequence;
+}
+
+// `b` with the conditions a worker that read `snap` (of `ids`) states: every id of `ids` at the
+// version it read, and the sequence it read at unless `with_sequence` is false.
+commit_batch conditioned(commit_batch b, const sincehash::store_snapshot& snap,
+                         const std::vector<std::string_view>& ids, bool with_sequence = true) {
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    b.expect.emplace_back(std::string(ids[i]), snap.versions.at(i));
+  if (with_sequence) b.read_sequence = snap.sequence;
+  return b;
+}
+
+// Everything a reader can observe about a partition, versions and the sequence included.
+struct versioned_observation {
+  observation plain;
+  std::map<std::string, std::uint64_t> versions;
+  std::uint64_t sequence = 0;
+  bool operator==(const versioned_observation& o) const {
+    return plain == o.plain && versions == o.versions && sequence == o.sequence;
+  }
+};
+
+template <class S>
+versioned_observation observe_versions(S& s, std::string_view p) {
+  versioned_observation o;
+  o.plain = observe(s, p);
+  std::vector<std::string> names;
+  for (const auto& kv : o.plain.records) names.push_back(kv.first);
+  std::vector<std::string_view> ids(names.begin(), names.end());
+  const sincehash::store_snapshot snap = s.snapshot(p, ids);
+  for (std::size_t i = 0; i < names.size(); ++i) o.versions[names[i]] = snap.versions.at(i);
+  o.sequence = snap.sequence;
+  return o;
+}
+
+// The ids of the `commit_conflict` `f` throws; fails the test when it throws none.
+template <class F>
+std::vector<std::string> conflict_ids(F&& f) {
+  try {
+    f();
+  } catch (const sincehash::commit_conflict& e) {
+    CHECK(e.code() == errc::conflict);
+    CHECK(e.message().find("nothing was committed") != std::string::npos);
+    return e.ids();
+  }
+  FAIL("the commit applied although a condition no longer held");
+  return {};
+}
+
+// The message of the `sincehash::error` `f` throws (which must not be a `commit_conflict`).
+template <class F>
+std::string refusal(F&& f, errc code = errc::conflict) {
+  try {
+    f();
+  } catch (const sincehash::commit_conflict& e) {
+    FAIL("a fence refusal was reported as a commit_conflict: " << e.message());
+  } catch (const sincehash::error& e) {
+    CHECK(e.code() == code);
+    return e.message();
+  }
+  FAIL("the call was not refused");
+  return {};
+}
+
+using svs = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("versioned store: a snapshot agrees with get_many, offset and rescan_active", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto& s = *f;
+  const sincehash::store_snapshot none = s.snapshot("p", {"a", "b"});
+  CHECK(none.sequence == 0);
+  CHECK_FALSE(none.offset);
+  CHECK_FALSE(none.rescan_active);
+  REQUIRE(none.states.size() == 2);
+  REQUIRE(none.versions.size() == 2);
+  CHECK_FALSE(none.states[0]);
+  CHECK(none.versions == std::vector<std::uint64_t>{0, 0});
+
+  auto name = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "k%05d", i);
+    return std::string(buf);
+  };
+  // Two commits: the even ids below 1500, then the even ids from 1500 on (with an offset).
+  commit_batch first;
+  commit_batch second;
+  for (int i = 0; i < 3000; i += 2) {
+    (i < 1500 ? first : second).upserts.emplace_back(name(i), state(static_cast<std::uint64_t>(i) + 1, i, i));
+  }
+  second.offset = offset_value::from_integer(77);
+  s.commit("p", first);
+  s.commit("p", second);
+  s.begin_rescan("p");
+  s.commit("other", upserting({{name(0), state(999, 9)}}));
+
+  std::vector<std::string> dense, sparse, reversed;
+  for (int i = 500; i < 2500; ++i) dense.push_back(name(i));
+  for (int i = 0; i < 3000; i += 97) sparse.push_back(name(i));
+  for (int i = 2999; i >= 0; i -= 3) reversed.push_back(name(i));
+  reversed.push_back(name(10));  // a duplicate
+  reversed.push_back("z-unknown");
+  std::uint64_t low = 0;
+  std::uint64_t high = 0;
+  for (const auto* shape : {&dense, &sparse, &reversed}) {
+    std::vector<std::string_view> ids(shape->begin(), shape->end());
+    const sincehash::store_snapshot snap = s.snapshot("p", ids);
+    const auto plain = s.get_many("p", ids);
+    REQUIRE(snap.states.size() == ids.size());
+    REQUIRE(snap.versions.size() == ids.size());
+    CHECK(snap.states == plain);
+    CHECK(snap.offset == s.offset("p"));
+    CHECK(snap.offset == offset_value::from_integer(77));
+    CHECK(snap.rescan_active);
+    CHECK(snap.rescan_active == s.rescan_active("p"));
+    std::map<std::string_view, std::uint64_t> seen;
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      CAPTURE(ids[k]);
+      CHECK((snap.versions[k] != 0) == snap.states[k].has_value());
+      if (!snap.states[k]) continue;
+      CHECK(snap.versions[k] <= snap.sequence);
+      const int i = std::stoi(std::string(ids[k].substr(1)));
+      std::uint64_t& expected = i < 1500 ? low : high;
+      if (expected == 0) expected = snap.versions[k];
+      CHECK(snap.versions[k] == expected);  // one commit, one version
+      auto it = seen.emplace(ids[k], snap.versions[k]).first;
+      CHECK(it->second == snap.versions[k]);  // a duplicate reads the same version
+    }
+  }
+  CHECK(low != 0);
+  CHECK(high > low);
+  // A single-id read (another read path on some back ends) gives the same versions.
+  CHECK(version_of(s, "p", name(2)) == low);
+  CHECK(version_of(s, "p", name(2998)) == high);
+  CHECK(version_of(s, "p", name(3)) == 0);
+
+  // An empty list still reads the partition.
+  const sincehash::store_snapshot bare = s.snapshot("p", {});
+  CHECK(bare.states.empty());
+  CHECK(bare.versions.empty());
+  CHECK(bare.offset == offset_value::from_integer(77));
+  CHECK(bare.rescan_active);
+  CHECK(bare.sequence >= high);
+  // Reading moves nothing.
+  CHECK(sequence_of(s, "p") == bare.sequence);
+
+  s.reset_offset("p", false);
+  s.abandon_rescan("p");
+  const sincehash::store_snapshot after = s.snapshot("p", {name(0)});
+  CHECK_FALSE(after.offset);
+  CHECK_FALSE(after.rescan_active);
+  CHECK(after.states[0] == state(1, 0, 0));
+  CHECK(after.versions[0] == low);
+}
+
+TEST_CASE_TEMPLATE(
+    "versioned store: every write gives a new, larger version; the sequence moves with every change", F,
+    SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto& s = *f;
+  const std::string p = "p";
+  CHECK(sequence_of(s, p) == 0);
+  s.commit(p, upserting({{"a", state(1, 1)}, {"b", state(2, 2)}}));
+  const std::uint64_t a1 = version_of(s, p, "a");
+  const std::uint64_t b1 = version_of(s, p, "b");
+  CHECK(a1 != 0);
+  CHECK(a1 == b1);
+  std::uint64_t seq = sequence_of(s, p);
+  CHECK(seq >= a1);
+
+  // Each step must move the sequence forward.
+  auto moved = [&](const char* what) {
+    const std::uint64_t now = sequence_of(s, p);
+    CHECK_MESSAGE(now > seq, what);
+    seq = now;
+  };
+
+  s.commit(p, upserting({{"a", state(1, 1)}}));  // the same state written again is still a write
+  const std::uint64_t a2 = version_of(s, p, "a");
+  CHECK(a2 > a1);
+  CHECK(version_of(s, p, "b") == b1);  // untouched
+  moved("an upsert");
+
+  commit_batch erase;
+  erase.erasures = {"b"};
+  s.commit(p, erase);
+  CHECK(version_of(s, p, "b") == 0);
+  moved("an erasure");
+  s.commit(p, upserting({{"b", state(2, 2)}}));  // erased and written again: never an old version
+  const std::uint64_t b2 = version_of(s, p, "b");
+  CHECK(b2 > a2);
+  CHECK(b2 > b1);
+  moved("a rewrite");
+
+  commit_batch only_offset;
+  only_offset.offset = offset_value::from_integer(5);
+  s.commit(p, only_offset);
+  moved("an offset");
+  CHECK(version_of(s, p, "a") == a2);
+
+  s.reset_offset(p, false);
+  moved("a reset keeping the records");
+  CHECK(version_of(s, p, "a") == a2);
+
+  s.begin_rescan(p);
+  moved("a rescan begun");
+  commit_batch marks;
+  marks.rescan_seen = {"a"};
+  s.commit(p, marks);
+  moved("rescan marks");
+  CHECK(version_of(s, p, "a") == a2);
+  s.abandon_rescan(p);
+  moved("a rescan abandoned");
+
+  s.commit(p, upserting({{"gone", state(3, 3, std::nullopt, 100)}}));
+  moved("a state with an expiry");
+  const std::uint64_t gone = version_of(s, p, "gone");
+  CHECK(s.purge_expired(p, at(100)) == 1);
+  moved("a purge of the partition");
+  s.commit(p, upserting({{"gone", state(3, 3, std::nullopt, 200)}}));
+  CHECK(version_of(s, p, "gone") > gone);
+  moved("a rewrite after the purge");
+  CHECK(s.purge_expired(at(200)) == 1);
+  moved("a purge of every partition");
+
+  // Other partitions' changes are their own.
+  s.commit("q", upserting({{"a", state(9, 9)}}));
+  s.reset_offset("q", true);
+  s.begin_rescan("q");
+  CHECK(sequence_of(s, p) == seq);
+
+  const std::uint64_t before_forget = version_of(s, p, "b");
+  s.reset_offset(p, true);
+  moved("a reset forgetting the records");
+  CHECK(version_of(s, p, "a") == 0);
+  CHECK(version_of(s, p, "b") == 0);
+  s.commit(p, upserting({{"b", state(4, 4)}}));
+  CHECK(version_of(s, p, "b") > before_forget);
+  moved("a write after forgetting");
+
+  if constexpr (F::durable) {
+    const std::uint64_t b3 = version_of(s, p, "b");
+    f.reopen();
+    auto& t = *f;
+    CHECK(sequence_of(t, p) == seq);
+    CHECK(version_of(t, p, "b") == b3);
+    t.commit(p, upserting({{"b", state(5, 5)}}));
+    CHECK(version_of(t, p, "b") > b3);
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "versioned store: a commit whose conditions no longer hold throws commit_conflict and applies nothing", F,
+    SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto& s = *f;
+  auto other = f.another();  // a second worker
+  const std::string p = "p";
+  commit_batch base =
+      upserting({{"a", state(1, 1)}, {"b", state(2, 2)}, {"c", state(3, 3)}, {"d", state(4, 4)}});
+  base.offset = offset_value::from_integer(5);
+  s.commit(p, base);
+  s.begin_rescan(p);
+  commit_batch mark_a;
+  mark_a.rescan_seen = {"a"};
+  s.commit(p, mark_a);
+
+  const std::vector<std::string_view> ids{"a", "b", "c", "d", "new1", "new2"};
+  const sincehash::store_snapshot snap = s.snapshot(p, ids);
+  // What this worker commits after classifying against `snap`.
+  commit_batch mine = upserting({{"a", state(10, 10)},
+                                 {"b", state(20, 20)},
+                                 {"c", state(30, 30)},
+                                 {"new1", state(40, 40)},
+                                 {"new2", state(50, 50)}});
+  mine.erasures = {"d"};
+  mine.rescan_seen = {"x"};
+  mine.offset = offset_value::from_integer(9);
+
+  SUBCASE("every kind of change at once, with and without the read sequence") {
+    // Meanwhile the other worker updates b, creates new1 and erases c.
+    commit_batch theirs = upserting({{"b", state(200, 200)}, {"new1", state(400, 400)}});
+    theirs.erasures = {"c"};
+    other->commit(p, theirs);
+    const versioned_observation before = observe_versions(s, p);
+    for (bool with_sequence : {true, false}) {
+      CAPTURE(with_sequence);
+      commit_batch b = conditioned(mine, snap, ids, with_sequence);
+      b.expect.emplace_back("b", snap.versions[1]);  // a duplicate condition
+      CHECK(conflict_ids([&] { s.commit(p, b); }) == svs{"b", "c", "new1"});
+      CHECK(observe_versions(s, p) == before);
+    }
+    CHECK(s.offset(p) == offset_value::from_integer(5));
+    CHECK(s.rescan_unseen(p) == svs{"d"});  // b and new1 count as seen: upserted during the rescan
+  }
+  SUBCASE("expected absent, now present") {
+    other->commit(p, upserting({{"new2", state(500, 500)}}));
+    const versioned_observation before = observe_versions(s, p);
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"new2"});
+    CHECK(observe_versions(s, p) == before);
+    CHECK(get_one(s, p, "new2") == state(500, 500));
+  }
+  SUBCASE("expected version stale") {
+    other->commit(p, upserting({{"a", state(1, 1)}}));  // the same state, written again: a new version
+    const versioned_observation before = observe_versions(s, p);
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"a"});
+    CHECK(observe_versions(s, p) == before);
+  }
+  SUBCASE("erased meanwhile") {
+    commit_batch gone;
+    gone.erasures = {"d"};  // the very erasure this worker commits too
+    other->commit(p, gone);
+    const versioned_observation before = observe_versions(s, p);
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"d"});
+    CHECK(observe_versions(s, p) == before);
+  }
+  SUBCASE("forgotten by a reset, purged") {
+    other->reset_offset(p, true);
+    other->commit(p, upserting({{"b", state(2, 2)}}));  // b comes back with the very same state
+    const versioned_observation before = observe_versions(s, p);
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"a", "b", "c", "d"});
+    CHECK(observe_versions(s, p) == before);
+  }
+  SUBCASE("the conditions still hold: the commit applies, whatever else changed") {
+    other->commit(p, upserting({{"elsewhere", state(7, 7)}}));
+    other->commit("q", upserting({{"a", state(7, 7)}}));
+    s.commit(p, conditioned(mine, snap, ids));
+    CHECK(get_one(s, p, "a") == state(10, 10));
+    CHECK(get_one(s, p, "new2") == state(50, 50));
+    CHECK_FALSE(get_one(s, p, "d"));
+    CHECK(s.offset(p) == offset_value::from_integer(9));
+    CHECK(get_one(s, p, "elsewhere") == state(7, 7));
+    // Those conditions no longer hold now: the same batch again is refused.
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) ==
+          svs{"a", "b", "c", "d", "new1", "new2"});
+  }
+  SUBCASE("after a refusal, reading again and committing succeeds") {
+    other->commit(p, upserting({{"b", state(200, 200)}}));
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"b"});
+    const sincehash::store_snapshot fresh = s.snapshot(p, ids);
+    CHECK(fresh.states[1] == state(200, 200));
+    CHECK(fresh.sequence > snap.sequence);
+    s.commit(p, conditioned(mine, fresh, ids));
+    CHECK(get_one(s, p, "b") == state(20, 20));
+    CHECK(version_of(s, p, "b") > fresh.versions[1]);
+  }
+}
+
+TEST_CASE_TEMPLATE("versioned store: the read-sequence fast path still sees a write made after the snapshot",
+                   F, SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto& s = *f;
+  auto other = f.another();
+  const std::string p = "p";
+  s.commit(p, upserting({{"x", state(1, 1)}, {"y", state(2, 2)}}));
+  const std::vector<std::string_view> ids{"x", "y"};
+  commit_batch mine = upserting({{"x", state(10, 10)}, {"y", state(20, 20)}});
+
+  SUBCASE("a write to a read id") {
+    const sincehash::store_snapshot snap = s.snapshot(p, ids);
+    other->commit(p, upserting({{"x", state(100, 100)}}));
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"x"});
+    CHECK(get_one(s, p, "x") == state(100, 100));
+    CHECK(get_one(s, p, "y") == state(2, 2));
+  }
+  SUBCASE("a purge") {
+    s.commit(p, upserting({{"x", state(1, 1, std::nullopt, 50)}}));
+    const sincehash::store_snapshot snap = s.snapshot(p, ids);
+    CHECK(other->purge_expired(at(60)) == 1);
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"x"});
+    CHECK_FALSE(get_one(s, p, "x"));
+  }
+  SUBCASE("a write through the same object") {
+    const sincehash::store_snapshot snap = s.snapshot(p, ids);
+    s.commit(p, upserting({{"y", state(200, 200)}}));
+    CHECK(conflict_ids([&] { s.commit(p, conditioned(mine, snap, ids)); }) == svs{"y"});
+  }
+  SUBCASE("writes to other ids: the sequence moved but the conditions hold") {
+    const sincehash::store_snapshot snap = s.snapshot(p, ids);
+    other->commit(p, upserting({{"z", state(3, 3)}}));
+    other->reset_offset(p, false);
+    s.commit(p, conditioned(mine, snap, ids));
+    CHECK(get_one(s, p, "x") == state(10, 10));
+  }
+  SUBCASE("nothing written since the snapshot") {
+    const sincehash::store_snapshot snap = s.snapshot(p, ids);
+    (void)other->snapshot(p, ids);
+    other->commit("q", upserting({{"x", state(5, 5)}}));
+    s.commit(p, conditioned(mine, snap, ids));
+    CHECK(get_one(s, p, "y") == state(20, 20));
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "versioned store: two workers interleaved (read A, read B, commit B, commit A) lose no change", F,
+    SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto a = f.another();
+  auto b = f.another();
+  const std::string p = "p";
+  (*f).commit(p, upserting({{"r1", state(1, 1)}, {"r2", state(2, 2)}, {"r3", state(3, 3)}}));
+  const std::vector<std::string_view> ids{"r1", "r2", "r3"};
+  const sincehash::store_snapshot read_a = a->snapshot(p, ids);
+  const sincehash::store_snapshot read_b = b->snapshot(p, ids);
+  CHECK(read_a.versions == read_b.versions);
+  CHECK(read_a.sequence == read_b.sequence);
+
+  // B writes r1 and r2, A writes r2 and r3; each states only what it writes.
+  const std::vector<std::string_view> b_ids{"r1", "r2"};
+  const std::vector<std::string_view> a_ids{"r2", "r3"};
+  auto sub = [](const sincehash::store_snapshot& snap, std::initializer_list<std::size_t> at) {
+    sincehash::store_snapshot out = snap;
+    out.versions.clear();
+    for (std::size_t i : at) out.versions.push_back(snap.versions[i]);
+    return out;
+  };
+  commit_batch b_batch = upserting({{"r1", state(11, 11)}, {"r2", state(12, 12)}});
+  b_batch.offset = offset_value::from_integer(2);
+  commit_batch a_batch = upserting({{"r2", state(22, 22)}, {"r3", state(23, 23)}});
+  a_batch.offset = offset_value::from_integer(1);
+  b->commit(p, conditioned(b_batch, sub(read_b, {0, 1}), b_ids));
+  CHECK(conflict_ids([&] { a->commit(p, conditioned(a_batch, sub(read_a, {1, 2}), a_ids)); }) == svs{"r2"});
+  CHECK(get_one(*a, p, "r2") == state(12, 12));
+  CHECK(get_one(*a, p, "r3") == state(3, 3));  // nothing of A's batch was applied
+
+  // A re-reads, sees B's change (and would re-classify r2 against it), and commits.
+  const sincehash::store_snapshot again = a->snapshot(p, ids);
+  CHECK(again.states[1] == state(12, 12));
+  a->commit(p, conditioned(a_batch, sub(again, {1, 2}), a_ids));
+  CHECK(get_one(*a, p, "r1") == state(11, 11));
+  CHECK(get_one(*a, p, "r2") == state(22, 22));
+  CHECK(get_one(*a, p, "r3") == state(23, 23));
+  CHECK(a->offset(p) == offset_value::from_integer(2));
+}
+
+TEST_CASE_TEMPLATE("versioned store: concurrent read-modify-write with conditions loses no increment", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  constexpr int threads = 4;
+  constexpr int increments = 40;
+  const std::vector<std::string> names{"c0", "c1", "c2"};
+  const std::vector<std::string_view> ids(names.begin(), names.end());
+  std::atomic<int> failures{0};
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t, s = f.another()] {
+      try {
+        for (int i = 0; i < increments; ++i) {
+          const std::size_t k = static_cast<std::size_t>(t + i) % names.size();
+          for (;;) {
+            const sincehash::store_snapshot snap = s->snapshot("p", ids);
+            const std::uint64_t value = snap.states[k] ? snap.states[k]->hash.low : 0;
+            std::this_thread::yield();  // let the others write in between
+            commit_batch b = upserting({{names[k], state(value + 1, i)}});
+            b.expect.emplace_back(names[k], snap.versions[k]);
+            if (t % 2 == 0) b.read_sequence = snap.sequence;  // half of them take the fast path
+            try {
+              s->commit("p", b);
+              break;
+            } catch (const sincehash::commit_conflict& e) {
+              if (e.ids() != svs{names[k]}) ++failures;
+              ++conflicts;
+            }
+          }
+        }
+      } catch (...) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(failures == 0);
+  std::uint64_t total = 0;
+  for (const auto& st : (*f).get_many("p", ids)) {
+    REQUIRE(st);
+    total += st->hash.low;
+  }
+  CHECK(total == static_cast<std::uint64_t>(threads * increments));
+  MESSAGE("conflicts retried: " << conflicts.load());
+}
+
+TEST_CASE_TEMPLATE("versioned store: leases grant one holder at a time with growing fencing tokens", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto a = f.another();
+  auto b = f.another();
+  const std::string p = "tenant/leased";
+
+  sincehash::lease_result first = a->acquire_lease(p, "worker-a", 10s);
+  REQUIRE(first.granted);
+  CHECK(first.lease.partition == p);
+  CHECK(first.lease.token >= 1);
+  CHECK(first.lease.owner == "worker-a");
+  CHECK(first.remaining == 10s);
+  CHECK(a->fence(p) == first.lease.token);
+
+  sincehash::lease_result refused = b->acquire_lease(p, "worker-b", 10s);
+  CHECK_FALSE(refused.granted);
+  CHECK(refused.lease.partition == p);
+  CHECK(refused.lease.owner == "worker-a");
+  CHECK(refused.lease.token == first.lease.token);
+  CHECK(refused.remaining > 5s);
+  CHECK(refused.remaining <= 10s);
+  CHECK_FALSE(b->fence(p));
+
+  CHECK(a->renew_lease(first.lease, 10s));
+  sincehash::store_lease forged = first.lease;
+  forged.token += 1;
+  CHECK_FALSE(b->renew_lease(forged, 10s));
+  CHECK_FALSE(b->release_lease(forged));
+  forged = first.lease;
+  forged.owner = "worker-b";
+  CHECK_FALSE(b->renew_lease(forged, 10s));
+  CHECK_FALSE(b->release_lease(forged));
+  CHECK_FALSE(b->acquire_lease(p, "worker-b", 10s).granted);  // still a's
+
+  // The holder commits under its token; an object that asked for no lease is not fenced.
+  a->commit(p, upserting({{"x", state(1, 1)}}));
+  b->commit(p, upserting({{"w", state(9, 9)}}));
+  CHECK(a->release_lease(first.lease));
+  CHECK_FALSE(a->fence(p));
+  CHECK_FALSE(a->release_lease(first.lease));  // no longer held
+
+  sincehash::lease_result second = b->acquire_lease(p, "worker-b", 10s);
+  REQUIRE(second.granted);
+  CHECK(second.lease.token > first.lease.token);
+  CHECK(b->fence(p) == second.lease.token);
+
+  // `a` fences with the old token explicitly: every write is refused whole.
+  a->set_fence(p, first.lease.token);
+  CHECK(a->fence(p) == first.lease.token);
+  b->begin_rescan(p);
+  commit_batch mark;
+  mark.rescan_seen = {"x"};
+  b->commit(p, mark);
+  const versioned_observation before = observe_versions(*a, p);
+  commit_batch stale = upserting({{"x", state(2, 2)}, {"y", state(3, 3)}});
+  stale.offset = offset_value::from_integer(9);
+  CHECK(refusal([&] { a->commit(p, stale); }).find("token") != std::string::npos);
+  const sincehash::store_snapshot snap = a->snapshot(p, {"x"});
+  CHECK(refusal([&] { a->commit(p, conditioned(stale, snap, {"x"})); }).find("token") != std::string::npos);
+  CHECK(refusal([&] { a->reset_offset(p, true); }).find("token") != std::string::npos);
+  CHECK(refusal([&] { a->begin_rescan(p); }).find("token") != std::string::npos);
+  CHECK(refusal([&] { a->abandon_rescan(p); }).find("token") != std::string::npos);
+  CHECK(observe_versions(*a, p) == before);
+  CHECK(a->rescan_unseen(p) == svs{"w"});  // b's mark of x survived
+  b->abandon_rescan(p);
+  b->commit(p, upserting({{"y", state(4, 4)}}));  // the holder's writes go through
+
+  // Fences are per object and may be cleared: `a` then writes unfenced again.
+  a->clear_fence(p);
+  CHECK_FALSE(a->fence(p));
+  a->commit(p, upserting({{"z", state(5, 5)}}));
+  CHECK(get_one(*a, p, "z") == state(5, 5));
+
+  // Re-acquiring while holding is a new grant with a larger token; the old token stops counting.
+  sincehash::lease_result again = b->acquire_lease(p, "worker-b", 10s);
+  REQUIRE(again.granted);
+  CHECK(again.lease.token > second.lease.token);
+  CHECK_FALSE(b->renew_lease(second.lease, 10s));
+  CHECK(b->renew_lease(again.lease, 10s));
+  b->set_fence(p, second.lease.token);
+  CHECK(refusal([&] { b->commit(p, upserting({{"v", state(6, 6)}})); }).find("token") != std::string::npos);
+  b->set_fence(p, again.lease.token);
+  b->commit(p, upserting({{"v", state(6, 6)}}));
+
+  refusal([&] { (void)a->acquire_lease(p, "worker-a", 0ms); }, errc::invalid_argument);
+  refusal([&] { (void)b->renew_lease(again.lease, -5ms); }, errc::invalid_argument);
+
+  // Leases of different partitions are independent, and a lease alone makes no partition.
+  sincehash::lease_result elsewhere = a->acquire_lease("tenant/only-leased", "worker-a", 10s);
+  CHECK(elsewhere.granted);
+  const auto names = a->partitions();
+  CHECK(std::find(names.begin(), names.end(), "tenant/only-leased") == names.end());
+  CHECK(std::find(names.begin(), names.end(), p) != names.end());
+  CHECK(b->release_lease(again.lease));
+  CHECK(a->release_lease(elsewhere.lease));
+}
+
+TEST_CASE_TEMPLATE(
+    "versioned store: an expired lease fences out its holder; a lost holder's lease is taken over", F,
+    SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  auto a = f.another();
+  auto b = f.another();
+  const std::string p = "tenant/expiring";
+
+  SUBCASE("expiry") {
+    sincehash::lease_result held = a->acquire_lease(p, "worker-a", 1500ms);
+    REQUIRE(held.granted);
+    a->commit(p, upserting({{"x", state(1, 1)}}));
+    std::this_thread::sleep_for(2000ms);  // past the lease
+    const versioned_observation before = observe_versions(*a, p);
+    CHECK(refusal([&] {
+            a->commit(p, upserting({{"x", state(2, 2)}}));
+          }).find("expired") != std::string::npos);
+    CHECK(refusal([&] { a->begin_rescan(p); }).find("token") != std::string::npos);
+    CHECK(observe_versions(*a, p) == before);
+    CHECK_FALSE(a->renew_lease(held.lease, 10s));
+    sincehash::lease_result taken = b->acquire_lease(p, "worker-b", 10s);
+    REQUIRE(taken.granted);
+    CHECK(taken.lease.token > held.lease.token);
+    b->commit(p, upserting({{"x", state(3, 3)}}));
+    const std::string why = refusal([&] { a->commit(p, upserting({{"x", state(2, 2)}})); });
+    CHECK(why.find("worker-b") != std::string::npos);
+    CHECK(get_one(*a, p, "x") == state(3, 3));
+    CHECK_FALSE(a->release_lease(held.lease));  // expired: nothing to give up, b keeps it
+    CHECK(b->renew_lease(taken.lease, 10s));
+    // The expired holder asks again: it is refused while b holds the lease.
+    sincehash::lease_result back = a->acquire_lease(p, "worker-a", 10s);
+    CHECK_FALSE(back.granted);
+    CHECK(back.lease.owner == "worker-b");
+    CHECK(back.lease.token == taken.lease.token);
+  }
+  SUBCASE("takeover: releasing the holder's lease as a refusal names it, then acquiring") {
+    sincehash::lease_result held = a->acquire_lease(p, "host-1:pid-100", 10s);
+    REQUIRE(held.granted);
+    // The holder is known to be gone (a dead process): another worker takes the lease over.
+    sincehash::lease_result refused = b->acquire_lease(p, "host-1:pid-200", 10s);
+    REQUIRE_FALSE(refused.granted);
+    CHECK(refused.lease.owner == "host-1:pid-100");
+    CHECK(b->release_lease(refused.lease));
+    CHECK_FALSE(b->fence(p));
+    sincehash::lease_result taken = b->acquire_lease(p, "host-1:pid-200", 10s);
+    REQUIRE(taken.granted);
+    CHECK(taken.lease.token > held.lease.token);
+    b->commit(p, upserting({{"x", state(7, 7)}}));
+    // Had the holder only been slow, its writes are now refused and nothing of them applies.
+    CHECK(refusal([&] {
+            a->commit(p, upserting({{"x", state(1, 1)}, {"y", state(1, 1)}}));
+          }).find("token") != std::string::npos);
+    CHECK(get_one(*a, p, "x") == state(7, 7));
+    CHECK_FALSE(get_one(*a, p, "y"));
+    CHECK_FALSE(a->renew_lease(held.lease, 10s));
+    // A stale refusal (its holder released since) cannot release the new holder's lease.
+    CHECK_FALSE(a->release_lease(refused.lease));
+    CHECK_FALSE(a->release_lease(held.lease));
+    CHECK(b->renew_lease(taken.lease, 10s));
+    CHECK_FALSE(a->acquire_lease(p, "host-1:pid-100", 10s).granted);
+  }
+}
+
+TEST_CASE("memory_store: objects on one store's data share states and leases, each with fences of its own") {
+  auto first = std::make_unique<sincehash::memory_store>();
+  sincehash::memory_store second(*first, sincehash::memory_store_shared);
+  first->commit("p", upserting({{"a", state(1, 1)}}));
+  CHECK(get_one(second, "p", "a") == state(1, 1));
+  sincehash::lease_result held = first->acquire_lease("p", "first", 10s);
+  REQUIRE(held.granted);
+  CHECK(first->fence("p") == held.lease.token);
+  CHECK_FALSE(second.fence("p"));
+  CHECK_FALSE(second.acquire_lease("p", "second", 10s).granted);
+  // The data outlives the object that created it.
+  first.reset();
+  CHECK(get_one(second, "p", "a") == state(1, 1));
+  CHECK(second.partitions() == std::vector<std::string>{"p"});
+  sincehash::memory_store third(second, sincehash::memory_store_shared);
+  third.commit("p", upserting({{"b", state(2, 2)}}));
+  CHECK(second.count("p") == 2);
+  CHECK(second.allocated_bytes() == third.allocated_bytes());
+  CHECK(third.release_lease(held.lease));  // the holder's object is gone: take its lease over
+  CHECK(third.acquire_lease("p", "third", 10s).granted);
 }

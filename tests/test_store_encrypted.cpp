@@ -606,7 +606,7 @@ TEST_CASE("an SQLite state file of schema 1 is migrated and then keeps sealed st
   sqlite_store reopened(path.string());
   encrypted_store<sqlite_store> store(reopened, test_keys());
   CHECK(*store.get_many("p", {"new"})[0] == sample_state());
-  CHECK(sqlite_store::schema_version == 2);
+  CHECK(sqlite_store::schema_version >= 2);
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
 }
 

@@ -1,8 +1,11 @@
-// SQLite-specific promises of sqlite_store: schema versions, foreign files, lock conflicts, several
-// processes on one file, and survival of SIGKILL at any moment.
+// SQLite-specific promises of sqlite_store: schema versions and their migration, foreign files,
+// lock conflicts, several processes on one file (commits, conditional commits, leases), and
+// survival of SIGKILL at any moment.
 #include <sincehash/store/sqlite.hpp>
 
 #include <doctest/doctest.h>
+
+#include "support/shared_store_checks.hpp"
 
 #include <sqlite3.h>
 
@@ -11,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -24,6 +28,7 @@
 #include <sys/prctl.h>
 #endif
 
+using namespace std::chrono_literals;
 using sincehash::commit_batch;
 using sincehash::digest;
 using sincehash::errc;
@@ -348,4 +353,212 @@ TEST_CASE("sqlite_store: SIGKILL at random moments leaves an intact file at a co
                 << " of them, to batch " << model_k);
   CHECK(model_k > 0);
   CHECK(advanced > 0);
+}
+
+TEST_CASE(
+    "sqlite_store: a file of schema 1 or 2 is migrated; its rows get a version below every later write") {
+  for (int from : {1, 2}) {
+    CAPTURE(from);
+    temp_file f("oldschema");
+    std::string setup = "PRAGMA journal_mode=WAL;BEGIN;";
+    for (int v = 0; v < from; ++v) setup += sincehash::detail::sqlite_migrations[v];
+    setup += "PRAGMA application_id=" + std::to_string(sincehash::detail::sqlite_application_id) +
+             ";PRAGMA user_version=" + std::to_string(from) + ";";
+    // Partition 'p' with an offset and two states; partition 'q' with only a fingerprint.
+    setup +=
+        "INSERT INTO partitions(id, name, offset_kind, offset_text, offset_number) VALUES(1, X'70', 1, '7', "
+        "7);";
+    setup += "INSERT INTO partitions(id, name) VALUES(2, X'71');";
+    setup += "INSERT INTO fingerprints VALUES(2, 1, X'6670');";
+    setup +=
+        "INSERT INTO records(partition, id, hash, fingerprint, updated, last_seen, expires) VALUES"
+        "(1, X'61', X'0100000000000000', 0, NULL, 5, NULL), (1, X'62', X'0200000000000000', 0, NULL, 6, "
+        "NULL);";
+    setup += "COMMIT;";
+    raw_exec(f.str(), setup);
+
+    sqlite_store s(f.str());
+    CHECK(raw_pragma(f.str(), "user_version") == sqlite_store::schema_version);
+    const std::vector<std::string_view> ids{"a", "b", "c"};
+    const sincehash::store_snapshot old = s.snapshot("p", ids);
+    CHECK(old.offset == offset_value::from_integer(7));
+    REQUIRE(old.states[0]);
+    CHECK(old.states[0]->hash == digest{1, 0, 64});
+    CHECK(old.states[1]->last_seen == at(6));
+    CHECK_FALSE(old.states[2]);
+    CHECK(old.versions == std::vector<std::uint64_t>{1, 1, 0});
+    CHECK(old.sequence == 1);
+    CHECK(s.snapshot("q", {}).sequence == 1);
+
+    commit_batch rewrite;
+    rewrite.upserts.emplace_back("a", state(10, 0, 10));
+    s.commit("p", rewrite);
+    const std::uint64_t a2 = s.snapshot("p", {"a"}).versions[0];
+    CHECK(a2 > 1);
+    // Conditions read before the migration's first write: b and c still hold, a does not.
+    commit_batch stale;
+    stale.upserts.emplace_back("a", state(11, 0, 11));
+    stale.expect = {{"a", 1}, {"b", 1}};
+    stale.read_sequence = old.sequence;
+    try {
+      s.commit("p", stale);
+      FAIL("a stale condition was accepted");
+    } catch (const sincehash::commit_conflict& e) {
+      CHECK(e.ids() == std::vector<std::string>{"a"});
+    }
+    commit_batch holds;
+    holds.upserts.emplace_back("b", state(20, 0, 20));
+    holds.upserts.emplace_back("c", state(30, 0, 30));
+    holds.expect = {{"b", 1}, {"c", 0}};
+    holds.read_sequence = old.sequence;
+    s.commit("p", holds);
+    const sincehash::store_snapshot now = s.snapshot("p", ids);
+    CHECK(now.versions[1] > a2);
+    CHECK(now.versions[2] == now.versions[1]);
+
+    // A partition created after the migration starts from 0; leases work on the migrated file.
+    CHECK(s.snapshot("r", {}).sequence == 0);
+    sincehash::lease_result lease = s.acquire_lease("p", "me", 10s);
+    CHECK(lease.granted);
+    CHECK(lease.lease.token == 1);
+    CHECK(s.partitions() == std::vector<std::string>{"p", "q"});
+    CHECK(s.integrity_check() == "ok");
+  }
+}
+
+namespace {
+
+void write_byte(int fd, char c) { REQUIRE(::write(fd, &c, 1) == 1); }
+char read_byte(int fd) {
+  char c = 0;
+  return ::read(fd, &c, 1) == 1 ? c : '\0';
+}
+
+}  // namespace
+
+TEST_CASE("sqlite_store: leases live in the file: other processes see them, and take over a dead holder's") {
+  temp_file f("leases");
+  { sqlite_store init(f.str()); }
+  int to_child[2];
+  int to_parent[2];
+  REQUIRE(::pipe(to_child) == 0);
+  REQUIRE(::pipe(to_parent) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    int rc = 0;
+    try {
+      sqlite_store s(f.str());
+      sincehash::lease_result l = s.acquire_lease("p", "child", 60s);
+      if (!l.granted) ::_exit(1);
+      write_byte(to_parent[1], 'h');
+      if (read_byte(to_child[0]) != 'g') ::_exit(2);
+      if (!s.release_lease(l.lease)) ::_exit(3);
+      write_byte(to_parent[1], 'r');
+      // Then takes the lease again and dies holding it.
+      if (read_byte(to_child[0]) != 'g') ::_exit(4);
+      if (!s.acquire_lease("p", "child-" + std::to_string(::getpid()), 60s).granted) ::_exit(5);
+      commit_batch b;
+      b.upserts.emplace_back("from-child", state(1, 0, 1));
+      s.commit("p", b);
+    } catch (...) {
+      rc = 6;
+    }
+    ::_exit(rc);  // no release: the lease stays in the file
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  sqlite_store s(f.str());
+  REQUIRE(read_byte(to_parent[0]) == 'h');
+  sincehash::lease_result busy = s.acquire_lease("p", "parent", 60s);
+  CHECK_FALSE(busy.granted);
+  CHECK(busy.lease.owner == "child");
+  CHECK(busy.remaining > 50s);
+  write_byte(to_child[1], 'g');
+  REQUIRE(read_byte(to_parent[0]) == 'r');
+  sincehash::lease_result mine = s.acquire_lease("p", "parent", 60s);
+  REQUIRE(mine.granted);
+  CHECK(mine.lease.token > busy.lease.token);
+  CHECK(s.release_lease(mine.lease));
+  write_byte(to_child[1], 'g');
+  CHECK(reap(pid) == 0);
+  ::close(to_child[1]);
+  ::close(to_parent[0]);
+
+  // The child died holding its lease: the refusal names it, and releasing that takes it over.
+  sincehash::lease_result dead = s.acquire_lease("p", "parent", 60s);
+  REQUIRE_FALSE(dead.granted);
+  CHECK(dead.lease.owner == "child-" + std::to_string(pid));
+  CHECK(dead.lease.token > mine.lease.token);
+  CHECK(s.release_lease(dead.lease));
+  sincehash::lease_result taken = s.acquire_lease("p", "parent", 60s);
+  REQUIRE(taken.granted);
+  CHECK(taken.lease.token > dead.lease.token);
+  commit_batch b;
+  b.upserts.emplace_back("from-parent", state(2, 0, 2));
+  s.commit("p", b);
+  CHECK(s.count("p") == 2);
+}
+
+TEST_CASE(
+    "sqlite_store: a holder paused past its lease is refused when it resumes (another process took over)") {
+  temp_file f("paused");
+  { sqlite_store init(f.str()); }
+  sincehash_test::check_paused_holder([&] { return std::make_unique<sqlite_store>(f.str()); });
+}
+
+TEST_CASE(
+    "sqlite_store: a conditional commit in one process sees another process's write since its snapshot") {
+  temp_file f("conditions");
+  {
+    sqlite_store init(f.str());
+    commit_batch b;
+    b.upserts.emplace_back("x", state(1, 0, 1));
+    init.commit("p", b);
+  }
+  int to_child[2];
+  int to_parent[2];
+  REQUIRE(::pipe(to_child) == 0);
+  REQUIRE(::pipe(to_parent) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    int rc = 1;
+    try {
+      sqlite_store s(f.str());
+      const std::vector<std::string_view> ids{"x", "y"};
+      const sincehash::store_snapshot snap = s.snapshot("p", ids);
+      write_byte(to_parent[1], 'r');
+      if (read_byte(to_child[0]) != 'w') ::_exit(2);
+      commit_batch b;
+      b.upserts.emplace_back("x", state(10, 0, 10));
+      b.upserts.emplace_back("y", state(20, 0, 20));
+      b.expect = {{"x", snap.versions[0]}, {"y", snap.versions[1]}};
+      b.read_sequence = snap.sequence;
+      try {
+        s.commit("p", b);
+      } catch (const sincehash::commit_conflict& e) {
+        rc = e.ids() == std::vector<std::string>{"y"} ? 0 : 3;
+      }
+    } catch (...) {
+      rc = 4;
+    }
+    ::_exit(rc);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  REQUIRE(read_byte(to_parent[0]) == 'r');
+  sqlite_store s(f.str());
+  commit_batch theirs;
+  theirs.upserts.emplace_back("y", state(2, 0, 2));  // y appears after the child read it as absent
+  s.commit("p", theirs);
+  write_byte(to_child[1], 'w');
+  CHECK(reap(pid) == 0);  // 0: refused, naming exactly y
+  ::close(to_child[1]);
+  ::close(to_parent[0]);
+  CHECK(dump(s, "p") == std::map<std::string, record_state>{{"x", state(1, 0, 1)}, {"y", state(2, 0, 2)}});
 }

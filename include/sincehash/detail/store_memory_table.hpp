@@ -1,7 +1,7 @@
 #ifndef SINCEHASH_DETAIL_STORE_MEMORY_TABLE_HPP
 #define SINCEHASH_DETAIL_STORE_MEMORY_TABLE_HPP
 
-// The compact hash table behind memory_store: 48-byte entries in fixed blocks, ids packed into
+// The compact hash table behind memory_store: 56-byte entries in fixed blocks, ids packed into
 // 64 KiB chunks (length-prefixed), and an open-addressing index of 32-bit slots (entry number + 1
 // in the low 26 bits, 6 bits of the id's hash above them so most mismatches cost no entry read)
 // with linear probing and backward-shift deletion (no tombstones).
@@ -26,12 +26,13 @@ struct memory_entry {
   std::int64_t updated;
   std::int64_t last_seen;
   std::int64_t expires;
-  std::uint32_t id_ref;  // chunk << 16 | position; reused as the free-list link when free
+  std::uint64_t version;  // the partition's write sequence when this state was written (>= 1)
+  std::uint32_t id_ref;   // chunk << 16 | position; reused as the free-list link when free
   std::uint16_t fingerprint;
   std::uint8_t flags;
   std::uint8_t bits;
 };
-static_assert(sizeof(memory_entry) == 48, "sincehash::detail::memory_entry must stay 48 bytes");
+static_assert(sizeof(memory_entry) == 56, "sincehash::detail::memory_entry must stay 56 bytes");
 
 inline constexpr std::uint8_t memory_has_updated = 1;
 inline constexpr std::uint8_t memory_has_expires = 2;
@@ -47,8 +48,10 @@ inline constexpr std::size_t memory_max_entries = memory_slot_mask - 1;
 
 [[nodiscard]] inline bool memory_fits(const record_state& s) noexcept { return s.fingerprint <= 0xFFFFu; }
 
-[[nodiscard]] inline memory_entry memory_encode(const record_state& s, std::uint32_t id_ref) noexcept {
+[[nodiscard]] inline memory_entry memory_encode(const record_state& s, std::uint32_t id_ref,
+                                                std::uint64_t version) noexcept {
   memory_entry e{};
+  e.version = version;
   e.low = s.hash.low;
   e.high = s.hash.high;
   e.bits = s.hash.bits;

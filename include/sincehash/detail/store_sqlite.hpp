@@ -54,11 +54,12 @@ class sqlite_cursor {
   void bind_text(int i, std::string_view v) {
     check(sqlite3_bind_text64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
-  void bind_digest(int i, const digest& d) {
-    unsigned char buf[16];
+  // Binds `d` as 0, 8 or 16 little-endian bytes written to `buf` (16 bytes), which must stay
+  // valid until the statement ran: SQLite reads it without a copy.
+  void bind_digest(int i, const digest& d, unsigned char* buf) {
     for (int k = 0; k < 8; ++k) buf[k] = static_cast<unsigned char>(d.low >> (8 * k));
     for (int k = 0; k < 8; ++k) buf[8 + k] = static_cast<unsigned char>(d.high >> (8 * k));
-    check(sqlite3_bind_blob(stmt_, i, buf, d.bits / 8, SQLITE_TRANSIENT));
+    check(sqlite3_bind_blob(stmt_, i, buf, d.bits / 8, SQLITE_STATIC));
   }
 
   // True while a row is available.
@@ -166,6 +167,14 @@ inline constexpr const char* sqlite_migrations[] = {
     " PRIMARY KEY(partition, id)) WITHOUT ROWID;",
     // 1 -> 2: opaque bytes of a decorating store (NULL for a plain state)
     "ALTER TABLE records ADD COLUMN sealed BLOB;",
+    // 2 -> 3: versions and the partition's write sequence; the partition's lease. Rows written
+    // before get version 1 and their partition sequence 1, so every later write is numbered
+    // above them (a partition created later starts at 0: sqlite_store inserts it so).
+    "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE partitions ADD COLUMN sequence INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE partitions ADD COLUMN lease_owner BLOB;"
+    "ALTER TABLE partitions ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE partitions ADD COLUMN lease_expires INTEGER;",
 };
 
 inline constexpr int sqlite_schema_version =

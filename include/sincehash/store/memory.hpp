@@ -2,11 +2,15 @@
 #define SINCEHASH_STORE_MEMORY_HPP
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_fences.hpp>
+#include <sincehash/detail/store_local_lease.hpp>
 #include <sincehash/detail/store_memory_table.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
+#include <sincehash/store/lease.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -29,23 +33,44 @@ struct memory_store_options {
   fault_hook fault_injector;
 };
 
+/// Selects the `memory_store` constructor that opens another object on an existing store's data.
+struct memory_store_shared_t {
+  explicit memory_store_shared_t() = default;
+};
+/// See `memory_store_shared_t`.
+inline constexpr memory_store_shared_t memory_store_shared{};
+
 /// A state store held in this process's memory: for tests and short-lived connectors; nothing
-/// survives the object. Implements the whole contract documented in store.hpp.
+/// survives the last object on its data. Implements the whole contract documented in store.hpp,
+/// versions, conditional commits and leases included.
 ///
-/// Compact: about 48 bytes per record for its state (plus its `sealed` bytes in a side map, when any), plus
-/// its share of the index (4 bytes per slot, at most 70% full) and one length byte before the id's own bytes
-/// (ids under 128 bytes). `allocated_bytes` reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB
-/// of ids, 65,535 fingerprints (a larger fingerprint id in a state is refused with `errc::invalid_argument`).
+/// Compact: about 56 bytes per record for its state (48 for the state, 8 for its version; plus its
+/// `sealed` bytes in a side map, when any), plus its share of the index (4 bytes per slot, at most
+/// 70% full) and one length byte before the id's own bytes (ids under 128 bytes). `allocated_bytes`
+/// reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB of ids, 65,535 fingerprints (a
+/// larger fingerprint id in a state is refused with `errc::invalid_argument`).
 ///
-/// Thread safety: every member function may be called concurrently. Each partition has its own
-/// reader/writer lock: reads of a partition run in parallel, a commit holds its partition's lock
-/// exclusively only while applying its rows, and calls on different partitions do not wait for
+/// Leases (lease.hpp) are kept with the data and expire by this process's steady clock. Fences
+/// belong to the object: workers of one process that should fence each other each use their own
+/// object on the same data (`memory_store(other, memory_store_shared)`); workers sharing one
+/// object share its fences.
+///
+/// Thread safety: every member function may be called concurrently, also on different objects
+/// sharing data. Each partition has its own reader/writer lock: reads of a partition (snapshots
+/// included) run in parallel, a commit holds its partition's lock exclusively while it checks its
+/// conditions and fence and applies its rows, and calls on different partitions do not wait for
 /// each other. `for_each`'s callback runs under the partition's read lock and must not call the
 /// store.
 class memory_store {
  public:
   /// An empty store.
-  explicit memory_store(memory_store_options options = {}) : options_(std::move(options)) {}
+  explicit memory_store(memory_store_options options = {})
+      : options_(std::move(options)), data_(std::make_shared<shared_data>()) {}
+  /// Another object on the data of `other` (states, offsets, rescans, fingerprints, leases), with
+  /// `other`'s options and fences of its own (none at first). The data lives as long as any
+  /// object on it.
+  memory_store(const memory_store& other, memory_store_shared_t)
+      : options_(other.options_), data_(other.data_) {}
   memory_store(const memory_store&) = delete;
   memory_store& operator=(const memory_store&) = delete;
 
@@ -56,20 +81,31 @@ class memory_store {
     const part* p = find(partition);
     if (p == nullptr) return out;
     std::shared_lock<std::shared_mutex> lock(p->mutex);
-    p->table.find_many(ids, [&](std::size_t i, std::uint32_t idx) {
-      if (idx != detail::memory_none) out[i] = detail::memory_decode(p->table.entry(idx));
-    });
-    if (!p->sealed.empty()) {
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (!out[i]) continue;
-        auto it = p->sealed.find(ids[i]);
-        if (it != p->sealed.end()) out[i]->sealed = it->second;
-      }
-    }
+    read_states(*p, ids, out, nullptr);
     return out;
   }
 
-  /// See store.hpp.
+  /// See store.hpp. Everything under one read lock on the partition: costs what `get_many` does.
+  [[nodiscard]] store_snapshot snapshot(std::string_view partition,
+                                        const std::vector<std::string_view>& ids) const {
+    store_snapshot out;
+    out.states.resize(ids.size());
+    out.versions.assign(ids.size(), 0);
+    const part* p = find(partition);
+    if (p == nullptr) return out;
+    std::shared_lock<std::shared_mutex> lock(p->mutex);
+    out.offset = p->offset;
+    out.rescan_active = p->rescan_active;
+    out.sequence = p->sequence;
+    read_states(*p, ids, out.states, &out.versions);
+    return out;
+  }
+
+  /// See store.hpp. The fence, the conditions (`expect`, skipped when `read_sequence` is the
+  /// partition's sequence), the offset kind and the rescan are checked under the partition's
+  /// write lock before the first write. Throws `commit_conflict` when a condition failed, and
+  /// `errc::conflict` when this object fences the partition (see `acquire_lease`) and that
+  /// lease expired or was granted again since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
     for (const auto& u : batch.upserts) {
@@ -84,9 +120,11 @@ class memory_store {
     std::vector<std::uint64_t> mark_hashes(plan.marks.size());
     for (std::size_t i = 0; i < plan.marks.size(); ++i)
       mark_hashes[i] = detail::memory_hash(batch.rescan_seen[plan.marks[i]]);
+    const std::optional<std::uint64_t> fence = fence_of(partition);
 
     part& p = obtain(partition);
     std::unique_lock<std::shared_mutex> lock(p.mutex);
+    if (fence) detail::local_lease_check_fence(p.lease, *fence, lease_now(), store_name, partition, "commit");
     std::optional<offset_value> next_offset;
     bool move_offset = batch.offset && detail::store_offset_advances(p.offset, *batch.offset);
     if (move_offset) next_offset = *batch.offset;
@@ -94,6 +132,12 @@ class memory_store {
       throw error(errc::conflict, "memory_store: commit completes a rescan of '" + std::string(partition) +
                                       "' but none is active (completed or abandoned meanwhile)");
     }
+    if (!batch.expect.empty() && !(batch.read_sequence && *batch.read_sequence == p.sequence)) {
+      check_expected(p, partition, batch.expect);
+    }
+    const bool writes =
+        !plan.ops.empty() || (p.rescan_active && !plan.marks.empty()) || move_offset || batch.complete_rescan;
+    const std::uint64_t version = p.sequence + 1;
     p.table.reserve(plan.upsert_count);
     std::vector<undo_step> undo;
     undo.reserve(plan.ops.size() + plan.marks.size());
@@ -125,7 +169,7 @@ class memory_store {
           }
         }
         if (op.kind == detail::store_op_kind::upsert) {
-          detail::memory_entry e = detail::memory_encode(batch.upserts[op.index].second, 0);
+          detail::memory_entry e = detail::memory_encode(batch.upserts[op.index].second, 0, version);
           e.flags |= seen;
           if (idx != detail::memory_none) {
             undo.push_back({undo_kind::overwrite, idx, hashes[i], p.table.entry(idx)});
@@ -182,6 +226,7 @@ class memory_store {
       p.rescan_active = false;
       p.last_rescan = batch.rescan_completed_at;
     }
+    if (writes) p.sequence = version;
     p.table.maybe_compact();
   }
 
@@ -193,16 +238,19 @@ class memory_store {
     return p->offset;
   }
 
-  /// See store.hpp.
+  /// See store.hpp. Fenced like `commit`.
   void reset_offset(std::string_view partition, bool forget_records) {
+    const std::optional<std::uint64_t> fence = fence_of(partition);
     part& p = obtain(partition);
     std::unique_lock<std::shared_mutex> lock(p.mutex);
+    if (fence) detail::local_lease_check_fence(p.lease, *fence, lease_now(), store_name, partition, "reset");
     p.offset.reset();
     if (forget_records) {
       p.table.clear();
       p.sealed.clear();
       p.rescan_active = false;
     }
+    ++p.sequence;
   }
 
   /// See store.hpp. Throws `errc::store_error` beyond 65,535 fingerprints in one partition.
@@ -268,11 +316,11 @@ class memory_store {
     return p->table.size();
   }
 
-  /// See store.hpp.
+  /// See store.hpp. A partition that only ever had a lease is not listed.
   [[nodiscard]] std::vector<std::string> partitions() const {
-    std::shared_lock<std::shared_mutex> lock(directory_mutex_);
+    std::shared_lock<std::shared_mutex> lock(data_->directory_mutex);
     std::vector<std::string> out;
-    for (const auto& kv : parts_) {
+    for (const auto& kv : data_->parts) {
       const part& p = *kv.second;
       std::shared_lock<std::shared_mutex> part_lock(p.mutex);
       std::lock_guard<std::mutex> fingerprint_lock(p.fingerprint_mutex);
@@ -283,21 +331,33 @@ class memory_store {
     return out;
   }
 
-  /// See store.hpp. Costs one pass over the partition's records in memory.
+  /// See store.hpp. Costs one pass over the partition's records in memory. Fenced like `commit`.
   void begin_rescan(std::string_view partition) {
+    const std::optional<std::uint64_t> fence = fence_of(partition);
     part& p = obtain(partition);
     std::unique_lock<std::shared_mutex> lock(p.mutex);
+    if (fence) {
+      detail::local_lease_check_fence(p.lease, *fence, lease_now(), store_name, partition,
+                                      "beginning a rescan");
+    }
     clear_marks(p);
     p.rescan_active = true;
+    ++p.sequence;
   }
 
-  /// See store.hpp.
+  /// See store.hpp. Fenced like `commit`.
   void abandon_rescan(std::string_view partition) {
-    part* p = find(partition);
+    const std::optional<std::uint64_t> fence = fence_of(partition);
+    part* p = fence ? &obtain(partition) : find(partition);
     if (p == nullptr) return;
     std::unique_lock<std::shared_mutex> lock(p->mutex);
+    if (fence) {
+      detail::local_lease_check_fence(p->lease, *fence, lease_now(), store_name, partition,
+                                      "abandoning a rescan");
+    }
     clear_marks(*p);
     p->rescan_active = false;
+    ++p->sequence;
   }
 
   /// See store.hpp.
@@ -330,7 +390,74 @@ class memory_store {
     return p->last_rescan;
   }
 
-  /// Bytes this store holds for record states (index, state blocks, id chunks), all partitions.
+  /// Grants `owner` the lease of `partition` for `ttl` (this process's steady clock) unless
+  /// another owner holds it. A grant (also a repeated one to the same owner) carries a new fencing
+  /// token, larger than every earlier one of the partition, and from then on this object fences
+  /// its commits, resets and rescan starts and stops on `partition` with it (see `set_fence`).
+  /// When refused, `lease` names the holder (owner, token) and `remaining` its time left.
+  /// `ttl` must be at least 1 ms (else `errc::invalid_argument`).
+  [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
+                                           std::chrono::milliseconds ttl) {
+    detail::local_lease_check_ttl(store_name, ttl);
+    part& p = obtain(partition);
+    lease_result out;
+    {
+      std::unique_lock<std::shared_mutex> lock(p.mutex);
+      out = detail::local_lease_acquire(p.lease, partition, owner, lease_now(), ttl);
+    }
+    if (out.granted) {
+      std::lock_guard<std::mutex> lock(fence_mutex_);
+      fences_.set(partition, out.lease.token);
+    }
+    return out;
+  }
+
+  /// Extends a held lease to `ttl` from now. False (and nothing changed) when the lease expired or
+  /// was granted to another owner or under another token meanwhile.
+  [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
+    detail::local_lease_check_ttl(store_name, ttl);
+    part* p = find(lease.partition);
+    if (p == nullptr) return false;
+    std::unique_lock<std::shared_mutex> lock(p->mutex);
+    return detail::local_lease_renew(p->lease, lease, lease_now(), ttl);
+  }
+
+  /// Gives a lease up, so another owner may acquire it at once, and stops fencing this object's
+  /// commits on its partition with its token. `lease` may also be another holder's, as a refused
+  /// `acquire_lease` names it (to take over from a holder known to be gone). False when it was no
+  /// longer held under `lease.token` by `lease.owner` (expired, released or granted again).
+  bool release_lease(const store_lease& lease) {
+    bool held = false;
+    if (part* p = find(lease.partition)) {
+      std::unique_lock<std::shared_mutex> lock(p->mutex);
+      held = detail::local_lease_release(p->lease, lease, lease_now());
+    }
+    std::lock_guard<std::mutex> lock(fence_mutex_);
+    fences_.clear_if(lease.partition, lease.token);
+    return held;
+  }
+
+  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
+  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
+  /// `partition` is held under `token` when it runs.
+  void set_fence(std::string_view partition, std::uint64_t token) {
+    std::lock_guard<std::mutex> lock(fence_mutex_);
+    fences_.set(partition, token);
+  }
+
+  /// Commits on `partition` are no longer fenced by this object.
+  void clear_fence(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(fence_mutex_);
+    fences_.clear(partition);
+  }
+
+  /// The token this object fences commits on `partition` with; nullopt when unfenced.
+  [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) const {
+    return fence_of(partition);
+  }
+
+  /// Bytes this store's data holds for record states (index, state blocks, id chunks), all
+  /// partitions.
   [[nodiscard]] std::size_t allocated_bytes() const {
     std::size_t n = 0;
     for (const part* p : all()) {
@@ -341,6 +468,8 @@ class memory_store {
   }
 
  private:
+  static constexpr const char* store_name = "memory_store";
+
   enum class undo_kind : std::uint8_t { overwrite, inserted, erased };
   struct undo_step {
     undo_kind kind;
@@ -355,11 +484,66 @@ class memory_store {
     std::optional<offset_value> offset;
     bool rescan_active = false;
     std::optional<instant> last_rescan;
+    std::uint64_t sequence = 0;  // the write sequence (see store.hpp); the version of the next write - 1
+    detail::local_lease lease;
     mutable std::mutex fingerprint_mutex;
     std::vector<std::string> fingerprints;
     std::unordered_map<std::string, std::uint32_t> fingerprint_ids;
     std::map<std::string, std::string, std::less<>> sealed;  // id -> record_state::sealed, when not empty
   };
+
+  // Everything objects opened on one store's data share.
+  struct shared_data {
+    mutable std::shared_mutex directory_mutex;
+    std::map<std::string, std::unique_ptr<part>, std::less<>> parts;
+  };
+
+  static std::int64_t lease_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  std::optional<std::uint64_t> fence_of(std::string_view partition) const {
+    std::lock_guard<std::mutex> lock(fence_mutex_);
+    return fences_.find(partition);
+  }
+
+  // The states (and versions, when asked) of `ids`, under a lock on `p`.
+  static void read_states(const part& p, const std::vector<std::string_view>& ids,
+                          std::vector<std::optional<record_state>>& states,
+                          std::vector<std::uint64_t>* versions) {
+    p.table.find_many(ids, [&](std::size_t i, std::uint32_t idx) {
+      if (idx == detail::memory_none) return;
+      const detail::memory_entry& e = p.table.entry(idx);
+      states[i] = detail::memory_decode(e);
+      if (versions != nullptr) (*versions)[i] = e.version;
+    });
+    if (!p.sealed.empty()) {
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (!states[i]) continue;
+        auto it = p.sealed.find(ids[i]);
+        if (it != p.sealed.end()) states[i]->sealed = it->second;
+      }
+    }
+  }
+
+  // Throws `commit_conflict` naming the ids of `expect` whose version in `p` is another one.
+  static void check_expected(const part& p, std::string_view partition,
+                             const std::vector<std::pair<std::string, std::uint64_t>>& expect) {
+    std::vector<std::string_view> ids;
+    ids.reserve(expect.size());
+    for (const auto& e : expect) ids.push_back(e.first);
+    std::vector<std::string> changed;
+    p.table.find_many(ids, [&](std::size_t i, std::uint32_t idx) {
+      const std::uint64_t now = idx == detail::memory_none ? 0 : p.table.entry(idx).version;
+      if (now != expect[i].second) changed.push_back(expect[i].first);
+    });
+    if (changed.empty()) return;
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    throw detail::store_conflict(store_name, partition, std::move(changed));
+  }
 
   static void clear_marks(part& p) noexcept {
     p.table.each([&](std::uint32_t idx) {
@@ -383,35 +567,38 @@ class memory_store {
       p.table.unlink(idx, detail::memory_hash(p.table.id_of(idx)));
       p.table.free_entry(idx);
     }
+    if (!doomed.empty()) ++p.sequence;
     p.table.maybe_compact();
     return doomed.size();
   }
 
   part* find(std::string_view name) const {
-    std::shared_lock<std::shared_mutex> lock(directory_mutex_);
-    auto it = parts_.find(name);
-    return it == parts_.end() ? nullptr : it->second.get();
+    std::shared_lock<std::shared_mutex> lock(data_->directory_mutex);
+    auto it = data_->parts.find(name);
+    return it == data_->parts.end() ? nullptr : it->second.get();
   }
 
   part& obtain(std::string_view name) {
     if (part* p = find(name)) return *p;
-    std::unique_lock<std::shared_mutex> lock(directory_mutex_);
-    auto it = parts_.find(name);
-    if (it == parts_.end()) it = parts_.emplace(std::string(name), std::make_unique<part>()).first;
+    std::unique_lock<std::shared_mutex> lock(data_->directory_mutex);
+    auto it = data_->parts.find(name);
+    if (it == data_->parts.end())
+      it = data_->parts.emplace(std::string(name), std::make_unique<part>()).first;
     return *it->second;
   }
 
   std::vector<part*> all() const {
-    std::shared_lock<std::shared_mutex> lock(directory_mutex_);
+    std::shared_lock<std::shared_mutex> lock(data_->directory_mutex);
     std::vector<part*> out;
-    out.reserve(parts_.size());
-    for (const auto& kv : parts_) out.push_back(kv.second.get());
+    out.reserve(data_->parts.size());
+    for (const auto& kv : data_->parts) out.push_back(kv.second.get());
     return out;
   }
 
   memory_store_options options_;
-  mutable std::shared_mutex directory_mutex_;
-  std::map<std::string, std::unique_ptr<part>, std::less<>> parts_;
+  std::shared_ptr<shared_data> data_;
+  mutable std::mutex fence_mutex_;
+  detail::fence_table fences_;
 };
 
 static_assert(is_state_store_v<memory_store>, "sincehash::memory_store must implement the store contract");

@@ -4,9 +4,12 @@
 // The embedded default back end: one SQLite file (link sincehash::sqlite).
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_fences.hpp>
+#include <sincehash/detail/store_local_lease.hpp>
 #include <sincehash/detail/store_sqlite.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
+#include <sincehash/store/lease.hpp>
 
 #include <sqlite3.h>
 
@@ -51,17 +54,27 @@ struct sqlite_options {
 /// A state store in one SQLite file (created when missing): WAL journal, one `BEGIN IMMEDIATE`
 /// transaction per commit with rows written in id order, prepared statements reused, ids stored
 /// byte-exact as BLOBs, digests as 0/8/16-byte BLOBs, instants as INTEGER nanoseconds (UTC).
-/// Implements the whole contract documented in store.hpp.
+/// Implements the whole contract documented in store.hpp, versions, conditional commits and
+/// leases included.
 ///
 /// The schema is versioned (PRAGMA user_version, `schema_version`); an older file is migrated on
 /// open, a newer one is refused with `errc::store_error` naming both versions, a file of another
-/// application (PRAGMA application_id) is refused too.
+/// application (PRAGMA application_id) is refused too. Schema 3: each record row holds its
+/// version, each partition row its write sequence and its lease (owner, last token, expiry in
+/// wall-clock milliseconds). A file of schema 1 or 2 is migrated in place without rewriting its
+/// rows: they take version 1 and their partitions sequence 1, so later writes are numbered above.
+///
+/// Conditional commits: the conditions are checked in the commit's own write transaction, so no
+/// other object or process can write between the check and the commit's rows. When
+/// `read_sequence` is still the partition's sequence (nothing was written since the snapshot),
+/// the check costs nothing more than the one partition row every commit reads.
 ///
 /// Several processes (and several `sqlite_store` objects) may use one file at once: SQLite's
 /// locks serialise the commits, and each waits up to `busy_timeout` before failing with
-/// `errc::conflict` (nothing committed). Thread safety: every member function may be called
-/// concurrently; one object runs one call at a time (open one object per thread for parallel
-/// reads). `for_each`'s callback runs under that lock and must not call the same object.
+/// `errc::conflict` (nothing committed). Leases live in the file, so they exclude each other
+/// across processes; fences belong to the object. Thread safety: every member function may be
+/// called concurrently; one object runs one call at a time (open one object per thread for
+/// parallel reads). `for_each`'s callback runs under that lock and must not call the same object.
 /// Errors from SQLite throw `sincehash::error` with `errc::store_error` (or `errc::conflict`).
 class sqlite_store {
  public:
@@ -106,87 +119,61 @@ class sqlite_store {
     read_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(partition);
     if (!pid) return out;
-    std::vector<std::uint32_t> order(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
-    // Sources often list records by id already: sort only when they are not.
-    if (!std::is_sorted(ids.begin(), ids.end())) {
-      std::sort(order.begin(), order.end(),
-                [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
-    }
-    std::vector<std::string_view> distinct;
-    distinct.reserve(ids.size());
-    for (std::uint32_t i : order) {
-      if (distinct.empty() || distinct.back() != ids[i]) distinct.push_back(ids[i]);
-    }
-    std::vector<std::optional<record_state>> found(distinct.size());
-    // A batch that covers much of its id range (a repeat sync, a rescan) is read by one ordered
-    // scan of that range, merged with the sorted ids. The scan gives up as soon as fewer than one
-    // row in four it passes belongs to the batch (a sparse batch); the ids it has not reached
-    // are then looked up by chunks.
-    std::size_t resolved = 0;  // distinct[0, resolved) are answered
-    {
-      detail::sqlite_cursor c(db_, statement(stmt::get_range));
-      c.bind(1, *pid);
-      c.bind_blob(2, distinct.front());
-      c.bind_blob(3, distinct.back());
-      std::size_t scanned = 0, matched = 0;
-      bool complete = true;
-      while (resolved < distinct.size()) {
-        if (scanned > 4 * matched + 32) {
-          complete = false;
-          break;
-        }
-        if (!c.step()) break;
-        ++scanned;
-        const std::string_view id = c.blob(0);
-        while (resolved < distinct.size() && distinct[resolved] < id) ++resolved;  // not stored
-        if (resolved < distinct.size() && distinct[resolved] == id) {
-          found[resolved++] = state_of(c, 1);
-          ++matched;
-        }
-      }
-      if (complete) resolved = distinct.size();  // the range holds no further id of the batch
-    }
-    for (std::size_t base = resolved; base < distinct.size(); base += read_chunk) {
-      detail::sqlite_cursor c(db_, statement(stmt::get_chunk));
-      c.bind(1, *pid);
-      for (std::size_t k = 0; k < read_chunk; ++k) {
-        c.bind_blob(static_cast<int>(k + 2), distinct[std::min(base + k, distinct.size() - 1)]);
-      }
-      while (c.step()) {
-        std::string_view id = c.blob(0);
-        auto at = std::lower_bound(distinct.begin(), distinct.end(), id);
-        if (at != distinct.end() && *at == id)
-          found[static_cast<std::size_t>(at - distinct.begin())] = state_of(c, 1);
-      }
-    }
-    std::size_t d = 0;
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      if (i > 0 && ids[order[i]] != ids[order[i - 1]]) ++d;
-      out[order[i]] = found[d];
-    }
+    read_states(*pid, ids, out, nullptr);
     tx.done();
     return out;
   }
 
-  /// See store.hpp. One `BEGIN IMMEDIATE` transaction; rolled back on any failure.
+  /// See store.hpp. One read transaction: the partition's row, then the states as `get_many`
+  /// reads them (with their versions).
+  [[nodiscard]] store_snapshot snapshot(std::string_view partition,
+                                        const std::vector<std::string_view>& ids) {
+    store_snapshot out;
+    out.states.resize(ids.size());
+    out.versions.assign(ids.size(), 0);
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(partition);
+    if (!pid) return out;
+    partition_row row = read_partition(*pid);
+    out.offset = std::move(row.offset);
+    out.rescan_active = row.rescan_active;
+    out.sequence = row.sequence;
+    if (!ids.empty()) read_states(*pid, ids, out.states, &out.versions);
+    tx.done();
+    return out;
+  }
+
+  /// See store.hpp. One `BEGIN IMMEDIATE` transaction; rolled back on any failure. The fence,
+  /// the conditions (`expect`, read like `get_many` reads, and skipped when `read_sequence` is the
+  /// partition's sequence), the offset kind and the rescan are checked in it before the first
+  /// write. Throws `commit_conflict` when a condition failed, and `errc::conflict` when this object
+  /// fences the partition (see `acquire_lease`) and that lease expired or was granted again since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
     std::int64_t pid = obtain_partition(partition, tx);
     partition_row row = read_partition(pid);
+    check_fence(row, partition, "commit");
     bool move_offset = batch.offset && detail::store_offset_advances(row.offset, *batch.offset);
     if (batch.complete_rescan && !row.rescan_active) {
       throw error(errc::conflict, "sqlite_store: commit completes a rescan of '" + std::string(partition) +
                                       "' but none is active (completed or abandoned meanwhile)");
     }
+    if (!batch.expect.empty() && !(batch.read_sequence && *batch.read_sequence == row.sequence)) {
+      check_expected(pid, partition, batch.expect);
+    }
+    const bool writes = !plan.ops.empty() || (row.rescan_active && !plan.marks.empty()) || move_offset ||
+                        batch.complete_rescan;
+    const auto version = static_cast<std::int64_t>(row.sequence + 1);
     std::size_t step = 0;
     auto before_write = [&] {
       if (options_.fault_injector) options_.fault_injector(step);
       ++step;
     };
     const auto& ops = plan.ops;
+    unsigned char digest_bytes[write_chunk][16];  // bound without a copy: they outlive each statement
     for (std::size_t k = 0; k < ops.size();) {
       // Runs of upserts go `write_chunk` rows to a statement: far less work per row than one
       // statement each. The rest, and erasures, one at a time.
@@ -195,9 +182,12 @@ class sqlite_store {
         ++run;
       if (run == write_chunk) {
         detail::sqlite_cursor c(db_, statement(stmt::upsert_chunk));
+        c.bind(1, pid);
+        c.bind(2, version);
         for (std::size_t j = 0; j < write_chunk; ++j) {
           before_write();
-          bind_upsert(c, static_cast<int>(8 * j + 1), pid, batch.upserts[ops[k + j].index]);
+          bind_upsert(c, static_cast<int>(3 + upsert_row_parameters * j), digest_bytes[j],
+                      batch.upserts[ops[k + j].index]);
         }
         c.run();
         k += write_chunk;
@@ -207,7 +197,9 @@ class sqlite_store {
       before_write();
       if (op.kind == detail::store_op_kind::upsert) {
         detail::sqlite_cursor c(db_, statement(stmt::upsert));
-        bind_upsert(c, 1, pid, batch.upserts[op.index]);
+        c.bind(1, pid);
+        c.bind(2, version);
+        bind_upsert(c, 3, digest_bytes[0], batch.upserts[op.index]);
         c.run();
       } else {
         detail::sqlite_cursor c(db_, statement(stmt::erase));
@@ -247,6 +239,7 @@ class sqlite_store {
       clear_marks(pid);
       set_rescan(pid, false, batch.rescan_completed_at);
     }
+    if (writes) set_sequence(pid, version);
     tx.commit();
   }
 
@@ -261,11 +254,13 @@ class sqlite_store {
     return row.offset;
   }
 
-  /// See store.hpp.
+  /// See store.hpp. Fenced like `commit`.
   void reset_offset(std::string_view partition, bool forget_records) {
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
     std::int64_t pid = obtain_partition(partition, tx);
+    const partition_row row = read_partition(pid);
+    check_fence(row, partition, "reset");
     {
       detail::sqlite_cursor c(db_, statement(stmt::clear_offset));
       c.bind(1, pid);
@@ -278,6 +273,7 @@ class sqlite_store {
       clear_marks(pid);
       set_rescan(pid, false, std::nullopt);
     }
+    set_sequence(pid, static_cast<std::int64_t>(row.sequence + 1));
     tx.commit();
   }
 
@@ -346,8 +342,14 @@ class sqlite_store {
   std::size_t purge_expired(instant now) {
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
+    const auto limit = static_cast<std::int64_t>(now.time_since_epoch().count());
+    {
+      detail::sqlite_cursor c(db_, statement(stmt::bump_expiring));
+      c.bind(1, limit);
+      c.run();
+    }
     detail::sqlite_cursor c(db_, statement(stmt::purge_all));
-    c.bind(1, static_cast<std::int64_t>(now.time_since_epoch().count()));
+    c.bind(1, limit);
     c.run();
     auto n = static_cast<std::size_t>(sqlite3_changes64(db_));
     tx.commit();
@@ -360,11 +362,19 @@ class sqlite_store {
     write_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(partition);
     if (!pid) return 0;
-    detail::sqlite_cursor c(db_, statement(stmt::purge_one));
-    c.bind(1, *pid);
-    c.bind(2, static_cast<std::int64_t>(now.time_since_epoch().count()));
-    c.run();
-    auto n = static_cast<std::size_t>(sqlite3_changes64(db_));
+    std::size_t n = 0;
+    {
+      detail::sqlite_cursor c(db_, statement(stmt::purge_one));
+      c.bind(1, *pid);
+      c.bind(2, static_cast<std::int64_t>(now.time_since_epoch().count()));
+      c.run();
+      n = static_cast<std::size_t>(sqlite3_changes64(db_));
+    }
+    if (n != 0) {
+      detail::sqlite_cursor c(db_, statement(stmt::bump_sequence));
+      c.bind(1, *pid);
+      c.run();
+    }
     tx.commit();
     return n;
   }
@@ -391,23 +401,33 @@ class sqlite_store {
   }
 
   /// See store.hpp. Deletes the marks of a running rescan (proportional to their number).
+  /// Fenced like `commit`.
   void begin_rescan(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
     std::int64_t pid = obtain_partition(partition, tx);
+    const partition_row row = read_partition(pid);
+    check_fence(row, partition, "beginning a rescan");
     clear_marks(pid);
     set_rescan(pid, true, std::nullopt);
+    set_sequence(pid, static_cast<std::int64_t>(row.sequence + 1));
     tx.commit();
   }
 
-  /// See store.hpp.
+  /// See store.hpp. Fenced like `commit`.
   void abandon_rescan(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(partition);
-    if (!pid) return;
+    if (!pid) {
+      check_fence(partition_row{}, partition, "abandoning a rescan");
+      return;
+    }
+    const partition_row row = read_partition(*pid);
+    check_fence(row, partition, "abandoning a rescan");
     clear_marks(*pid);
     set_rescan(*pid, false, std::nullopt);
+    set_sequence(*pid, static_cast<std::int64_t>(row.sequence + 1));
     tx.commit();
   }
 
@@ -441,6 +461,85 @@ class sqlite_store {
     return read_partition(*pid).last_rescan;
   }
 
+  /// Grants `owner` the lease of `partition` for `ttl` unless another owner holds it. The lease is
+  /// kept in the file, so every object and process on the file sees it; it expires by the wall
+  /// clock (the processes sharing a file share a host, and with it a clock). A grant (also a
+  /// repeated one to the same owner) carries a new fencing token, larger than every earlier one
+  /// of the partition, and from then on this object fences its commits, resets and rescan starts
+  /// and stops on `partition` with it (see `set_fence`). When refused, `lease` names the holder
+  /// (owner, token) and `remaining` its time left. `ttl` must be at least 1 ms (else
+  /// `errc::invalid_argument`). One write transaction.
+  [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
+                                           std::chrono::milliseconds ttl) {
+    detail::local_lease_check_ttl(store_name, ttl);
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::int64_t pid = obtain_partition(partition, tx);
+    partition_row row = read_partition(pid);
+    lease_result out = detail::local_lease_acquire(row.lease, partition, owner, lease_now(), ttl);
+    if (out.granted) write_lease(pid, row.lease);
+    tx.commit();
+    if (out.granted) fences_.set(partition, out.lease.token);
+    return out;
+  }
+
+  /// Extends a held lease to `ttl` from now. False (and nothing changed) when the lease expired or
+  /// was granted to another owner or under another token meanwhile.
+  [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
+    detail::local_lease_check_ttl(store_name, ttl);
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(lease.partition);
+    if (!pid) return false;
+    partition_row row = read_partition(*pid);
+    if (!detail::local_lease_renew(row.lease, lease, lease_now(), ttl)) return false;
+    write_lease(*pid, row.lease);
+    tx.commit();
+    return true;
+  }
+
+  /// Gives a lease up, so another owner may acquire it at once, and stops fencing this object's
+  /// commits on its partition with its token. `lease` may also be another holder's, as a refused
+  /// `acquire_lease` names it: so a caller that knows the holder is gone (a process that died)
+  /// takes over by releasing it, then acquiring. False when it was no longer held under
+  /// `lease.token` by `lease.owner` (expired, released or granted again).
+  bool release_lease(const store_lease& lease) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fences_.clear_if(lease.partition, lease.token);
+    write_transaction tx(*this);
+    std::optional<std::int64_t> pid = partition_id(lease.partition);
+    if (!pid) return false;
+    partition_row row = read_partition(*pid);
+    const bool granted = row.lease.held;
+    const bool held = detail::local_lease_release(row.lease, lease, lease_now());
+    if (row.lease.held != granted) {
+      write_lease(*pid, row.lease);
+      tx.commit();
+    }
+    return held;
+  }
+
+  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
+  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
+  /// `partition` is held under `token` when it runs. Use it to write from another object or
+  /// process than the one that acquired the lease.
+  void set_fence(std::string_view partition, std::uint64_t token) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fences_.set(partition, token);
+  }
+
+  /// Commits on `partition` are no longer fenced by this object.
+  void clear_fence(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fences_.clear(partition);
+  }
+
+  /// The token this object fences commits on `partition` with; nullopt when unfenced.
+  [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fences_.find(partition);
+  }
+
   /// Runs `PRAGMA integrity_check`: "ok", or SQLite's description of the damage.
   [[nodiscard]] std::string integrity_check() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -460,8 +559,10 @@ class sqlite_store {
   }
 
  private:
+  static constexpr const char* store_name = "sqlite_store";
   static constexpr std::size_t read_chunk = 64;
   static constexpr std::size_t write_chunk = 32;
+  static constexpr int upsert_row_parameters = 7;  // per row; the partition and version are shared
 
   enum class stmt : std::size_t {
     find_partition,
@@ -477,6 +578,10 @@ class sqlite_store {
     set_offset,
     clear_offset,
     set_rescan,
+    set_sequence,
+    bump_sequence,
+    bump_expiring,
+    set_lease,
     forget_records,
     fingerprint_find,
     fingerprint_insert,
@@ -494,6 +599,8 @@ class sqlite_store {
     std::optional<offset_value> offset;
     bool rescan_active = false;
     std::optional<instant> last_rescan;
+    std::uint64_t sequence = 0;
+    detail::local_lease lease;
   };
 
   // A deferred read transaction: one snapshot for the whole call.
@@ -541,20 +648,20 @@ class sqlite_store {
       case stmt::find_partition:
         return "SELECT id FROM partitions WHERE name=?1";
       case stmt::insert_partition:
-        return "INSERT INTO partitions(name) VALUES(?1)";
+        return "INSERT INTO partitions(name, sequence) VALUES(?1, 0)";
       case stmt::read_partition:
-        return "SELECT offset_kind, offset_text, offset_number, rescan_active, last_rescan FROM partitions "
-               "WHERE id=?1";
+        return "SELECT offset_kind, offset_text, offset_number, rescan_active, last_rescan, sequence, "
+               "lease_owner, lease_token, lease_expires FROM partitions WHERE id=?1";
       case stmt::get_chunk:
       case stmt::upsert_chunk:
         return nullptr;
       case stmt::get_range:
-        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
-               "partition=?1 AND id>=?2 AND id<=?3 ORDER BY id";
+        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, version FROM records "
+               "WHERE partition=?1 AND id>=?2 AND id<=?3 ORDER BY id";
       case stmt::upsert:
         return "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, "
-               "expires, sealed) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+               "expires, sealed, version) "
+               "VALUES(?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?2)";
       case stmt::erase:
         return "DELETE FROM records WHERE partition=?1 AND id=?2";
       case stmt::mark:
@@ -567,6 +674,15 @@ class sqlite_store {
         return "UPDATE partitions SET offset_kind=NULL, offset_text=NULL, offset_number=NULL WHERE id=?1";
       case stmt::set_rescan:
         return "UPDATE partitions SET rescan_active=?2, last_rescan=coalesce(?3, last_rescan) WHERE id=?1";
+      case stmt::set_sequence:
+        return "UPDATE partitions SET sequence=?2 WHERE id=?1";
+      case stmt::bump_sequence:
+        return "UPDATE partitions SET sequence=sequence+1 WHERE id=?1";
+      case stmt::bump_expiring:
+        return "UPDATE partitions SET sequence=sequence+1 WHERE id IN "
+               "(SELECT partition FROM records WHERE expires<=?1)";
+      case stmt::set_lease:
+        return "UPDATE partitions SET lease_owner=?2, lease_token=?3, lease_expires=?4 WHERE id=?1";
       case stmt::forget_records:
         return "DELETE FROM records WHERE partition=?1";
       case stmt::fingerprint_find:
@@ -587,7 +703,9 @@ class sqlite_store {
       case stmt::count:
         return "SELECT count(*) FROM records WHERE partition=?1";
       case stmt::partitions:
-        return "SELECT name FROM partitions ORDER BY name";
+        return "SELECT name FROM partitions p WHERE offset_kind IS NOT NULL OR rescan_active "
+               "OR last_rescan IS NOT NULL OR EXISTS(SELECT 1 FROM records r WHERE r.partition=p.id) "
+               "OR EXISTS(SELECT 1 FROM fingerprints f WHERE f.partition=p.id) ORDER BY name";
       case stmt::unseen:
         return "SELECT r.id FROM records r WHERE r.partition=?1 AND NOT EXISTS("
                "SELECT 1 FROM rescan_seen s WHERE s.partition=?1 AND s.id=r.id) ORDER BY r.id";
@@ -604,12 +722,17 @@ class sqlite_store {
       if (which == stmt::upsert_chunk) {
         sql =
             "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, "
-            "sealed) VALUES";
-        for (std::size_t k = 0; k < write_chunk; ++k)
-          sql += k == 0 ? "(?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?)";
+            "sealed, version) VALUES";
+        for (std::size_t k = 0; k < write_chunk; ++k) {
+          sql += k == 0 ? "(?1" : ",(?1";
+          for (int c = 0; c < upsert_row_parameters; ++c) {
+            sql += ",?" + std::to_string(3 + static_cast<int>(k) * upsert_row_parameters + c);
+          }
+          sql += ",?2)";
+        }
       } else if (which == stmt::get_chunk) {
         sql =
-            "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
+            "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, version FROM records WHERE "
             "partition=?1 AND "
             "id IN (";
         for (std::size_t k = 0; k < read_chunk; ++k) sql += k == 0 ? "?" : ",?";
@@ -624,20 +747,21 @@ class sqlite_store {
     return statements_[i];
   }
 
-  // Binds one row of an upsert: parameters first .. first + 7.
-  static void bind_upsert(detail::sqlite_cursor& c, int first, std::int64_t pid,
+  // Binds one row of an upsert: parameters first .. first + upsert_row_parameters - 1 (id, hash,
+  // fingerprint, updated, last seen, expiry, sealed bytes); the digest's bytes go to `digest_buffer`,
+  // which must outlive the statement's run.
+  static void bind_upsert(detail::sqlite_cursor& c, int first, unsigned char* digest_buffer,
                           const std::pair<std::string, record_state>& u) {
-    c.bind(first, pid);
-    c.bind_blob(first + 1, u.first);
-    c.bind_digest(first + 2, u.second.hash);
-    c.bind(first + 3, static_cast<std::int64_t>(u.second.fingerprint));
-    c.bind(first + 4, u.second.updated);
-    c.bind(first + 5, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
-    c.bind(first + 6, u.second.expires);
+    c.bind_blob(first, u.first);
+    c.bind_digest(first + 1, u.second.hash, digest_buffer);
+    c.bind(first + 2, static_cast<std::int64_t>(u.second.fingerprint));
+    c.bind(first + 3, u.second.updated);
+    c.bind(first + 4, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
+    c.bind(first + 5, u.second.expires);
     if (u.second.sealed.empty()) {
-      c.bind_null(first + 7);
+      c.bind_null(first + 6);
     } else {
-      c.bind_blob(first + 7, u.second.sealed);
+      c.bind_blob(first + 6, u.second.sealed);
     }
   }
 
@@ -645,7 +769,9 @@ class sqlite_store {
     record_state s;
     s.hash = c.digest_at(first);
     s.fingerprint = static_cast<std::uint32_t>(c.integer(first + 1));
-    s.updated = c.opt_instant(first + 2);
+    // Most states are dated: read the number first, ask for NULL only when it reads as 0.
+    const std::int64_t updated = c.integer(first + 2);
+    if (updated != 0 || !c.is_null(first + 2)) s.updated = instant(std::chrono::nanoseconds(updated));
     s.last_seen = instant(std::chrono::nanoseconds(c.integer(first + 3)));
     s.expires = c.opt_instant(first + 4);
     if (!c.is_null(first + 5)) s.sealed = std::string(c.blob(first + 5));
@@ -688,7 +814,166 @@ class sqlite_store {
     }
     row.rescan_active = c.integer(3) != 0;
     row.last_rescan = c.opt_instant(4);
+    row.sequence = static_cast<std::uint64_t>(c.integer(5));
+    row.lease.held = !c.is_null(6);
+    if (row.lease.held) row.lease.owner = std::string(c.blob(6));
+    row.lease.last_token = static_cast<std::uint64_t>(c.integer(7));
+    row.lease.expires_ms = c.integer(8);
     return row;
+  }
+
+  void set_sequence(std::int64_t pid, std::int64_t sequence) {
+    detail::sqlite_cursor c(db_, statement(stmt::set_sequence));
+    c.bind(1, pid);
+    c.bind(2, sequence);
+    c.run();
+  }
+
+  void write_lease(std::int64_t pid, const detail::local_lease& l) {
+    detail::sqlite_cursor c(db_, statement(stmt::set_lease));
+    c.bind(1, pid);
+    if (l.held) {
+      c.bind_blob(2, l.owner);
+      c.bind(4, l.expires_ms);
+    } else {
+      c.bind_null(2);
+      c.bind_null(4);
+    }
+    c.bind(3, static_cast<std::int64_t>(l.last_token));
+    c.run();
+  }
+
+  // Wall-clock milliseconds: lease times shared by every process on the file.
+  static std::int64_t lease_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Throws `errc::conflict` when this object fences `partition` and its lease (in `row`) is not
+  // live under that token.
+  void check_fence(const partition_row& row, std::string_view partition, const char* what) const {
+    if (const std::optional<std::uint64_t> token = fences_.find(partition)) {
+      detail::local_lease_check_fence(row.lease, *token, lease_now(), store_name, partition, what);
+    }
+  }
+
+  // Calls `found(k, cursor)` for every stored row among `distinct` (sorted, distinct ids of
+  // partition `pid`); the cursor's columns are id, hash, fingerprint, updated, last_seen, expires,
+  // sealed, version. A batch that covers much of its id range (a repeat sync, a rescan) is read by
+  // one ordered scan of that range, merged with the sorted ids. The scan gives up as soon as fewer
+  // than one row in four it passes belongs to the batch (a sparse batch); the ids it has not
+  // reached are then looked up by chunks.
+  template <class Found>
+  void scan_ids(std::int64_t pid, const std::vector<std::string_view>& distinct, Found&& found) {
+    if (distinct.empty()) return;
+    std::size_t resolved = 0;  // distinct[0, resolved) are answered
+    {
+      detail::sqlite_cursor c(db_, statement(stmt::get_range));
+      c.bind(1, pid);
+      c.bind_blob(2, distinct.front());
+      c.bind_blob(3, distinct.back());
+      std::size_t scanned = 0, matched = 0;
+      bool complete = true;
+      while (resolved < distinct.size()) {
+        if (scanned > 4 * matched + 32) {
+          complete = false;
+          break;
+        }
+        if (!c.step()) break;
+        ++scanned;
+        const std::string_view id = c.blob(0);
+        while (resolved < distinct.size() && distinct[resolved] < id) ++resolved;  // not stored
+        if (resolved < distinct.size() && distinct[resolved] == id) {
+          found(resolved++, static_cast<const detail::sqlite_cursor&>(c));
+          ++matched;
+        }
+      }
+      if (complete) resolved = distinct.size();  // the range holds no further id of the batch
+    }
+    for (std::size_t base = resolved; base < distinct.size(); base += read_chunk) {
+      detail::sqlite_cursor c(db_, statement(stmt::get_chunk));
+      c.bind(1, pid);
+      for (std::size_t k = 0; k < read_chunk; ++k) {
+        c.bind_blob(static_cast<int>(k + 2), distinct[std::min(base + k, distinct.size() - 1)]);
+      }
+      while (c.step()) {
+        std::string_view id = c.blob(0);
+        auto at = std::lower_bound(distinct.begin(), distinct.end(), id);
+        if (at != distinct.end() && *at == id) {
+          found(static_cast<std::size_t>(at - distinct.begin()),
+                static_cast<const detail::sqlite_cursor&>(c));
+        }
+      }
+    }
+  }
+
+  // The states of `ids` of partition `pid` (and their versions, when asked), position by
+  // position, inside the caller's transaction.
+  void read_states(std::int64_t pid, const std::vector<std::string_view>& ids,
+                   std::vector<std::optional<record_state>>& out, std::vector<std::uint64_t>* versions) {
+    // Sources often list records by id already: sort only when they are not, and answer in place
+    // when the ids are sorted and distinct.
+    const bool sorted = std::is_sorted(ids.begin(), ids.end());
+    if (sorted && std::adjacent_find(ids.begin(), ids.end()) == ids.end()) {
+      scan_ids(pid, ids, [&](std::size_t k, const detail::sqlite_cursor& c) {
+        out[k] = state_of(c, 1);
+        if (versions != nullptr) (*versions)[k] = static_cast<std::uint64_t>(c.integer(7));
+      });
+      return;
+    }
+    std::vector<std::uint32_t> order(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+    if (!sorted) {
+      std::sort(order.begin(), order.end(),
+                [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    }
+    std::vector<std::string_view> distinct;
+    distinct.reserve(ids.size());
+    for (std::uint32_t i : order) {
+      if (distinct.empty() || distinct.back() != ids[i]) distinct.push_back(ids[i]);
+    }
+    std::vector<std::optional<record_state>> found(distinct.size());
+    std::vector<std::uint64_t> found_versions(versions != nullptr ? distinct.size() : 0, 0);
+    scan_ids(pid, distinct, [&](std::size_t k, const detail::sqlite_cursor& c) {
+      found[k] = state_of(c, 1);
+      if (versions != nullptr) found_versions[k] = static_cast<std::uint64_t>(c.integer(7));
+    });
+    std::size_t d = 0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i > 0 && ids[order[i]] != ids[order[i - 1]]) ++d;
+      out[order[i]] = found[d];
+      if (versions != nullptr) (*versions)[order[i]] = found_versions[d];
+    }
+  }
+
+  // Throws `commit_conflict` naming the ids of `expect` whose stored version (0: no state) is
+  // another one, inside the caller's write transaction.
+  void check_expected(std::int64_t pid, std::string_view partition,
+                      const std::vector<std::pair<std::string, std::uint64_t>>& expect) {
+    auto id_of = [&](std::uint32_t i) { return std::string_view(expect[i].first); };
+    std::vector<std::uint32_t> order(expect.size());
+    for (std::size_t i = 0; i < expect.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+    std::sort(order.begin(), order.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return id_of(a) < id_of(b); });
+    std::vector<std::string_view> distinct;
+    distinct.reserve(order.size());
+    for (std::uint32_t i : order) {
+      if (distinct.empty() || distinct.back() != id_of(i)) distinct.push_back(id_of(i));
+    }
+    std::vector<std::uint64_t> stored(distinct.size(), 0);
+    scan_ids(pid, distinct, [&](std::size_t k, const detail::sqlite_cursor& c) {
+      stored[k] = static_cast<std::uint64_t>(c.integer(7));
+    });
+    std::vector<std::string> changed;
+    std::size_t d = 0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i > 0 && id_of(order[i]) != id_of(order[i - 1])) ++d;
+      if (expect[order[i]].second != stored[d] && (changed.empty() || changed.back() != distinct[d])) {
+        changed.emplace_back(distinct[d]);
+      }
+    }
+    if (!changed.empty()) throw detail::store_conflict(store_name, partition, std::move(changed));
   }
 
   void clear_marks(std::int64_t pid) {
@@ -774,6 +1059,7 @@ class sqlite_store {
   sqlite3_stmt* statements_[static_cast<std::size_t>(stmt::size_)] = {};
   std::unordered_map<std::string, std::int64_t> partition_cache_;
   std::unordered_map<std::string, std::uint32_t> fingerprint_cache_;
+  detail::fence_table fences_;
 };
 
 static_assert(is_state_store_v<sqlite_store>, "sincehash::sqlite_store must implement the store contract");
