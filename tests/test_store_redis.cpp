@@ -253,7 +253,7 @@ TEST_CASE("redis_store: a snapshot and a conditional commit are one round trip e
     const std::uint64_t own = relayed.round_trips();
     const long long scripts = raw.calls_of("evalsha");
     call();
-    INFO(what);
+    INFO(std::string(what));
     CHECK(relay.round_trips() - wire == 1);
     CHECK(relayed.round_trips() - own == 1);
     CHECK(raw.calls_of("evalsha") - scripts == 1);
