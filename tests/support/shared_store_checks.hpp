@@ -496,7 +496,7 @@ void check_snapshot_agrees(Open open) {
     CHECK(other.versions[i] == 0);
   }
 
-  // A large batch (more ids than one slice of a server-side read) answers position by position.
+  // A large batch answers position by position.
   sincehash::commit_batch many;
   std::vector<std::string> big;
   for (int i = 0; i < 2500; ++i) {

@@ -284,21 +284,6 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "end\n"
     "return kept\n";
 
-// KEYS: records, meta. ARGV: ids. One read, atomic: the offset kind, text and number, the rescan
-// flag and the sequence, then the value of each id (nil where none); HMGET in slices, so that a
-// large batch never exceeds Lua's stack.
-inline constexpr const char* redis_snapshot_lua =
-    "local out = redis.call('HMGET', KEYS[2], 'ok', 'ot', 'on', 'ra', 'sq')\n"
-    "local n = #ARGV\n"
-    "local i = 1\n"
-    "while i <= n do\n"
-    "  local j = math.min(i + 999, n)\n"
-    "  local got = redis.call('HMGET', KEYS[1], unpack(ARGV, i, j))\n"
-    "  for k = 1, j - i + 1 do out[#out + 1] = got[k] end\n"
-    "  i = j + 1\n"
-    "end\n"
-    "return out\n";
-
 // KEYS: records, expiries, meta. ARGV: score of now, order key of now.
 inline constexpr const char* redis_purge_lua = SINCEHASH_REDIS_LUA_CMP SINCEHASH_REDIS_LUA_SEQ("KEYS[3]")
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])\n"

@@ -117,10 +117,10 @@ struct redis_options {
 /// before its first write; each script touches the keys of one partition only, so on Redis
 /// Cluster a partition lives in one slot (this client talks to one server and does not follow
 /// Cluster redirections; the partition list, written beside each write, is the one key outside
-/// any partition). `get_many` is one HMGET and `snapshot` one read-only script: exactly one
-/// round trip each (`round_trips` counts them), as is a commit. Record expiry is kept in the
-/// state and compared on the caller's clock, as the contract requires; a Redis TTL (server
-/// clock) is used where that is exact: for the lease.
+/// any partition). `get_many` is one HMGET and `snapshot` a MULTI/EXEC of two HMGETs sent
+/// together: exactly one round trip each (`round_trips` counts them), as is a commit. Record expiry is kept
+/// in the state and compared on the caller's clock, as the contract requires; a Redis TTL (server clock) is
+/// used where that is exact: for the lease.
 ///
 /// Versions: the write sequence is the meta hash's field `sq`, bumped once by every script that
 /// changes the partition (a commit that writes anything, a reset or a rescan start or stop that
@@ -262,27 +262,49 @@ class redis_store {
     }
   }
 
-  /// See store.hpp. One script (its first run on a connection after the server forgot the
-  /// scripts takes a second round trip to send it again): an atomic read of the meta hash (offset,
-  /// rescan flag, sequence) and of the ids' states, whose versions are kept inside the values.
+  /// See store.hpp. One round trip: MULTI, an HMGET of the meta hash (offset, rescan flag,
+  /// sequence), an HMGET of the ids' states (whose versions are kept inside the values) and
+  /// EXEC, sent together; the server runs the two reads as one, with nothing in between.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
     store_snapshot out;
     out.states.resize(ids.size());
     out.versions.assign(ids.size(), 0);
     std::lock_guard<std::mutex> lock(mutex_);
-    command c = script_call(script_snapshot, partition, {"rec", "meta"});
-    for (std::string_view id : ids) c.add(id);
+    std::vector<command> cs(ids.empty() ? 3 : 4);
+    cs.front().add("MULTI");
+    command& meta = cs[1];
+    meta.add("HMGET");
+    meta.own(key(partition, "meta"));
+    for (const char* field : {"ok", "ot", "on", "ra", "sq"}) meta.add(field);
+    if (!ids.empty()) {
+      command& states = cs[2];
+      states.add("HMGET");
+      states.own(key(partition, "rec"));
+      for (std::string_view id : ids) states.add(id);
+    }
+    cs.back().add("EXEC");
     const std::string what = "reading a snapshot of '" + std::string(partition) + "'";
-    reply r = run_script(c, script_snapshot, partition, what, false, false);
-    expect(r, REDIS_REPLY_ARRAY, "the snapshot script");
-    if (r->elements != 5 + ids.size()) fail_reply(what + ": a wrong number of values");
-    out.offset = offset_of(r->element, partition);
-    out.rescan_active = r->element[3]->type == REDIS_REPLY_STRING && view(r->element[3]) == "1";
-    if (r->element[4]->type == REDIS_REPLY_STRING)
-      out.sequence = static_cast<std::uint64_t>(to_int64(view(r->element[4]), "a write sequence"));
+    std::vector<reply> rs = run(cs, what);
+    for (std::size_t i = 0; i + 1 < rs.size(); ++i) {
+      if (rs[i]->type == REDIS_REPLY_ERROR) fail_reply(what + ": " + std::string(view(rs[i].get())));
+    }
+    const reply& r = rs.back();
+    expect(r, REDIS_REPLY_ARRAY, "EXEC");
+    if (r->elements != cs.size() - 2) fail_reply(what + ": EXEC answered a wrong number of replies");
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      const redisReply* e = r->element[i];
+      if (e->type == REDIS_REPLY_ERROR) fail_reply(what + ": " + std::string(view(e)));
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != (i == 0 ? 5 : ids.size()))
+        fail_reply(what + ": HMGET answered a wrong number of values");
+    }
+    redisReply* const* m = r->element[0]->element;
+    out.offset = offset_of(m, partition);
+    out.rescan_active = m[3]->type == REDIS_REPLY_STRING && view(m[3]) == "1";
+    if (m[4]->type == REDIS_REPLY_STRING)
+      out.sequence = static_cast<std::uint64_t>(to_int64(view(m[4]), "a write sequence"));
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      const redisReply* e = r->element[5 + i];
+      const redisReply* e = r->element[1]->element[i];
       if (e->type == REDIS_REPLY_STRING)
         out.states[i] = detail::redis_unpack(view(e), "a state", &out.versions[i]);
     }
@@ -531,15 +553,14 @@ class redis_store {
     script_intern,
     script_acquire,
     script_lease,
-    script_snapshot,
     script_count_
   };
 
   static const char* script_text(std::size_t id) {
-    static const char* const texts[script_count_] = {
-        detail::redis_commit_lua,  detail::redis_purge_lua,  detail::redis_reset_lua,
-        detail::redis_rescan_lua,  detail::redis_unseen_lua, detail::redis_intern_lua,
-        detail::redis_acquire_lua, detail::redis_lease_lua,  detail::redis_snapshot_lua};
+    static const char* const texts[script_count_] = {detail::redis_commit_lua,  detail::redis_purge_lua,
+                                                     detail::redis_reset_lua,   detail::redis_rescan_lua,
+                                                     detail::redis_unseen_lua,  detail::redis_intern_lua,
+                                                     detail::redis_acquire_lua, detail::redis_lease_lua};
     return texts[id];
   }
 
