@@ -161,16 +161,16 @@ TEST_CASE("redis_store: values of the layouts without sealed bytes or versions r
   s.commit("p", touch);  // its condition holds
   CHECK(s.snapshot("p", {"other"}).versions[0] == 2);
 
-  // A value written now: flag 8, the version after the fingerprint, then the digest and the
-  // sealed bytes (flag 4).
+  // A value written now: the same layout with flag 8, the sealed bytes after the digest (flag 4),
+  // then the version.
   sincehash::record_state sealed = dated(2, 3, 5);
   sealed.sealed = std::string("\0\xff\0", 3) + std::string(200, '\x07');
   s.commit("p", one_upsert("new", sealed));
   const std::uint64_t v = s.snapshot("p", {"new"}).versions[0];
   CHECK(v == 3);
   const std::string stored = raw.text({"HGET", rec, "new"});
-  CHECK(stored == std::string(1, '\x0d') + old.substr(1, 29) + sincehash::detail::redis_version_bytes(v) +
-                      old.substr(30) + sealed.sealed);
+  CHECK(stored ==
+        std::string(1, '\x0d') + old.substr(1) + sealed.sealed + sincehash::detail::redis_version_bytes(v));
   CHECK(s.get_many("p", {"new"})[0] == sealed);
   // Rewriting the old value gives it a new version: a condition on version 1 now fails.
   s.commit("p", one_upsert("old", dated(2, 3, 6)));
@@ -191,8 +191,7 @@ TEST_CASE("redis_store: values of the layouts without sealed bytes or versions r
   CHECK(raw.integer({"HSET", rec, "bad", std::string(1, '\x09') + old.substr(1)}) == 0);
   CHECK_THROWS_WITH_AS((void)s.snapshot("p", {"bad"}), doctest::Contains("malformed state"),
                        sincehash::error);
-  CHECK(raw.integer({"HSET", rec, "bad",
-                     std::string(1, '\x09') + old.substr(1, 29) + std::string(8, '\0') + old.substr(30)}) ==
+  CHECK(raw.integer({"HSET", rec, "bad", std::string(1, '\x09') + old.substr(1) + std::string(8, '\0')}) ==
         0);
   CHECK_THROWS_WITH_AS((void)s.snapshot("p", {"bad"}), doctest::Contains("malformed state"),
                        sincehash::error);

@@ -10,20 +10,21 @@
 //   [0]      flags: 1 = has updated, 2 = has expires, 4 = has sealed bytes, 8 = has a version
 //   [1]      digest bytes (0, 8 or 16)
 //   [2, 10)  updated    [10, 18) last seen    [18, 26) expires    [26, 30) fingerprint (BE)
-//   [30, 38) only with flag 8: the state's version, unsigned big-endian (see below)
-//   then the digest: low 64 bits, then high 64 bits, little-endian (0, 8 or 16 bytes)
+//   [30, 30 + digest bytes)  digest: low 64 bits, then high 64 bits, little-endian
 //   then `record_state::sealed`, byte for byte (only with flag 4; then at least one byte)
-// A value without flag 4 ends after the digest: that is also every value written before sealed
+//   then, with flag 8, the last 8 bytes: the state's version, unsigned big-endian (see below)
+// A value without flag 4 has no sealed bytes: that is also every value written before sealed
 // bytes were kept, which therefore reads as a state with none. The scripts read only flag bits
-// 1, 2 and 8, the dates at fixed offsets below 26 and the version, so the bytes after them never
-// move what they compare.
+// 1, 2 and 8, the dates at fixed offsets below 26 and the last 8 bytes, so the bytes between
+// never move what they compare.
 //
 // Versions. The meta hash of a partition keeps its write sequence in field `sq` (absent: 0, never
-// written); every script that changes the partition bumps it once, and the commit script writes
-// the bumped value into bytes [30, 38) of every state it writes (the client sends 8 zero bytes
-// there). The sequence skips 1: version 1 is the version of a value written before versions were
-// kept (no flag 8), so such a value keeps a stable version that no later write can have. Old
-// libraries refuse values with flag 8 as malformed rather than misread them.
+// written); every script that changes the partition bumps it once, and the commit script appends
+// the bumped value to every state it writes (the client sends the value with flag 8 but without
+// those 8 bytes: appending is the cheapest string operation in Lua). The sequence skips 1:
+// version 1 is the version of a value written before versions were kept (no flag 8), so such a
+// value keeps a stable version that no later write can have. Older releases refuse values with
+// flag 8 as malformed rather than misread them.
 
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
@@ -40,8 +41,8 @@
 
 namespace sincehash::detail {
 
-inline constexpr std::size_t redis_state_head = 30;      // before the version
-inline constexpr std::size_t redis_versioned_head = 38;  // with the version (flag 8)
+inline constexpr std::size_t redis_state_head = 30;
+inline constexpr std::size_t redis_version_bytes_size = 8;  // at the end, with flag 8
 /// The version of a state stored before versions were kept.
 inline constexpr std::uint64_t redis_legacy_version = 1;
 
@@ -73,10 +74,10 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   return out;
 }
 
-// A state's value with flag 8 and a zero version, which the commit script replaces.
+// A state's value as the client sends it: flag 8, without the version the commit script appends.
 [[nodiscard]] inline std::string redis_pack(const record_state& s) {
   std::string out;
-  out.reserve(redis_versioned_head + 16 + s.sealed.size());
+  out.reserve(redis_state_head + 16 + s.sealed.size() + redis_version_bytes_size);
   out.push_back(
       static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4) | 8));
   out.push_back(static_cast<char>(s.hash.bits / 8));
@@ -84,7 +85,6 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   redis_put_ordered(out, redis_ns(s.last_seen));
   redis_put_ordered(out, s.expires ? redis_ns(*s.expires) : 0);
   for (int k = 3; k >= 0; --k) out.push_back(static_cast<char>((s.fingerprint >> (8 * k)) & 0xFF));
-  out.append(8, '\0');
   if (s.hash.bits >= 64)
     for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.low >> (8 * k)) & 0xFF));
   if (s.hash.bits == 128)
@@ -95,22 +95,27 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
 
 // Decodes a stored value; `version` (when given) receives its version (`redis_legacy_version`
 // for a value without one). Throws `errc::store_error` for a malformed value.
-[[nodiscard]] inline record_state redis_unpack(std::string_view v, std::string_view where,
+[[nodiscard]] inline record_state redis_unpack(std::string_view stored, std::string_view where,
                                                std::uint64_t* version = nullptr) {
-  const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
-  const unsigned flags = v.empty() ? 0u : static_cast<unsigned char>(v[0]);
-  const bool has_sealed = (flags & 4u) != 0;
-  const std::size_t head = (flags & 8u) != 0 ? redis_versioned_head : redis_state_head;
+  const unsigned flags = stored.empty() ? 0u : static_cast<unsigned char>(stored[0]);
+  const bool versioned = (flags & 8u) != 0;
   std::uint64_t stored_version = redis_legacy_version;
-  if (v.size() >= head && head == redis_versioned_head) {
+  std::string_view v = stored;
+  if (versioned) {
     stored_version = 0;
-    for (std::size_t k = redis_state_head; k < redis_versioned_head; ++k)
-      stored_version = (stored_version << 8) | static_cast<unsigned char>(v[k]);
+    if (stored.size() >= redis_state_head + redis_version_bytes_size) {
+      v = stored.substr(0, stored.size() - redis_version_bytes_size);
+      for (std::size_t k = v.size(); k < stored.size(); ++k)
+        stored_version = (stored_version << 8) | static_cast<unsigned char>(stored[k]);
+    }
   }
-  if (v.size() < head || (digest_bytes != 0 && digest_bytes != 8 && digest_bytes != 16) ||
+  const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
+  const bool has_sealed = (flags & 4u) != 0;
+  if (v.size() < redis_state_head || (digest_bytes != 0 && digest_bytes != 8 && digest_bytes != 16) ||
       (flags & ~15u) != 0 || stored_version == 0 ||
-      (has_sealed ? v.size() <= head + digest_bytes : v.size() != head + digest_bytes)) {
-    throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(v.size()) +
+      (has_sealed ? v.size() <= redis_state_head + digest_bytes
+                  : v.size() != redis_state_head + digest_bytes)) {
+    throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(stored.size()) +
                                        " bytes, flags " + std::to_string(flags) + ") is stored in " +
                                        std::string(where));
   }
@@ -127,10 +132,10 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
       w |= static_cast<std::uint64_t>(static_cast<unsigned char>(v[from + k])) << (8 * k);
     return w;
   };
-  if (digest_bytes >= 8) s.hash.low = word(head);
-  if (digest_bytes == 16) s.hash.high = word(head + 8);
+  if (digest_bytes >= 8) s.hash.low = word(redis_state_head);
+  if (digest_bytes == 16) s.hash.high = word(redis_state_head + 8);
   s.hash.bits = static_cast<std::uint16_t>(digest_bytes * 8);
-  if (has_sealed) s.sealed = std::string(v.substr(head + digest_bytes));
+  if (has_sealed) s.sealed = std::string(v.substr(redis_state_head + digest_bytes));
   if (version != nullptr) *version = stored_version;
   return s;
 }
@@ -160,29 +165,29 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
 // `bump()` raises the sequence once per script run, on its first call, and returns it; `vbytes()`
 // gives it as the 8 bytes stored in a state. `version_of(v)` is the version of a stored value as
 // those 8 bytes (8 zero bytes: no state; 1 for a value written before versions were kept).
-#define SINCEHASH_REDIS_LUA_SEQ(META_KEY)                                                   \
-  "local function be8(n)\n"                                                                 \
-  "  local b = {}\n"                                                                        \
-  "  for k = 8, 1, -1 do b[k] = n % 256; n = math.floor(n / 256) end\n"                     \
-  "  return string.char(b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])\n"                  \
-  "end\n"                                                                                   \
-  "local seq = nil\n"                                                                       \
-  "local seq_bytes = nil\n"                                                                 \
-  "local function bump()\n"                                                                 \
-  "  if not seq then\n"                                                                     \
-  "    seq = redis.call('HINCRBY', " META_KEY                                               \
-  ", 'sq', 1)\n"                                                                            \
-  "    if seq < 2 then seq = redis.call('HINCRBY', " META_KEY                               \
-  ", 'sq', 1) end\n"                                                                        \
-  "    seq_bytes = be8(seq)\n"                                                              \
-  "  end\n"                                                                                 \
-  "  return seq\n"                                                                          \
-  "end\n"                                                                                   \
-  "local function vbytes() bump(); return seq_bytes end\n"                                  \
-  "local function version_of(v)\n"                                                          \
-  "  if not v then return string.rep(string.char(0), 8) end\n"                              \
-  "  if math.floor(string.byte(v, 1) / 8) % 2 == 1 then return string.sub(v, 31, 38) end\n" \
-  "  return be8(1)\n"                                                                       \
+#define SINCEHASH_REDIS_LUA_SEQ(META_KEY)                                               \
+  "local function be8(n)\n"                                                             \
+  "  local b = {}\n"                                                                    \
+  "  for k = 8, 1, -1 do b[k] = n % 256; n = math.floor(n / 256) end\n"                 \
+  "  return string.char(b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])\n"              \
+  "end\n"                                                                               \
+  "local seq = nil\n"                                                                   \
+  "local seq_bytes = nil\n"                                                             \
+  "local function bump()\n"                                                             \
+  "  if not seq then\n"                                                                 \
+  "    seq = redis.call('HINCRBY', " META_KEY                                           \
+  ", 'sq', 1)\n"                                                                        \
+  "    if seq < 2 then seq = redis.call('HINCRBY', " META_KEY                           \
+  ", 'sq', 1) end\n"                                                                    \
+  "    seq_bytes = be8(seq)\n"                                                          \
+  "  end\n"                                                                             \
+  "  return seq\n"                                                                      \
+  "end\n"                                                                               \
+  "local function vbytes() bump(); return seq_bytes end\n"                              \
+  "local function version_of(v)\n"                                                      \
+  "  if not v then return string.rep(string.char(0), 8) end\n"                          \
+  "  if math.floor(string.byte(v, 1) / 8) % 2 == 1 then return string.sub(v, -8) end\n" \
+  "  return be8(1)\n"                                                                   \
   "end\n"
 
 // The fence check that starts every fenced script: `fence` ('' = unfenced) must be the token
@@ -210,7 +215,8 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
 // sequence ('' = none), then (id, version as 8 bytes) per condition, (id, state, score) per
 // upsert, the erased ids, the marked ids. Every check runs before the first write. Returns the
 // number of upserts kept out (an older state), or an array of the ids whose condition failed
-// (then nothing was written). The sequence is bumped once when anything is written.
+// (then nothing was written). The sequence is bumped once when anything is written. Values read
+// by the checks are reused by the upserts (each id is upserted once; nothing runs in between).
 inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHASH_REDIS_LUA_SEQ("KEYS[4]")
     SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[1]")
     "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra', 'sq')\n"
@@ -229,10 +235,13 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "local nu, ne, nm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
     "local nx = tonumber(ARGV[11])\n"
     "local i = 13\n"
+    "local read = {}\n"
     "if nx > 0 and not (ARGV[12] ~= '' and ARGV[12] == (meta[4] or '0')) then\n"
     "  local bad = {}\n"
     "  for k = 1, nx do\n"
-    "    if version_of(redis.call('HGET', KEYS[1], ARGV[i])) ~= ARGV[i + 1] then bad[#bad + 1] = ARGV[i] end\n"
+    "    local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
+    "    read[ARGV[i]] = cur\n"
+    "    if version_of(cur) ~= ARGV[i + 1] then bad[#bad + 1] = ARGV[i] end\n"
     "    i = i + 2\n"
     "  end\n"
     "  if #bad > 0 then return bad end\n"
@@ -243,7 +252,8 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "for k = 1, nu do\n"
     "  local id, v, score = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  i = i + 3\n"
-    "  local old = redis.call('HGET', KEYS[1], id)\n"
+    "  local old = read[id]\n"
+    "  if old == nil then old = redis.call('HGET', KEYS[1], id) end\n"
     "  local keep = false\n"
     "  if old and string.byte(old, 1) % 2 == 1 and string.byte(v, 1) % 2 == 1 and\n"
     "     cmp(string.sub(v, 3, 10), string.sub(old, 3, 10)) < 0 then\n"
@@ -252,7 +262,7 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "  if keep then\n"
     "    kept = kept + 1\n"
     "  else\n"
-    "    redis.call('HSET', KEYS[1], id, string.sub(v, 1, 30) .. vbytes() .. string.sub(v, 39))\n"
+    "    redis.call('HSET', KEYS[1], id, v .. vbytes())\n"
     "    if score ~= '' then\n"
     "      redis.call('ZADD', KEYS[2], score, id)\n"
     "    elseif old and has_exp(old) then\n"
