@@ -1,6 +1,7 @@
 // postgres_store beyond the conformance suite: schema versions and migrations, one round trip
-// per batch read, leases and fencing, several processes at once, lost connections. Against a
-// real PostgreSQL server made by initdb in a temporary directory.
+// per batch read, snapshot and commit, versions and conditional commits, leases and fencing,
+// several processes at once, lost connections. Against a real PostgreSQL server made by initdb
+// in a temporary directory.
 #include <sincehash/store/postgres.hpp>
 
 #include <doctest/doctest.h>
@@ -69,7 +70,7 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
   {
     postgres_store s(options_for(schema));
     CHECK(s.stored_schema_version() == postgres_store::schema_version);
-    CHECK(postgres_store::schema_version >= 3);
+    CHECK(postgres_store::schema_version >= 4);
   }
   // A schema left at version 1 (before leases): opening migrates it, keeping its data.
   const std::string old = fresh_schema();
@@ -108,13 +109,53 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
     CHECK(s.get_many("p", {"old"})[0] == dated(2, 3, 5));
     s.commit("p", one_upsert("new", sealed));
   }
-  CHECK(raw.value("SELECT version FROM " + two + ".schema_version") == "3");
+  CHECK(raw.value("SELECT version FROM " + two + ".schema_version") ==
+        std::to_string(postgres_store::schema_version));
   CHECK(raw.value("SELECT length(sealed) FROM " + two + ".records WHERE id = 'new'") == "309");
   CHECK(raw.value("SELECT count(*) FROM " + two + ".records WHERE sealed = ''") == "1");
   {
     postgres_store s(options_for(two));
     CHECK(s.get_many("p", {"new"})[0] == sealed);
   }
+
+  // A schema left at version 3 (before versions): its states get version 1 and its partitions
+  // sequence 1, so later writes have larger versions; a process still running the old
+  // statements can no longer commit.
+  const std::string three = fresh_schema();
+  raw.value("CREATE SCHEMA " + three);
+  raw.value("SET search_path TO " + three);
+  raw.value("CREATE TABLE schema_version(version integer NOT NULL)");
+  for (int v = 0; v < 3; ++v) raw.value(sincehash::detail::pg_migrations[v]);
+  raw.value("INSERT INTO schema_version VALUES(3)");
+  raw.value("INSERT INTO partitions(name, offset_kind, offset_text, offset_number) VALUES('p', 1, '7', 7)");
+  raw.value("INSERT INTO records SELECT id, 'old', '\\x0300000000000000', 1, 3, 5, NULL FROM partitions");
+  raw.value("INSERT INTO records SELECT id, 'older', '\\x0400000000000000', 1, 3, 5, NULL FROM partitions");
+  {
+    postgres_store s(options_for(three));
+    CHECK(s.stored_schema_version() == postgres_store::schema_version);
+    sincehash::store_snapshot snap = s.snapshot("p", {"old", "older", "none"});
+    CHECK(snap.states[0] == dated(3, 3, 5));
+    CHECK(snap.versions == std::vector<std::uint64_t>{1, 1, 0});
+    CHECK(snap.sequence == 1);
+    CHECK(snap.offset == sincehash::offset_value::from_integer(7));
+    commit_batch b = one_upsert("old", dated(9, 9));
+    b.expect = {{"old", 1}, {"none", 0}};
+    b.read_sequence = 1;
+    s.commit("p", b);
+    snap = s.snapshot("p", {"old", "older"});
+    CHECK(snap.versions == std::vector<std::uint64_t>{2, 1});
+    CHECK(snap.sequence == 2);
+    commit_batch stale = one_upsert("older", dated(9, 9));
+    stale.expect = {{"old", 1}};
+    CHECK(sincehash_test::conflict_of(s, "p", stale) == std::vector<std::string>{"old"});
+  }
+  raw.value("SET search_path TO " + three);
+  PGresult* refused = PQexec(raw.c, "SELECT commit_guard(1, NULL, NULL, false)");
+  CHECK(PQresultStatus(refused) == PGRES_FATAL_ERROR);
+  CHECK(std::string(PQresultErrorMessage(refused)).find("older sincehash") != std::string::npos);
+  PQclear(refused);
+  CHECK(raw.value("SELECT count(*) FROM " + three + ".records WHERE version IS NULL") == "0");
+  raw.value("SET search_path TO public");
 
   // A newer schema is refused, naming both versions.
   raw.value("UPDATE " + old + ".schema_version SET version = 99");
@@ -180,6 +221,114 @@ TEST_CASE("postgres_store: a batch read of 1,000 ids is exactly one round trip")
   CHECK(s.round_trips() - before_commit == 1);
   CHECK(relay.round_trips() - wire_before_commit == 1);
   CHECK(s.count("p") == 1000);
+}
+
+TEST_CASE("postgres_store: a snapshot and a conditional commit are one round trip each, on the wire") {
+  const std::string schema = fresh_schema();
+  postgres_store s(options_for(schema));
+  std::vector<std::string> names;
+  commit_batch b;
+  for (int i = 0; i < 1000; ++i) names.push_back("id-" + std::to_string(i));
+  for (int i = 0; i < 1000; i += 3)
+    b.upserts.emplace_back(names[i], dated(static_cast<std::uint64_t>(i) + 1, i));
+  b.offset = sincehash::offset_value::from_integer(1);
+  s.commit("p", b);
+  s.begin_rescan("p");
+  std::vector<std::string_view> ids(names.begin(), names.end());
+  ids.push_back(ids[0]);
+
+  sincehash_test::tcp_relay relay(server().port());
+  postgres_options through = options_for(schema);
+  through.conninfo = "postgresql://sincehash@127.0.0.1:" + std::to_string(relay.port()) + "/postgres";
+  postgres_store relayed(through);
+  auto counted = [&](const char* what, auto&& call) {
+    const std::uint64_t wire = relay.round_trips();
+    const std::uint64_t own = relayed.round_trips();
+    call();
+    INFO(std::string(what));
+    CHECK(relay.round_trips() - wire == 1);
+    CHECK(relayed.round_trips() - own == 1);
+  };
+
+  sincehash::store_snapshot snap;
+  counted("snapshot", [&] { snap = relayed.snapshot("p", ids); });
+  CHECK(snap.states == s.get_many("p", ids));
+  CHECK(snap.offset == sincehash::offset_value::from_integer(1));
+  CHECK(snap.rescan_active);
+  CHECK(snap.sequence > 0);
+
+  (void)relayed.intern_fingerprint("p", "settings");  // the partition's id is known from here on
+  commit_batch next;
+  for (int i = 0; i < 1000; ++i) {
+    next.upserts.emplace_back(names[i], dated(7, 5000 + i));
+    next.expect.emplace_back(names[i], snap.versions[static_cast<std::size_t>(i)]);
+  }
+  next.offset = sincehash::offset_value::from_integer(3);
+  counted("a commit checking 1,000 conditions", [&] { relayed.commit("p", next); });
+  auto reread = [&] {
+    const sincehash::store_snapshot now = s.snapshot("p", ids);
+    for (std::size_t i = 0; i < next.expect.size(); ++i) next.expect[i].second = now.versions[i];
+    next.read_sequence = now.sequence;
+  };
+  reread();
+  for (auto& u : next.upserts) u.second = dated(8, 6000);
+  counted("a commit whose read sequence still holds", [&] { relayed.commit("p", next); });
+  reread();
+  s.commit("p", one_upsert("id-500", dated(9, 7000)));
+  counted("a commit refused by a conflict", [&] {
+    CHECK(sincehash_test::conflict_of(relayed, "p", next) == std::vector<std::string>{"id-500"});
+  });
+  counted("a snapshot of no ids", [&] { snap = relayed.snapshot("p", {}); });
+  counted("a reset", [&] { relayed.reset_offset("p", false); });
+  counted("a rescan abandoned", [&] { relayed.abandon_rescan("p"); });
+  counted("a purge", [&] { (void)relayed.purge_expired("p", sincehash_test::at_ns(1)); });
+
+  // Three reads the old way take three round trips: the relay tells them apart.
+  const std::uint64_t wire = relay.round_trips();
+  (void)relayed.offset("p");
+  (void)relayed.rescan_active("p");
+  (void)relayed.get_many("p", ids);
+  CHECK(relay.round_trips() - wire == 3);
+}
+
+TEST_CASE("postgres_store: a snapshot agrees with get_many, offset and rescan_active") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_snapshot_agrees(
+      [&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: versions change with every write and grow after an erasure") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_versions([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE(
+    "postgres_store: a commit whose conditions no longer hold throws commit_conflict and applies nothing") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_conflicts([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: with the read sequence, a concurrent change is still detected") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_read_sequence([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: two objects interleaving: the later commit conflicts, then applies re-read") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_interleaved([&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: every snapshot is read at one point in time") {
+  const std::string schema = fresh_schema();
+  sincehash_test::check_snapshot_consistent(
+      [&] { return std::make_unique<postgres_store>(options_for(schema)); });
+}
+
+TEST_CASE("postgres_store: 4 processes incrementing through conditional commits lose no increment") {
+  const std::string schema = fresh_schema();
+  { postgres_store make(options_for(schema)); }  // migrate before the processes start
+  sincehash_test::check_no_lost_increment(
+      [&] { return std::make_unique<postgres_store>(options_for(schema)); });
 }
 
 TEST_CASE("postgres_store: nothing listens: a clear error") {

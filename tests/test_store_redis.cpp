@@ -1,5 +1,6 @@
-// redis_store beyond the conformance suite: one round trip per batch read, key layout, leases
-// and fencing, several processes at once, lost connections. Against a real redis-server.
+// redis_store beyond the conformance suite: one round trip per batch read, snapshot and commit,
+// the value layout, versions and conditional commits, key layout, leases and fencing, several
+// processes at once, lost connections. Against a real redis-server.
 #include <sincehash/store/redis.hpp>
 
 #include <doctest/doctest.h>
@@ -136,7 +137,7 @@ TEST_CASE("redis_store: a batch read of 1,000 ids is exactly one round trip and 
   CHECK(relay.round_trips() - wire_before_commit == 1);
 }
 
-TEST_CASE("redis_store: a state value of the layout without sealed bytes reads as one with none") {
+TEST_CASE("redis_store: values of the layouts without sealed bytes or versions read as states without them") {
   const std::string prefix = fresh_prefix();
   redis_store s(options_for(prefix));
   const std::string rec = prefix + ":{p}:rec";
@@ -149,19 +150,50 @@ TEST_CASE("redis_store: a state value of the layout without sealed bytes reads a
   raw_redis raw;
   CHECK(raw.integer({"HSET", rec, "old", old}) == 1);
   CHECK(s.get_many("p", {"old"})[0] == dated(2, 3, 5));
-  // A value written with sealed bytes is the same layout with flag 4 and the bytes after the digest.
+  // A value without a version has version 1, which no write by this library ever gets.
+  sincehash::store_snapshot snap = s.snapshot("p", {"old"});
+  CHECK(snap.states[0] == dated(2, 3, 5));
+  CHECK(snap.versions[0] == 1);
+  CHECK(snap.sequence == 0);
+  commit_batch touch = one_upsert("other", dated(9, 9));
+  touch.expect = {{"old", 1}};
+  touch.read_sequence = snap.sequence;
+  s.commit("p", touch);  // its condition holds
+  CHECK(s.snapshot("p", {"other"}).versions[0] == 2);
+
+  // A value written now: the same layout with flag 8, the sealed bytes after the digest (flag 4),
+  // then the version.
   sincehash::record_state sealed = dated(2, 3, 5);
   sealed.sealed = std::string("\0\xff\0", 3) + std::string(200, '\x07');
   s.commit("p", one_upsert("new", sealed));
+  const std::uint64_t v = s.snapshot("p", {"new"}).versions[0];
+  CHECK(v == 3);
   const std::string stored = raw.text({"HGET", rec, "new"});
-  CHECK(stored == std::string(1, '\x05') + old.substr(1) + sealed.sealed);
+  CHECK(stored ==
+        std::string(1, '\x0d') + old.substr(1) + sealed.sealed + sincehash::detail::redis_version_bytes(v));
   CHECK(s.get_many("p", {"new"})[0] == sealed);
+  // Rewriting the old value gives it a new version: a condition on version 1 now fails.
+  s.commit("p", one_upsert("old", dated(2, 3, 6)));
+  CHECK(s.snapshot("p", {"old"}).versions[0] == 4);
+  CHECK(raw.text({"HGET", rec, "old"}).size() == 46);
+  commit_batch late = one_upsert("other", dated(10, 10));
+  late.expect = {{"old", 1}};
+  CHECK(sincehash_test::conflict_of(s, "p", late) == std::vector<std::string>{"old"});
+
   // Flag 4 without any bytes after the digest, or bytes there without flag 4: malformed.
   CHECK(raw.integer({"HSET", rec, "bad", std::string(1, '\x05') + old.substr(1)}) == 1);
   CHECK_THROWS_WITH_AS((void)s.get_many("p", {"bad"}), doctest::Contains("malformed state"),
                        sincehash::error);
   CHECK(raw.integer({"HSET", rec, "bad", old + "x"}) == 0);
   CHECK_THROWS_WITH_AS((void)s.get_many("p", {"bad"}), doctest::Contains("malformed state"),
+                       sincehash::error);
+  // Flag 8 with a value too short for the version, or with version 0: malformed.
+  CHECK(raw.integer({"HSET", rec, "bad", std::string(1, '\x09') + old.substr(1)}) == 0);
+  CHECK_THROWS_WITH_AS((void)s.snapshot("p", {"bad"}), doctest::Contains("malformed state"),
+                       sincehash::error);
+  CHECK(raw.integer({"HSET", rec, "bad", std::string(1, '\x09') + old.substr(1) + std::string(8, '\0')}) ==
+        0);
+  CHECK_THROWS_WITH_AS((void)s.snapshot("p", {"bad"}), doctest::Contains("malformed state"),
                        sincehash::error);
 }
 
@@ -193,6 +225,116 @@ TEST_CASE("redis_store: every key of a partition carries the partition as its ha
     REQUIRE(close != std::string::npos);
     CHECK(k.substr(open + 1, close - open - 1) == p);
   }
+}
+
+TEST_CASE("redis_store: a snapshot and a conditional commit are one round trip each, on the wire") {
+  const std::string prefix = fresh_prefix();
+  redis_store s(options_for(prefix));
+  std::vector<std::string> names;
+  commit_batch b;
+  for (int i = 0; i < 1000; ++i) names.push_back("id-" + std::to_string(i));
+  for (int i = 0; i < 1000; i += 3)
+    b.upserts.emplace_back(names[i], dated(static_cast<std::uint64_t>(i) + 1, i));
+  b.offset = sincehash::offset_value::from_integer(1);
+  s.commit("p", b);
+  s.begin_rescan("p");
+  std::vector<std::string_view> ids(names.begin(), names.end());
+  ids.push_back(ids[0]);
+
+  sincehash_test::tcp_relay relay(server().port());
+  redis_options through = options_for(prefix);
+  through.port = relay.port();
+  redis_store relayed(through);  // connecting loads the scripts: before anything is counted
+  raw_redis raw;
+
+  // One round trip on the wire and by the store's count, carrying one script call (a commit) or
+  // one transaction (a snapshot: MULTI, two HMGETs, EXEC).
+  auto counted = [&](const char* what, auto&& call) {
+    const std::uint64_t wire = relay.round_trips();
+    const std::uint64_t own = relayed.round_trips();
+    const long long scripts = raw.calls_of("evalsha");
+    const long long transactions = raw.calls_of("exec");
+    call();
+    INFO(std::string(what));
+    CHECK(relay.round_trips() - wire == 1);
+    CHECK(relayed.round_trips() - own == 1);
+    const bool snapshot = std::string(what).find("snapshot") != std::string::npos;
+    CHECK(raw.calls_of("evalsha") - scripts == (snapshot ? 0 : 1));
+    CHECK(raw.calls_of("exec") - transactions == (snapshot ? 1 : 0));
+  };
+
+  sincehash::store_snapshot snap;
+  counted("snapshot", [&] { snap = relayed.snapshot("p", ids); });
+  CHECK(snap.states == s.get_many("p", ids));
+  CHECK(snap.offset == sincehash::offset_value::from_integer(1));
+  CHECK(snap.rescan_active);
+  CHECK(snap.sequence > 0);
+
+  commit_batch next;
+  for (int i = 0; i < 1000; ++i) {
+    next.upserts.emplace_back(names[i], dated(7, 5000 + i));
+    next.expect.emplace_back(names[i], snap.versions[static_cast<std::size_t>(i)]);
+  }
+  next.offset = sincehash::offset_value::from_integer(3);
+  counted("a commit checking 1,000 conditions", [&] { relayed.commit("p", next); });
+  auto reread = [&] {
+    const sincehash::store_snapshot now = s.snapshot("p", ids);
+    for (std::size_t i = 0; i < next.expect.size(); ++i) next.expect[i].second = now.versions[i];
+    next.read_sequence = now.sequence;
+  };
+  reread();
+  for (auto& u : next.upserts) u.second = dated(8, 6000);
+  counted("a commit whose read sequence still holds", [&] { relayed.commit("p", next); });
+  reread();
+  s.commit("p", one_upsert("id-500", dated(9, 7000)));
+  counted("a commit refused by a conflict", [&] {
+    CHECK(sincehash_test::conflict_of(relayed, "p", next) == std::vector<std::string>{"id-500"});
+  });
+  counted("a snapshot of no ids", [&] { snap = relayed.snapshot("p", {}); });
+
+  // Three reads the old way take three round trips: the relay tells them apart.
+  const std::uint64_t wire = relay.round_trips();
+  (void)relayed.offset("p");
+  (void)relayed.rescan_active("p");
+  (void)relayed.get_many("p", ids);
+  CHECK(relay.round_trips() - wire == 3);
+}
+
+TEST_CASE("redis_store: a snapshot agrees with get_many, offset and rescan_active") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_snapshot_agrees([&] { return std::make_unique<redis_store>(options_for(prefix)); });
+}
+
+TEST_CASE("redis_store: versions change with every write and grow after an erasure") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_versions([&] { return std::make_unique<redis_store>(options_for(prefix)); });
+}
+
+TEST_CASE(
+    "redis_store: a commit whose conditions no longer hold throws commit_conflict and applies nothing") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_conflicts([&] { return std::make_unique<redis_store>(options_for(prefix)); });
+}
+
+TEST_CASE("redis_store: with the read sequence, a concurrent change is still detected") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_read_sequence([&] { return std::make_unique<redis_store>(options_for(prefix)); });
+}
+
+TEST_CASE("redis_store: two objects interleaving: the later commit conflicts, then applies re-read") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_interleaved([&] { return std::make_unique<redis_store>(options_for(prefix)); });
+}
+
+TEST_CASE("redis_store: every snapshot is read at one point in time") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_snapshot_consistent(
+      [&] { return std::make_unique<redis_store>(options_for(prefix)); });
+}
+
+TEST_CASE("redis_store: 4 processes incrementing through conditional commits lose no increment") {
+  const std::string prefix = fresh_prefix();
+  sincehash_test::check_no_lost_increment([&] { return std::make_unique<redis_store>(options_for(prefix)); });
 }
 
 TEST_CASE("redis_store: URIs") {

@@ -3,6 +3,9 @@
 // (a local file, synchronous=FULL) measured in the same run is the baseline, and the last lines
 // print each store's rate as a ratio of SQLite's. Redis and PostgreSQL run as real servers
 // started here on 127.0.0.1 (PostgreSQL with fsync on, like SQLite's FULL).
+// For them also what a batch is classified against read two ways, three calls (offset,
+// rescan_active, get_many) or one snapshot, and a poll as snapshot plus a commit conditional
+// on every state read.
 #include <sincehash/store/memory.hpp>
 #ifdef SINCEHASH_HAS_SQLITE
 #include <sincehash/store/sqlite.hpp>
@@ -112,6 +115,56 @@ void read_commit(benchmark::State& st, Store& s) {
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * batch_size));
 }
 
+// offset, rescan_active and get_many: what a batch was classified against before snapshots.
+template <class Store>
+void read_three(benchmark::State& st, Store& s) {
+  samples sample;
+  for (auto _ : st) {
+    auto offset = s.offset("bench");
+    bool rescan = s.rescan_active("bench");
+    auto got = s.get_many("bench", sample());
+    benchmark::DoNotOptimize(offset);
+    benchmark::DoNotOptimize(rescan);
+    benchmark::DoNotOptimize(got.data());
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * batch_size));
+}
+
+// The same in one call.
+template <class Store>
+void read_snapshot(benchmark::State& st, Store& s) {
+  samples sample;
+  for (auto _ : st) {
+    auto snap = s.snapshot("bench", sample());
+    benchmark::DoNotOptimize(snap.states.data());
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * batch_size));
+}
+
+// A poll as the detector makes it with snapshots: one snapshot, then a commit of the batch's
+// changed states and the offset, conditional on every state read (and the read sequence).
+template <class Store>
+void snapshot_commit(benchmark::State& st, Store& s) {
+  samples sample;
+  std::int64_t date = 2'000'000;
+  for (auto _ : st) {
+    const auto& ids = sample();
+    auto snap = s.snapshot("bench", ids);
+    sincehash::commit_batch b;
+    b.upserts.reserve(ids.size());
+    b.expect.reserve(ids.size());
+    ++date;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      b.upserts.emplace_back(std::string(ids[i]), make_state(static_cast<std::uint64_t>(date) + i, date));
+      b.expect.emplace_back(std::string(ids[i]), snap.versions[i]);
+    }
+    b.read_sequence = snap.sequence;
+    b.offset = sincehash::offset_value::from_integer(date);
+    s.commit("bench", b);
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * batch_size));
+}
+
 #ifdef SINCEHASH_HAS_SQLITE
 sincehash::sqlite_store& sqlite() {
   static sincehash_test::temp_dir dir("bench-sqlite");
@@ -142,6 +195,12 @@ void redis_read(benchmark::State& st) { read_only(st, redis()); }
 void redis_read_commit(benchmark::State& st) { read_commit(st, redis()); }
 BENCHMARK(redis_read)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(redis_read_commit)->Unit(benchmark::kMicrosecond)->UseRealTime();
+void redis_read_three(benchmark::State& st) { read_three(st, redis()); }
+void redis_snapshot(benchmark::State& st) { read_snapshot(st, redis()); }
+void redis_snapshot_commit(benchmark::State& st) { snapshot_commit(st, redis()); }
+BENCHMARK(redis_read_three)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(redis_snapshot)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(redis_snapshot_commit)->Unit(benchmark::kMicrosecond)->UseRealTime();
 #endif
 
 #ifdef SINCEHASH_HAS_POSTGRES
@@ -158,6 +217,12 @@ void postgres_read(benchmark::State& st) { read_only(st, postgres()); }
 void postgres_read_commit(benchmark::State& st) { read_commit(st, postgres()); }
 BENCHMARK(postgres_read)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(postgres_read_commit)->Unit(benchmark::kMicrosecond)->UseRealTime();
+void postgres_read_three(benchmark::State& st) { read_three(st, postgres()); }
+void postgres_snapshot(benchmark::State& st) { read_snapshot(st, postgres()); }
+void postgres_snapshot_commit(benchmark::State& st) { snapshot_commit(st, postgres()); }
+BENCHMARK(postgres_read_three)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(postgres_snapshot)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(postgres_snapshot_commit)->Unit(benchmark::kMicrosecond)->UseRealTime();
 #endif
 
 // Prints as usual and keeps each benchmark's records/s for the ratios.
@@ -189,6 +254,18 @@ int main(int argc, char** argv) {
       if (base != reporter.rates.end() && base->second > 0)
         std::printf("   %.2fx SQLite", it->second / base->second);
       std::printf("\n");
+    }
+  }
+  std::printf("\nwhat a batch is classified against, and a poll, old way and with snapshots:\n");
+  for (const char* store : {"redis", "postgres"}) {
+    for (const auto& pair :
+         {std::make_pair("read_three", "snapshot"), std::make_pair("read_commit", "snapshot_commit")}) {
+      auto old_way = reporter.rates.find(std::string(store) + "_" + pair.first + "/real_time");
+      auto new_way = reporter.rates.find(std::string(store) + "_" + pair.second + "/real_time");
+      if (old_way == reporter.rates.end() || new_way == reporter.rates.end() || old_way->second <= 0)
+        continue;
+      std::printf("  %-26s %12.0f records/s   %.2fx %s\n", (std::string(store) + "_" + pair.second).c_str(),
+                  new_way->second, new_way->second / old_way->second, pair.first);
     }
   }
   benchmark::Shutdown();

@@ -7,16 +7,24 @@
 // A state is one hash field. Its value starts with fixed-width fields so that the scripts can
 // compare dates without arithmetic (Lua numbers are doubles): each date is 8 bytes, big-endian,
 // with the sign bit flipped, so byte-wise order is numeric order.
-//   [0]      flags: 1 = has updated, 2 = has expires, 4 = has sealed bytes
+//   [0]      flags: 1 = has updated, 2 = has expires, 4 = has sealed bytes, 8 = has a version
 //   [1]      digest bytes (0, 8 or 16)
 //   [2, 10)  updated    [10, 18) last seen    [18, 26) expires    [26, 30) fingerprint (BE)
 //   [30, 30 + digest bytes)  digest: low 64 bits, then high 64 bits, little-endian
-//   [30 + digest bytes, end)  `record_state::sealed`, byte for byte (only with flag 4; then
-//            at least one byte)
-// A value without flag 4 ends after the digest: that is also every value written before sealed
+//   then `record_state::sealed`, byte for byte (only with flag 4; then at least one byte)
+//   then, with flag 8, the last 8 bytes: the state's version, unsigned big-endian (see below)
+// A value without flag 4 has no sealed bytes: that is also every value written before sealed
 // bytes were kept, which therefore reads as a state with none. The scripts read only flag bits
-// 1 and 2 and the dates at fixed offsets below 26, so the bytes after the digest never move
-// what they compare.
+// 1, 2 and 8, the dates at fixed offsets below 26 and the last 8 bytes, so the bytes between
+// never move what they compare.
+//
+// Versions. The meta hash of a partition keeps its write sequence in field `sq` (absent: 0, never
+// written); every script that changes the partition bumps it once, and the commit script appends
+// the bumped value to every state it writes (the client sends the value with flag 8 but without
+// those 8 bytes: appending is the cheapest string operation in Lua). The sequence skips 1:
+// version 1 is the version of a value written before versions were kept (no flag 8), so such a
+// value keeps a stable version that no later write can have. Older releases refuse values with
+// flag 8 as malformed rather than misread them.
 
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
@@ -34,6 +42,9 @@
 namespace sincehash::detail {
 
 inline constexpr std::size_t redis_state_head = 30;
+inline constexpr std::size_t redis_version_bytes_size = 8;  // at the end, with flag 8
+/// The version of a state stored before versions were kept.
+inline constexpr std::uint64_t redis_legacy_version = 1;
 
 inline void redis_put_ordered(std::string& out, std::int64_t v) {
   const std::uint64_t u = static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63);
@@ -56,10 +67,19 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   return static_cast<std::int64_t>(t.time_since_epoch().count());
 }
 
+// 8 bytes, unsigned big-endian: a version as the commit script compares it.
+[[nodiscard]] inline std::string redis_version_bytes(std::uint64_t v) {
+  std::string out;
+  for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
+  return out;
+}
+
+// A state's value as the client sends it: flag 8, without the version the commit script appends.
 [[nodiscard]] inline std::string redis_pack(const record_state& s) {
   std::string out;
-  out.reserve(redis_state_head + 16 + s.sealed.size());
-  out.push_back(static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4)));
+  out.reserve(redis_state_head + 16 + s.sealed.size() + redis_version_bytes_size);
+  out.push_back(
+      static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4) | 8));
   out.push_back(static_cast<char>(s.hash.bits / 8));
   redis_put_ordered(out, s.updated ? redis_ns(*s.updated) : 0);
   redis_put_ordered(out, redis_ns(s.last_seen));
@@ -73,15 +93,29 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   return out;
 }
 
-[[nodiscard]] inline record_state redis_unpack(std::string_view v, std::string_view where) {
+// Decodes a stored value; `version` (when given) receives its version (`redis_legacy_version`
+// for a value without one). Throws `errc::store_error` for a malformed value.
+[[nodiscard]] inline record_state redis_unpack(std::string_view stored, std::string_view where,
+                                               std::uint64_t* version = nullptr) {
+  const unsigned flags = stored.empty() ? 0u : static_cast<unsigned char>(stored[0]);
+  const bool versioned = (flags & 8u) != 0;
+  std::uint64_t stored_version = redis_legacy_version;
+  std::string_view v = stored;
+  if (versioned) {
+    stored_version = 0;
+    if (stored.size() >= redis_state_head + redis_version_bytes_size) {
+      v = stored.substr(0, stored.size() - redis_version_bytes_size);
+      for (std::size_t k = v.size(); k < stored.size(); ++k)
+        stored_version = (stored_version << 8) | static_cast<unsigned char>(stored[k]);
+    }
+  }
   const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
-  const unsigned flags = v.empty() ? 0u : static_cast<unsigned char>(v[0]);
   const bool has_sealed = (flags & 4u) != 0;
   if (v.size() < redis_state_head || (digest_bytes != 0 && digest_bytes != 8 && digest_bytes != 16) ||
-      (flags & ~7u) != 0 ||
+      (flags & ~15u) != 0 || stored_version == 0 ||
       (has_sealed ? v.size() <= redis_state_head + digest_bytes
                   : v.size() != redis_state_head + digest_bytes)) {
-    throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(v.size()) +
+    throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(stored.size()) +
                                        " bytes, flags " + std::to_string(flags) + ") is stored in " +
                                        std::string(where));
   }
@@ -102,6 +136,7 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   if (digest_bytes == 16) s.hash.high = word(redis_state_head + 8);
   s.hash.bits = static_cast<std::uint16_t>(digest_bytes * 8);
   if (has_sealed) s.sealed = std::string(v.substr(redis_state_head + digest_bytes));
+  if (version != nullptr) *version = stored_version;
   return s;
 }
 
@@ -126,6 +161,35 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   "end\n"                                                              \
   "local function has_exp(v) return math.floor(string.byte(v, 1) / 2) % 2 == 1 end\n"
 
+// The partition's write sequence (field `sq` of the meta hash META_KEY) and state versions.
+// `bump()` raises the sequence once per script run, on its first call, and returns it; `vbytes()`
+// gives it as the 8 bytes stored in a state. `version_of(v)` is the version of a stored value as
+// those 8 bytes (8 zero bytes: no state; 1 for a value written before versions were kept).
+#define SINCEHASH_REDIS_LUA_SEQ(META_KEY)                                               \
+  "local function be8(n)\n"                                                             \
+  "  local b = {}\n"                                                                    \
+  "  for k = 8, 1, -1 do b[k] = n % 256; n = math.floor(n / 256) end\n"                 \
+  "  return string.char(b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])\n"              \
+  "end\n"                                                                               \
+  "local seq = nil\n"                                                                   \
+  "local seq_bytes = nil\n"                                                             \
+  "local function bump()\n"                                                             \
+  "  if not seq then\n"                                                                 \
+  "    seq = redis.call('HINCRBY', " META_KEY                                           \
+  ", 'sq', 1)\n"                                                                        \
+  "    if seq < 2 then seq = redis.call('HINCRBY', " META_KEY                           \
+  ", 'sq', 1) end\n"                                                                    \
+  "    seq_bytes = be8(seq)\n"                                                          \
+  "  end\n"                                                                             \
+  "  return seq\n"                                                                      \
+  "end\n"                                                                               \
+  "local function vbytes() bump(); return seq_bytes end\n"                              \
+  "local function version_of(v)\n"                                                      \
+  "  if not v then return string.rep(string.char(0), 8) end\n"                          \
+  "  if math.floor(string.byte(v, 1) / 8) % 2 == 1 then return string.sub(v, -8) end\n" \
+  "  return be8(1)\n"                                                                   \
+  "end\n"
+
 // The fence check that starts every fenced script: `fence` ('' = unfenced) must be the token
 // the lease key holds; otherwise the script returns an error before its first write.
 #define SINCEHASH_REDIS_LUA_FENCE(LEASE_KEY, FENCE_ARG)                                                     \
@@ -147,11 +211,15 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
 
 // KEYS: records, expiries, rescan marks, meta, lease.
 // ARGV: fence token ('' = none), offset kind ('' = none), offset text, offset number, offset
-// order key, complete ('1'), completed at, #upserts, #erasures, #marks, then (id, state, score)
-// per upsert, the erased ids, the marked ids. Every check runs before the first write.
-inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP
+// order key, complete ('1'), completed at, #upserts, #erasures, #marks, #conditions, the read
+// sequence ('' = none), then (id, version as 8 bytes) per condition, (id, state, score) per
+// upsert, the erased ids, the marked ids. Every check runs before the first write. Returns the
+// number of upserts kept out (an older state), or an array of the ids whose condition failed
+// (then nothing was written). The sequence is bumped once when anything is written. Values read
+// by the checks are reused by the upserts (each id is upserted once; nothing runs in between).
+inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHASH_REDIS_LUA_SEQ("KEYS[4]")
     SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[1]")
-    "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra')\n"
+    "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra', 'sq')\n"
     "local kind = ARGV[2]\n"
     "local move = false\n"
     "if kind ~= '' then\n"
@@ -165,12 +233,27 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP
     "if complete and not active then return redis.error_reply('SINCEHASH_RESCAN') end\n"
     "local mark = active and not complete\n"
     "local nu, ne, nm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
-    "local i = 11\n"
+    "local nx = tonumber(ARGV[11])\n"
+    "local i = 13\n"
+    "local read = {}\n"
+    "if nx > 0 and not (ARGV[12] ~= '' and ARGV[12] == (meta[4] or '0')) then\n"
+    "  local bad = {}\n"
+    "  for k = 1, nx do\n"
+    "    local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
+    "    read[ARGV[i]] = cur\n"
+    "    if version_of(cur) ~= ARGV[i + 1] then bad[#bad + 1] = ARGV[i] end\n"
+    "    i = i + 2\n"
+    "  end\n"
+    "  if #bad > 0 then return bad end\n"
+    "else\n"
+    "  i = i + 2 * nx\n"
+    "end\n"
     "local kept = 0\n"
     "for k = 1, nu do\n"
     "  local id, v, score = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  i = i + 3\n"
-    "  local old = redis.call('HGET', KEYS[1], id)\n"
+    "  local old = read[id]\n"
+    "  if old == nil then old = redis.call('HGET', KEYS[1], id) end\n"
     "  local keep = false\n"
     "  if old and string.byte(old, 1) % 2 == 1 and string.byte(v, 1) % 2 == 1 and\n"
     "     cmp(string.sub(v, 3, 10), string.sub(old, 3, 10)) < 0 then\n"
@@ -179,33 +262,40 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP
     "  if keep then\n"
     "    kept = kept + 1\n"
     "  else\n"
-    "    redis.call('HSET', KEYS[1], id, v)\n"
+    "    redis.call('HSET', KEYS[1], id, v .. vbytes())\n"
     "    if score ~= '' then\n"
     "      redis.call('ZADD', KEYS[2], score, id)\n"
     "    elseif old and has_exp(old) then\n"
     "      redis.call('ZREM', KEYS[2], id)\n"
     "    end\n"
     "  end\n"
-    "  if mark then redis.call('SADD', KEYS[3], id) end\n"
+    "  if mark and redis.call('SADD', KEYS[3], id) == 1 then bump() end\n"
     "end\n"
     "for k = 1, ne do\n"
-    "  if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then redis.call('ZREM', KEYS[2], ARGV[i]) end\n"
+    "  if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then\n"
+    "    redis.call('ZREM', KEYS[2], ARGV[i])\n"
+    "    bump()\n"
+    "  end\n"
     "  i = i + 1\n"
     "end\n"
     "if mark then\n"
-    "  for k = 1, nm do redis.call('SADD', KEYS[3], ARGV[i + k - 1]) end\n"
+    "  for k = 1, nm do\n"
+    "    if redis.call('SADD', KEYS[3], ARGV[i + k - 1]) == 1 then bump() end\n"
+    "  end\n"
     "end\n"
     "if move then\n"
+    "  bump()\n"
     "  redis.call('HSET', KEYS[4], 'ok', kind, 'ot', ARGV[3], 'on', ARGV[4], 'oc', ARGV[5])\n"
     "end\n"
     "if complete then\n"
+    "  bump()\n"
     "  redis.call('DEL', KEYS[3])\n"
     "  redis.call('HSET', KEYS[4], 'ra', '0', 'lr', ARGV[7])\n"
     "end\n"
     "return kept\n";
 
-// KEYS: records, expiries. ARGV: score of now, order key of now.
-inline constexpr const char* redis_purge_lua = SINCEHASH_REDIS_LUA_CMP
+// KEYS: records, expiries, meta. ARGV: score of now, order key of now.
+inline constexpr const char* redis_purge_lua = SINCEHASH_REDIS_LUA_CMP SINCEHASH_REDIS_LUA_SEQ("KEYS[3]")
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])\n"
     "local n = 0\n"
     "for _, id in ipairs(ids) do\n"
@@ -218,25 +308,30 @@ inline constexpr const char* redis_purge_lua = SINCEHASH_REDIS_LUA_CMP
     "    n = n + 1\n"
     "  end\n"
     "end\n"
+    "if n > 0 then bump() end\n"
     "return n\n";
 
 // KEYS: records, expiries, rescan marks, meta, lease. ARGV: forget records ('1'), fence token.
-inline constexpr const char* redis_reset_lua =
+inline constexpr const char* redis_reset_lua = SINCEHASH_REDIS_LUA_SEQ("KEYS[4]")
     SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[2]")
-    "redis.call('HDEL', KEYS[4], 'ok', 'ot', 'on', 'oc')\n"
+    "local n = redis.call('HDEL', KEYS[4], 'ok', 'ot', 'on', 'oc')\n"
     "if ARGV[1] == '1' then\n"
-    "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+    "  n = n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+    "  if redis.call('HGET', KEYS[4], 'ra') == '1' then n = n + 1 end\n"
     "  redis.call('HSET', KEYS[4], 'ra', '0')\n"
     "end\n"
+    "if n > 0 then bump() end\n"
     "return 0\n";
 
 // KEYS: rescan marks, meta, lease. ARGV: '1' begins, '0' abandons (only a partition that has a
 // meta key), fence token.
-inline constexpr const char* redis_rescan_lua =
+inline constexpr const char* redis_rescan_lua = SINCEHASH_REDIS_LUA_SEQ("KEYS[2]")
     SINCEHASH_REDIS_LUA_FENCE("KEYS[3]", "ARGV[2]")
     "if ARGV[1] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
-    "redis.call('DEL', KEYS[1])\n"
+    "local was = redis.call('HGET', KEYS[2], 'ra')\n"
+    "local n = redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[2], 'ra', ARGV[1])\n"
+    "if ARGV[1] == '1' or was == '1' or n > 0 then bump() end\n"
     "return 0\n";
 
 // KEYS: records, rescan marks, meta.
@@ -279,6 +374,7 @@ inline constexpr const char* redis_lease_lua =
 
 #undef SINCEHASH_REDIS_LUA_CMP
 #undef SINCEHASH_REDIS_LUA_FENCE
+#undef SINCEHASH_REDIS_LUA_SEQ
 
 }  // namespace sincehash::detail
 

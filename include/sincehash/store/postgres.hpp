@@ -53,11 +53,23 @@ struct postgres_options {
 /// migrated on open under an advisory lock (several workers may open at once), a newer one is
 /// refused with `errc::store_error` naming both versions. Every statement is prepared once per
 /// connection; ids, digests and offsets travel as bytes (binary format), dates as bigint
-/// nanoseconds (UTC). `get_many` is one statement (`id = ANY($2)`): exactly one round trip
-/// (`round_trips` counts them). A commit is one transaction sent as one pipeline (one round
-/// trip; the first write to a partition by an object first looks up or registers its id): a
-/// check that locks the partition's row (fence, offset kind, rescan), the upserts in id order,
-/// the erasures, the rescan marks, the offset (only forwards) and the completion.
+/// nanoseconds (UTC). `get_many` is one statement (`id = ANY($2)`) and `snapshot` one statement
+/// reading the partition's row and the states in one snapshot of the database: exactly one
+/// round trip each (`round_trips` counts them). A commit is one transaction sent as one
+/// pipeline (one round trip, also when it fails; the first write to a partition by an object
+/// first looks up or registers its id): `commit_check`, which locks the partition's row, checks
+/// the fence, the offset kind, the rescan and the conditions (`commit_batch::expect`, skipped
+/// when `read_sequence` is still the partition's sequence) and bumps the sequence, then the
+/// upserts in id order, the erasures, the rescan marks, the offset (only forwards) and the
+/// completion. `reset_offset`, `begin_rescan` and `abandon_rescan` run the same check (and bump)
+/// before their statement, in one pipeline; a purge is one function call that locks each
+/// partition's row before it erases from it, and bumps the sequence when it removed something.
+///
+/// Versions (schema 4): `partitions.sequence` is the write sequence; `records.version` keeps
+/// the sequence of the commit that wrote the row. Rows from before schema 4 have version 1 and
+/// their partitions start at sequence 1, so later writes get larger versions. The migration makes
+/// the commit check of older releases refuse, so a process of an older sincehash still connected
+/// fails its commits instead of writing rows without versions.
 ///
 /// Connection: one per object. When it fails the call throws `errc::store_error` naming what was
 /// running, and the next call reconnects; a commit whose connection broke after it was sent is
@@ -115,9 +127,52 @@ class postgres_store {
     return out;
   }
 
+  /// See store.hpp. One prepared statement (one round trip, one snapshot of the database): the
+  /// partition's row (offset, rescan flag, sequence) and the ids' rows with their versions.
+  [[nodiscard]] store_snapshot snapshot(std::string_view partition,
+                                        const std::vector<std::string_view>& ids) {
+    store_snapshot out;
+    out.states.resize(ids.size());
+    out.versions.assign(ids.size(), 0);
+    detail::pg_array arr(detail::pg_oid_bytea);
+    for (std::string_view id : ids) arr.add(id);
+    params p;
+    p.bytes(partition);
+    p.own(arr.finish());
+    std::lock_guard<std::mutex> lock(mutex_);
+    result r = exec(stmt::snapshot, p, "reading a snapshot of '" + std::string(partition) + "'");
+    const int n = PQntuples(r.get());
+    std::unordered_map<std::string_view, int> row_of;
+    row_of.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      if (PQgetisnull(r.get(), i, 0)) {
+        if (!PQgetisnull(r.get(), i, 1)) {
+          const int kind = int2_at(r, i, 1);
+          if (kind < 0 || kind > 2) fail("an unknown offset kind " + std::to_string(kind) + " is stored");
+          out.offset =
+              offset_value{static_cast<offset_kind>(kind), std::string(bytes_at(r, i, 2)), int8_at(r, i, 3)};
+        }
+        out.rescan_active = PQgetvalue(r.get(), i, 4)[0] != 0;
+        out.sequence = static_cast<std::uint64_t>(int8_at(r, i, 5));
+      } else {
+        row_of.emplace(bytes_at(r, i, 0), i);
+      }
+    }
+    std::vector<std::optional<record_state>> decoded(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto it = row_of.find(ids[i]);
+      if (it == row_of.end()) continue;
+      auto& d = decoded[static_cast<std::size_t>(it->second)];
+      if (!d) d = state_at(r, it->second, 6);
+      out.states[i] = d;
+      out.versions[i] = static_cast<std::uint64_t>(int8_at(r, it->second, 5));
+    }
+    return out;
+  }
+
   /// See store.hpp. One transaction in one pipeline; see the class comment. Throws
-  /// `errc::conflict` when the partition is fenced (see `acquire_lease`) and its lease expired
-  /// or was granted again since.
+  /// `commit_conflict` when a condition failed, `errc::conflict` when the partition is fenced
+  /// (see `acquire_lease`) and its lease expired or was granted again since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
     std::size_t step = 0;
@@ -163,7 +218,10 @@ class postgres_store {
     const std::string what = "committing to '" + std::string(partition) + "'";
     const std::int64_t pid = obtain_partition(partition);
     std::vector<std::pair<stmt, params>> calls;
-    calls.emplace_back(stmt::guard, guard_params(pid, partition, batch.offset, batch.complete_rescan));
+    const bool writes =
+        !plan.ops.empty() || !mark_ids.empty() || batch.offset.has_value() || batch.complete_rescan;
+    calls.emplace_back(stmt::guard,
+                       guard_params(pid, partition, batch.offset, batch.complete_rescan, writes, &batch));
     if (plan.upsert_count > 0) {
       params u;
       u.int8(pid);
@@ -205,6 +263,9 @@ class postgres_store {
     pipeline_error failure = transaction(calls, what);
     if (failure.sqlstate.empty()) return;
     check_fenced(failure, partition, "commit");
+    if (failure.sqlstate == "SH004") {
+      throw detail::store_conflict("postgres_store", partition, conflict_ids(failure.detail));
+    }
     if (failure.sqlstate == "SH002") {
       offset_value stored;
       stored.kind = static_cast<offset_kind>(failure.message.empty() ? 0 : failure.message[0] - '0');
@@ -238,7 +299,7 @@ class postgres_store {
     return o;
   }
 
-  /// See store.hpp. One statement.
+  /// See store.hpp. One transaction in one pipeline (the commit check, then the reset).
   void reset_offset(std::string_view partition, bool forget_records) {
     std::lock_guard<std::mutex> lock(mutex_);
     params p;
@@ -293,23 +354,23 @@ class postgres_store {
     }
   }
 
-  /// See store.hpp. One statement.
+  /// See store.hpp. One function call: each partition with expired states in turn, its row locked.
   std::size_t purge_expired(instant now) {
     params p;
     p.int8(ns(now));
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::purge_all, p, "purging expired states");
-    return affected(r);
+    return static_cast<std::size_t>(int8_at(r, 0, 0));
   }
 
-  /// See store.hpp. One statement.
+  /// See store.hpp. One function call, the partition's row locked.
   std::size_t purge_expired(std::string_view partition, instant now) {
     params p;
     p.bytes(partition);
     p.int8(ns(now));
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::purge_one, p, "purging expired states of '" + std::string(partition) + "'");
-    return affected(r);
+    return static_cast<std::size_t>(int8_at(r, 0, 0));
   }
 
   /// See store.hpp.
@@ -331,7 +392,7 @@ class postgres_store {
     return out;
   }
 
-  /// See store.hpp. One statement.
+  /// See store.hpp. One transaction in one pipeline (the commit check, then the change).
   void begin_rescan(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
     params p;
@@ -340,7 +401,7 @@ class postgres_store {
     fenced(stmt::set_rescan, std::move(p), partition, "beginning a rescan");
   }
 
-  /// See store.hpp. One statement.
+  /// See store.hpp. One transaction in one pipeline (the commit check, then the change).
   void abandon_rescan(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
     params p;
@@ -491,6 +552,7 @@ class postgres_store {
     renew,
     release,
     get_version,
+    snapshot,
     size_
   };
 
@@ -505,14 +567,17 @@ class postgres_store {
                " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
                " AND r.id = ANY($2::bytea[])";
       case stmt::guard:
-        return "SELECT commit_guard($1::bigint, $2::bigint, $3::smallint, $4::boolean)";
+        return "SELECT commit_check($1::bigint, $2::bigint, $3::smallint, $4::boolean, $5::boolean,"
+               " $6::bytea[], $7::bigint[], $8::bigint)";
       case stmt::upsert:
         return "INSERT INTO records AS r(partition, id, hash, fingerprint, updated, last_seen, expires,"
-               " sealed) SELECT $1::bigint, u.* FROM unnest($2::bytea[], $3::bytea[], $4::bigint[],"
-               " $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[]) AS u"
+               " sealed, version) SELECT $1::bigint, u.*, s.sequence FROM unnest($2::bytea[], $3::bytea[],"
+               " $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[]) AS u,"
+               " (SELECT sequence FROM partitions WHERE id = $1::bigint) AS s"
                " ON CONFLICT (partition, id) DO UPDATE SET hash = EXCLUDED.hash,"
                " fingerprint = EXCLUDED.fingerprint, updated = EXCLUDED.updated,"
-               " last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires, sealed = EXCLUDED.sealed"
+               " last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires, sealed = EXCLUDED.sealed,"
+               " version = EXCLUDED.version"
                " WHERE r.updated IS NULL OR EXCLUDED.updated IS NULL OR EXCLUDED.updated >= r.updated"
                " OR r.expires <= EXCLUDED.last_seen";
       case stmt::erase:
@@ -545,10 +610,9 @@ class postgres_store {
                " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
                " ORDER BY r.id";
       case stmt::purge_all:
-        return "DELETE FROM records WHERE expires <= $1::bigint";
+        return "SELECT purge_all($1::bigint)";
       case stmt::purge_one:
-        return "DELETE FROM records WHERE partition = (SELECT id FROM partitions WHERE name = $1::bytea)"
-               " AND expires <= $2::bigint";
+        return "SELECT purge_partition($1::bytea, $2::bigint)";
       case stmt::count:
         return "SELECT count(*) FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = "
                "$1::bytea";
@@ -589,6 +653,17 @@ class postgres_store {
                " WHERE id = $1::bigint RETURNING old.held";
       case stmt::get_version:
         return "SELECT version FROM schema_version";
+      case stmt::snapshot:
+        // One statement, so one snapshot of the database: the partition's row first (id NULL),
+        // then one row per stored state among the ids.
+        return "WITH p AS (SELECT id, offset_kind, offset_text, offset_number, rescan_active, sequence"
+               " FROM partitions WHERE name = $1::bytea)"
+               " SELECT NULL::bytea, p.offset_kind, p.offset_text, p.offset_number, p.rescan_active,"
+               " p.sequence, NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bytea"
+               " FROM p UNION ALL"
+               " SELECT r.id, NULL::smallint, NULL::bytea, NULL::bigint, NULL::boolean, r.version, r.hash,"
+               " r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed"
+               " FROM records r JOIN p ON r.partition = p.id WHERE r.id = ANY($2::bytea[])";
       case stmt::size_:
         break;
     }
@@ -641,6 +716,7 @@ class postgres_store {
   struct pipeline_error {
     std::string sqlstate;  // empty: no error
     std::string message;
+    std::string detail;
   };
 
   static postgres_options make_options(std::string conninfo) {
@@ -738,23 +814,24 @@ class postgres_store {
                        (code.empty() ? std::string() : " (SQLSTATE " + code + ")"));
   }
 
-  // BEGIN, the calls and COMMIT in one pipeline (one round trip). The first failing statement's
-  // SQLSTATE and message, after the transaction was rolled back; empty when all succeeded.
+  // The calls as one pipeline ending in one sync: one round trip, one transaction (the implicit
+  // transaction of a pipeline, committed at the sync; a failing statement rolls it back and the
+  // server skips the rest, so a failure costs no further round trip either). The first failing
+  // statement's SQLSTATE, message and detail; empty when all succeeded.
   pipeline_error transaction(std::vector<std::pair<stmt, params>>& calls, const std::string& what) {
     ensure();
     if (PQenterPipelineMode(conn_) != 1) fail(what + ": cannot enter pipeline mode");
-    bool sent = PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 1) == 1;
+    bool sent = true;
     for (auto& c : calls) {
       if (!sent) break;
       sent = PQsendQueryPrepared(conn_, name_of(c.first).c_str(), c.second.size(), c.second.values(),
                                  c.second.lengths(), c.second.formats(), 1) == 1;
     }
-    sent = sent && PQsendQueryParams(conn_, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 1) == 1;
     sent = sent && PQpipelineSync(conn_) == 1;
     if (!sent) lost(what, false);
     ++round_trips_;
     pipeline_error failure;
-    const std::size_t queries = calls.size() + 2;
+    const std::size_t queries = calls.size();
     for (std::size_t q = 0; q < queries; ++q) {
       bool any = false;
       while (PGresult* raw = PQgetResult(conn_)) {
@@ -765,6 +842,8 @@ class postgres_store {
           const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
           failure.sqlstate = state != nullptr ? state : "XX000";
           failure.message = error_text(raw, conn_);
+          const char* detail = PQresultErrorField(raw, PG_DIAG_MESSAGE_DETAIL);
+          if (detail != nullptr) failure.detail = detail;
         }
       }
       if (!any || PQstatus(conn_) == CONNECTION_BAD) lost(what, q + 1 == queries);
@@ -780,8 +859,10 @@ class postgres_store {
     return failure;
   }
 
+  // The parameters of `commit_check`: the partition's row is locked, the fence, the offset
+  // kind, the rescan and the conditions checked, and the sequence bumped when `writes`.
   params guard_params(std::int64_t pid, std::string_view partition, const std::optional<offset_value>& offset,
-                      bool complete) {
+                      bool complete, bool writes, const commit_batch* conditions = nullptr) {
     params g;
     g.int8(pid);
     if (const std::optional<std::uint64_t> fence = fences_.find(partition)) {
@@ -795,7 +876,51 @@ class postgres_store {
       g.null();
     }
     g.boolean(complete);
+    g.boolean(writes);
+    detail::pg_array ids(detail::pg_oid_bytea), versions(detail::pg_oid_int8);
+    if (conditions != nullptr) {
+      for (const auto& x : conditions->expect) {
+        ids.add(x.first);
+        versions.add_int8(static_cast<std::int64_t>(x.second));
+      }
+    }
+    g.own(ids.finish());
+    g.own(versions.finish());
+    if (conditions != nullptr && conditions->read_sequence) {
+      g.int8(static_cast<std::int64_t>(*conditions->read_sequence));
+    } else {
+      g.null();
+    }
     return g;
+  }
+
+  // The ids named by a failed condition check (hexadecimal, comma-separated): sorted, distinct.
+  static std::vector<std::string> conflict_ids(std::string_view detail) {
+    std::vector<std::string> out;
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    std::size_t at = 0;
+    while (at <= detail.size()) {
+      std::size_t end = detail.find(',', at);
+      if (end == std::string_view::npos) end = detail.size();
+      std::string_view hex = detail.substr(at, end - at);
+      std::string id;
+      id.reserve(hex.size() / 2);
+      for (std::size_t k = 0; k + 1 < hex.size(); k += 2) {
+        const int hi = nibble(hex[k]);
+        const int lo = nibble(hex[k + 1]);
+        if (hi < 0 || lo < 0) break;
+        id.push_back(static_cast<char>(hi * 16 + lo));
+      }
+      out.push_back(std::move(id));
+      at = end + 1;
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
   }
 
   static void check_fenced(const pipeline_error& failure, std::string_view partition, const char* what) {
@@ -804,17 +929,14 @@ class postgres_store {
                                     "' refused: " + failure.message + "; nothing was written");
   }
 
-  // Runs a write of `partition` (its id is the first parameter): as one statement when this object
-  // does not fence the partition, else in one transaction after the fence check.
+  // Runs a write of `partition` (its id is the first parameter) in one transaction, sent as one
+  // pipeline: `commit_check` first (the partition's row locked, the fence checked, the sequence
+  // bumped), then the statement.
   void fenced(stmt s, params p, std::string_view partition, const char* verb) {
     const std::string what = std::string(verb) + " of '" + std::string(partition) + "'";
-    if (!fences_.find(partition)) {
-      exec(s, p, what);
-      return;
-    }
     std::vector<std::pair<stmt, params>> calls;
     calls.emplace_back(stmt::guard,
-                       guard_params(obtain_partition(partition), partition, std::nullopt, false));
+                       guard_params(obtain_partition(partition), partition, std::nullopt, false, true));
     calls.emplace_back(s, std::move(p));
     pipeline_error failure = transaction(calls, what);
     if (failure.sqlstate.empty()) return;

@@ -111,15 +111,25 @@ struct redis_options {
 ///     `release_lease`; commits of a fenced partition check the token in the same script.
 ///
 /// Layout: per partition a hash of states (one field per id), a sorted set of expiries (for
-/// `purge_expired`), a set of rescan marks, a meta hash (offset, rescan, fingerprint counter,
-/// fencing counter), two fingerprint hashes and the lease key; see `redis_options::key_prefix`.
-/// Every write is one Lua script, atomic on the server and validated before its first write; each
-/// script touches the keys of one partition only, so on Redis Cluster a partition lives in one
-/// slot (this client talks to one server and does not follow Cluster redirections; the
-/// partition list, written beside each write, is the one key outside any partition).
-/// `get_many` is one HMGET: exactly one round trip (`round_trips` counts them). Record expiry
-/// is kept in the state and compared on the caller's clock, as the contract requires; a Redis
-/// TTL (server clock) is used where that is exact: for the lease.
+/// `purge_expired`), a set of rescan marks, a meta hash (offset, rescan, write sequence,
+/// fingerprint counter, fencing counter), two fingerprint hashes and the lease key; see
+/// `redis_options::key_prefix`. Every write is one Lua script, atomic on the server and validated
+/// before its first write; each script touches the keys of one partition only, so on Redis
+/// Cluster a partition lives in one slot (this client talks to one server and does not follow
+/// Cluster redirections; the partition list, written beside each write, is the one key outside
+/// any partition). `get_many` is one HMGET and `snapshot` a MULTI/EXEC of two HMGETs sent
+/// together: exactly one round trip each (`round_trips` counts them), as is a commit. Record expiry is kept
+/// in the state and compared on the caller's clock, as the contract requires; a Redis TTL (server clock) is
+/// used where that is exact: for the lease.
+///
+/// Versions: the write sequence is the meta hash's field `sq`, bumped once by every script that
+/// changes the partition (a commit that writes anything, a reset or a rescan start or stop that
+/// changed something, a purge that removed a state); each state written keeps the bumped value
+/// inside its packed value (format in detail/store_redis.hpp), so a snapshot reads states and
+/// versions with one HMGET. Values stored before versions were kept read as version 1, which the
+/// sequence skips, so they need no migration. A process of an older sincehash writing beside
+/// this one neither checks conditions nor bumps the sequence (and refuses to read the new values
+/// as malformed): upgrade every process of a deployment together.
 ///
 /// Connection: one connection per object, opened on construction. When it fails the call
 /// throws `errc::store_error` naming the server and what was running, and the next call
@@ -161,10 +171,12 @@ class redis_store {
     return out;
   }
 
-  /// See store.hpp. One Lua script: the fence, the offset kind and the rescan are checked before
-  /// the first write; states are written in id order; an older dated state never replaces a
-  /// newer one. Throws `errc::conflict` when the partition is fenced (see `acquire_lease`) and
-  /// the lease expired or was granted to another owner since.
+  /// See store.hpp. One Lua script: the fence, the offset kind, the rescan and the conditions
+  /// (`commit_batch::expect`, skipped when `read_sequence` is still the partition's sequence) are
+  /// checked before the first write; states are written in id order, each with the bumped
+  /// sequence as its version; an older dated state never replaces a newer one. Throws
+  /// `commit_conflict` when a condition failed, `errc::conflict` when the partition is fenced
+  /// (see `acquire_lease`) and the lease expired or was granted to another owner since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
     std::size_t step = 0;
@@ -198,6 +210,12 @@ class redis_store {
     c.own(std::to_string(plan.upsert_count));
     c.own(std::to_string(erasures));
     c.own(std::to_string(plan.marks.size()));
+    c.own(std::to_string(batch.expect.size()));
+    c.own(batch.read_sequence ? std::to_string(*batch.read_sequence) : std::string());
+    for (const auto& x : batch.expect) {
+      c.add(x.first);
+      c.own(detail::redis_version_bytes(x.second));
+    }
     for (const detail::store_op& op : plan.ops) {
       if (op.kind != detail::store_op_kind::upsert) continue;
       before_write();
@@ -219,6 +237,14 @@ class redis_store {
     if (batch.complete_rescan) before_write();
     const std::string what = "committing to '" + std::string(partition) + "'";
     reply r = run_script(c, script_commit, partition, what, true);
+    if (r->type == REDIS_REPLY_ARRAY) {
+      std::vector<std::string> ids;
+      ids.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) ids.emplace_back(view(r->element[i]));
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      throw detail::store_conflict("redis_store", partition, std::move(ids));
+    }
     if (r->type == REDIS_REPLY_ERROR) {
       std::string_view text = view(r.get());
       check_fenced(r, partition, "commit");
@@ -236,6 +262,55 @@ class redis_store {
     }
   }
 
+  /// See store.hpp. One round trip: MULTI, an HMGET of the meta hash (offset, rescan flag,
+  /// sequence), an HMGET of the ids' states (whose versions are kept inside the values) and
+  /// EXEC, sent together; the server runs the two reads as one, with nothing in between.
+  [[nodiscard]] store_snapshot snapshot(std::string_view partition,
+                                        const std::vector<std::string_view>& ids) {
+    store_snapshot out;
+    out.states.resize(ids.size());
+    out.versions.assign(ids.size(), 0);
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<command> cs(ids.empty() ? 3 : 4);
+    cs.front().add("MULTI");
+    command& meta = cs[1];
+    meta.add("HMGET");
+    meta.own(key(partition, "meta"));
+    for (const char* field : {"ok", "ot", "on", "ra", "sq"}) meta.add(field);
+    if (!ids.empty()) {
+      command& states = cs[2];
+      states.add("HMGET");
+      states.own(key(partition, "rec"));
+      for (std::string_view id : ids) states.add(id);
+    }
+    cs.back().add("EXEC");
+    const std::string what = "reading a snapshot of '" + std::string(partition) + "'";
+    std::vector<reply> rs = run(cs, what);
+    for (std::size_t i = 0; i + 1 < rs.size(); ++i) {
+      if (rs[i]->type == REDIS_REPLY_ERROR) fail_reply(what + ": " + std::string(view(rs[i].get())));
+    }
+    const reply& r = rs.back();
+    expect(r, REDIS_REPLY_ARRAY, "EXEC");
+    if (r->elements != cs.size() - 2) fail_reply(what + ": EXEC answered a wrong number of replies");
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      const redisReply* e = r->element[i];
+      if (e->type == REDIS_REPLY_ERROR) fail_reply(what + ": " + std::string(view(e)));
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != (i == 0 ? 5 : ids.size()))
+        fail_reply(what + ": HMGET answered a wrong number of values");
+    }
+    redisReply* const* m = r->element[0]->element;
+    out.offset = offset_of(m, partition);
+    out.rescan_active = m[3]->type == REDIS_REPLY_STRING && view(m[3]) == "1";
+    if (m[4]->type == REDIS_REPLY_STRING)
+      out.sequence = static_cast<std::uint64_t>(to_int64(view(m[4]), "a write sequence"));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const redisReply* e = r->element[1]->element[i];
+      if (e->type == REDIS_REPLY_STRING)
+        out.states[i] = detail::redis_unpack(view(e), "a state", &out.versions[i]);
+    }
+    return out;
+  }
+
   /// See store.hpp.
   [[nodiscard]] std::optional<offset_value> offset(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -247,16 +322,8 @@ class redis_store {
     c.add("on");
     reply r = run_one(c, "reading the offset of '" + std::string(partition) + "'");
     expect(r, REDIS_REPLY_ARRAY, "HMGET");
-    if (r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) return std::nullopt;
-    std::string_view kind = view(r->element[0]);
-    if (kind.size() != 1 || kind[0] < '0' || kind[0] > '2')
-      fail_reply("an unknown offset kind '" + std::string(kind) + "' is stored for '" +
-                 std::string(partition) + "'");
-    offset_value o;
-    o.kind = static_cast<offset_kind>(kind[0] - '0');
-    if (r->element[1]->type == REDIS_REPLY_STRING) o.text = std::string(view(r->element[1]));
-    if (r->element[2]->type == REDIS_REPLY_STRING) o.number = to_int64(view(r->element[2]), "an offset");
-    return o;
+    if (r->elements != 3) fail_reply("HMGET answered a wrong number of values");
+    return offset_of(r->element, partition);
   }
 
   /// See store.hpp. One script.
@@ -573,6 +640,20 @@ class redis_store {
     if (r->type == REDIS_REPLY_ERROR) fail_reply(what + ": " + std::string(view(r.get())));
   }
 
+  // The offset from the meta fields kind, text and number (the first three of `e`).
+  std::optional<offset_value> offset_of(redisReply* const* e, std::string_view partition) const {
+    if (e[0]->type != REDIS_REPLY_STRING) return std::nullopt;
+    std::string_view kind = view(e[0]);
+    if (kind.size() != 1 || kind[0] < '0' || kind[0] > '2')
+      fail_reply("an unknown offset kind '" + std::string(kind) + "' is stored for '" +
+                 std::string(partition) + "'");
+    offset_value o;
+    o.kind = static_cast<offset_kind>(kind[0] - '0');
+    if (e[1]->type == REDIS_REPLY_STRING) o.text = std::string(view(e[1]));
+    if (e[2]->type == REDIS_REPLY_STRING) o.number = to_int64(view(e[2]), "an offset");
+    return o;
+  }
+
   std::int64_t to_int64(std::string_view text, const char* what) const {
     std::int64_t v = 0;
     auto res = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -602,7 +683,7 @@ class redis_store {
   }
 
   command purge_call(std::string_view partition, instant now) {
-    command c = script_call(script_purge, partition, {"rec", "exp"});
+    command c = script_call(script_purge, partition, {"rec", "exp", "meta"});
     c.own(detail::redis_score(detail::redis_ns(now)));
     c.own(detail::redis_ordered(detail::redis_ns(now)));
     return c;
