@@ -2,6 +2,7 @@
 // type (see memory_fixture / sqlite_fixture) to `SINCEHASH_STORE_FIXTURES`, and once it offers
 // snapshots, conditional commits and leases, to `SINCEHASH_VERSIONED_FIXTURES` too (its fixture
 // then also has `another()`: a second store object on the same data, as another worker opens).
+#include <sincehash/detector.hpp>
 #include <sincehash/store.hpp>
 #include <sincehash/store/memory.hpp>
 #ifdef SINCEHASH_HAS_SQLITE
@@ -1642,4 +1643,156 @@ TEST_CASE("memory_store: objects on one store's data share states and leases, ea
   CHECK(second.allocated_bytes() == third.allocated_bytes());
   CHECK(third.release_lease(held.lease));  // the holder's object is gone: take its lease over
   CHECK(third.acquire_lease("p", "third", 10s).granted);
+}
+
+// ---- detectors racing on one partition ----------------------------------------------------
+
+namespace {
+
+sincehash::resource_settings racing_settings() {
+  sincehash::resource_settings s;
+  s.name = "contacts";
+  s.id_field = sincehash::field_path::parse("id").value();
+  s.updated = sincehash::date_field{sincehash::field_path::parse("updated").value(),
+                                    sincehash::date_format::compile("", sincehash::time_zone::utc()).value()};
+  s.watched = {"email"};
+  return s;
+}
+
+std::string racing_record(const std::string& id, const std::string& email, const std::string& updated) {
+  return R"({"id":")" + id + R"(","email":")" + email + R"(","updated":")" + updated + R"("})";
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("detector: two runs interleaving between read and commit lose no change", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& store = *f;
+  using store_type = std::remove_reference_t<decltype(store)>;
+  using detector = sincehash::change_detector<store_type>;
+  const std::string p = "race/contacts";
+  const auto one = [](const std::string& text) { return std::vector<sincehash::input_record>{{text, 1}}; };
+
+  // Downstream: the last event delivered per id.
+  std::map<std::string, std::string> delivered;
+  const auto deliver = [&](const std::vector<sincehash::event>& events) {
+    for (const auto& e : events) delivered[e.id] = std::string(e.record);
+  };
+
+  detector setup(store, p, racing_settings());
+  const std::string a1 = racing_record("1", "A", "2024-03-01T00:00:00Z");
+  auto base = setup.process(one(a1));
+  deliver(base.events);
+  setup.commit(base.pending);
+
+  // Run 1 reads the state (A) and sees A again at a newer date: unchanged, nothing dispatched.
+  // Run 2 reads the same state, sees B, dispatches it and commits first. Then run 1 commits.
+  detector run1(store, p, racing_settings());
+  detector run2(store, p, racing_settings());
+  const std::string a3 = racing_record("1", "A", "2024-03-03T00:00:00Z");
+  const std::string b2 = racing_record("1", "B", "2024-03-02T00:00:00Z");
+  auto r1 = run1.process(one(a3));
+  CHECK(r1.events.empty());
+  CHECK(r1.stats.unchanged == 1);
+  auto r2 = run2.process(one(b2));
+  REQUIRE(r2.events.size() == 1);
+  deliver(r2.events);
+  run2.commit(r2.pending);
+
+  // Run 1's commit states what it read: it no longer holds.
+  CHECK_THROWS_AS(run1.commit(r1.pending), sincehash::commit_conflict);
+  CHECK(delivered["1"] == b2);
+  run1.commit(r1, deliver);
+  // A (newer than B) is now a change against B: dispatched before the commit went through.
+  CHECK(delivered["1"] == a3);
+  CHECK(r1.stats.updated == 1);
+  CHECK(r1.stats.unchanged == 0);
+
+  // A clean run sees the source as the downstream holds it: nothing to dispatch, nothing lost.
+  detector clean(store, p, racing_settings());
+  auto last = clean.process(one(a3));
+  CHECK(last.events.empty());
+  CHECK(last.stats.unchanged == 1);
+  CHECK(clean.since().value() == "2024-03-03T00:00:00Z");
+}
+
+TEST_CASE_TEMPLATE("detector: a retried commit dispatches a change once, not twice", F,
+                   SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& store = *f;
+  using store_type = std::remove_reference_t<decltype(store)>;
+  using detector = sincehash::change_detector<store_type>;
+  const std::string p = "race/twice";
+  const auto page = [](std::vector<std::string>& texts) {
+    std::vector<sincehash::input_record> out;
+    for (std::size_t i = 0; i < texts.size(); ++i) out.push_back({texts[i], i + 1});
+    return out;
+  };
+  detector d1(store, p, racing_settings());
+  detector d2(store, p, racing_settings());
+  // Both first-sight record 1 (created by both); d2 commits first, with record 2 as well.
+  std::vector<std::string> t1{racing_record("1", "A", "2024-03-01T00:00:00Z"),
+                              racing_record("3", "C", "2024-03-01T00:00:00Z")};
+  std::vector<std::string> t2{racing_record("1", "A", "2024-03-01T00:00:00Z"),
+                              racing_record("2", "B", "2024-03-01T00:00:00Z")};
+  auto r1 = d1.process(page(t1));
+  auto r2 = d2.process(page(t2));
+  d2.commit(r2.pending);
+  std::vector<std::string> extra;
+  d1.commit(r1, [&](const std::vector<sincehash::event>& events) {
+    for (const auto& e : events) extra.push_back(e.id);
+  });
+  // Record 1 is now unchanged against what d2 committed: no second event; record 3 untouched.
+  CHECK(extra.empty());
+  CHECK(r1.stats.created == 1);
+  CHECK(r1.stats.unchanged == 1);
+  CHECK(store.count(p) == 3);
+}
+
+TEST_CASE_TEMPLATE("detector: an event overtaken by a newer state is dispatched again at the next sighting",
+                   F, SINCEHASH_STORE_FIXTURES) {
+  F f;
+  auto& store = *f;
+  using store_type = std::remove_reference_t<decltype(store)>;
+  using detector = sincehash::change_detector<store_type>;
+  const std::string p = "race/overtaken";
+  const auto one = [](const std::string& text) { return std::vector<sincehash::input_record>{{text, 1}}; };
+  std::map<std::string, std::string> newest;  // downstream: the newest event per id, by date
+  std::map<std::string, std::string> newest_date;
+  const auto deliver = [&](const std::vector<sincehash::event>& events) {
+    for (const auto& e : events) {
+      if (newest_date[e.id] <= e.updated) {
+        newest_date[e.id] = e.updated;
+        newest[e.id] = std::string(e.record);
+      }
+    }
+  };
+  detector setup(store, p, racing_settings());
+  auto base = setup.process(one(racing_record("1", "A", "2024-03-01T00:00:00Z")));
+  deliver(base.events);
+  setup.commit(base.pending);
+
+  // The newer copy (A again) is unchanged; the older one (B) is dispatched, then overtaken.
+  detector newer(store, p, racing_settings());
+  detector older(store, p, racing_settings());
+  const std::string a4 = racing_record("1", "A", "2024-03-04T00:00:00Z");
+  const std::string b2 = racing_record("1", "B", "2024-03-02T00:00:00Z");
+  auto rn = newer.process(one(a4));
+  auto ro = older.process(one(b2));
+  CHECK(rn.events.empty());
+  REQUIRE(ro.events.size() == 1);
+  deliver(ro.events);
+  newer.commit(rn, deliver);
+  older.commit(ro, deliver);
+  CHECK(ro.stats.stale == 1);
+  CHECK(newest["1"] == b2);  // what the downstream holds now
+
+  // The next sighting of A is a change against what was delivered, not "unchanged".
+  detector clean(store, p, racing_settings());
+  auto again = clean.process(one(a4));
+  REQUIRE(again.events.size() == 1);
+  deliver(again.events);
+  clean.commit(again.pending);
+  CHECK(newest["1"] == a4);
 }

@@ -6,13 +6,8 @@
 #include <sincehash/config.hpp>
 #include <sincehash/detector.hpp>
 #include <sincehash/input.hpp>
-#include <sincehash/store/sqlite.hpp>
-#ifdef SINCEHASH_HAS_REDIS
-#include <sincehash/store/redis.hpp>
-#endif
-#ifdef SINCEHASH_HAS_POSTGRES
-#include <sincehash/store/postgres.hpp>
-#endif
+#include <sincehash/open_store.hpp>
+#include <sincehash/partition_lease.hpp>
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif
@@ -23,6 +18,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -77,64 +73,48 @@ key_ring load_key_file(const std::string& path) {
 }
 #endif
 
-// Calls `f(store, algorithm)` with the opened state and the hash algorithm its detector uses:
-// with --key-file the store wrapped in an encrypted_store and keyed BLAKE2b derived for
-// `partition`; without, the store itself and XXH3 (refusing a partition that is encrypted).
-template <class Store, class F>
-decltype(auto) with_keys(Store& store, const options& o, const std::string& partition, F&& f) {
+// Opens the state named by --state (sealed with --key-file's keys when given) and calls
+// `f(store, algorithm)` with it and the hash algorithm its detector uses: keyed BLAKE2b derived
+// for `partition` with keys, XXH3 without (refusing a partition that is encrypted). Returns what
+// `f` returns. Every back end is one store type, so `f` is instantiated once per algorithm.
+// `partition` is empty for commands that work on every partition.
+template <class F>
+decltype(auto) with_store(const options& o, const std::string& partition, F&& f) {
+  const std::string& uri = *o.state;
+  if (uri.find("://") == std::string::npos && uri != "memory:") (void)sqlite_path(uri);
+  const auto open = [&](auto&&... keys) {
+    try {
+      return open_store(uri, keys...);
+    } catch (const error& e) {
+      if (e.code() == errc::invalid_argument || e.code() == errc::unsupported)
+        usage_error("--state: " + e.message());
+      throw;
+    }
+  };
 #ifdef SINCEHASH_HAS_SODIUM
   if (o.key_file) {
     const key_ring keys = load_key_file(*o.key_file);
-    encrypted_store<Store> sealed(store, keys);
-    return f(sealed, blake2b_keyed(keys, partition));
+    any_store store = open(keys);
+    return f(store, blake2b_keyed(keys, partition));
   }
+  any_store store = open();
   if (!partition.empty() && holds_sealed_state(store, partition)) {
     usage_error("--state " + *o.state + ": partition '" + partition + "' is encrypted; pass its --key-file");
   }
 #else
   if (o.key_file)
     usage_error("--key-file " + *o.key_file + ": this build of sincehash has no libsodium (encrypted state)");
+  any_store store = open();
 #endif
   return f(store, xxh3_64{});
 }
 
-// Opens the state named by --state and calls `f(store, algorithm)` (see with_keys); returns
-// what `f` returns. Each kind of back end is its own store type, so `f` is instantiated once per
-// kind (and per encryption) this build supports. `partition` is empty for commands that work
-// on every partition.
-template <class F>
-decltype(auto) with_store(const options& o, const std::string& partition, F&& f) {
-  const std::string& uri = *o.state;
-  const std::string_view u(uri);
-  if (u.rfind("rediss://", 0) == 0)
-    usage_error("--state " + uri + ": TLS to Redis (rediss://) is not supported");
-  if (u.rfind("redis://", 0) == 0) {
-#ifdef SINCEHASH_HAS_REDIS
-    redis_options options;
-    try {
-      options = redis_options::from_uri(u);
-    } catch (const error& e) {
-      usage_error("--state: " + e.message());
-    }
-    redis_store store(std::move(options));
-    return with_keys(store, o, partition, f);
-#else
-    usage_error("--state " + uri + ": this build of sincehash has no Redis back end");
-#endif
-  }
-  if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
-#ifdef SINCEHASH_HAS_POSTGRES
-    postgres_options options;
-    options.conninfo = uri;
-    postgres_store store(std::move(options));
-    return with_keys(store, o, partition, f);
-#else
-    usage_error("--state " + uri + ": this build of sincehash has no PostgreSQL back end");
-#endif
-  }
-  if (u.find("://") != std::string_view::npos) usage_error("--state " + uri + ": unknown kind of state URI");
-  sqlite_store store(sqlite_path(uri));
-  return with_keys(store, o, partition, f);
+// A test-only switch, SINCEHASH_TEST_CONCURRENCY: "no-lease" runs without the partition's
+// lease, "unchecked" also commits without conditions — so that a test can show what the lease
+// and the conditional commits prevent. Unset in every real use.
+std::string concurrency_switch() {
+  const char* v = std::getenv("SINCEHASH_TEST_CONCURRENCY");
+  return v != nullptr ? std::string(v) : std::string();
 }
 
 resource_settings load_resource(const options& o) {
@@ -158,6 +138,29 @@ resource_settings load_resource(const options& o) {
 
 // The partition of the run: distinct (instance, resource) pairs never share one.
 std::string partition_of(const options& o) { return partition_key(o.instance, *o.resource); }
+
+// Commits a batch whose events were delivered. Should records have changed under it (another
+// writer), they are classified again, the events that makes are written and flushed, and the
+// commit is retried; `total` ends with the batch's final counts.
+template <class Detector>
+void commit_delivered(Detector& d, batch_result& r, sink& out, std::string& buf, run_stats& total,
+                      run_progress& progress, bool counts_input = true) {
+  if (concurrency_switch() == "unchecked") {
+    r.pending.batch.expect.clear();
+    r.pending.batch.read_sequence.reset();
+  }
+  const run_stats first = r.stats;
+  d.commit(r, [&](const std::vector<event>& extra) {
+    out.write_events(extra, buf);
+    out.flush();
+  });
+  total.created += r.stats.created - first.created;
+  total.updated += r.stats.updated - first.updated;
+  total.unchanged += r.stats.unchanged - first.unchanged;
+  total.stale += r.stats.stale - first.stale;
+  total.deleted += r.stats.deleted - first.deleted;
+  if (counts_input) progress.committed += r.stats.processed;
+}
 
 // Reads, classifies, delivers and commits the input batch by batch, keeping `progress` and
 // `after` (the offset after the last batch) up to date, so that they hold what was done when it
@@ -206,7 +209,7 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
   const auto started = std::chrono::steady_clock::now();
   auto last_progress = started;
 
-  if (rescan && !o.dry_run) d.begin_rescan();
+  if (rescan) d.begin_rescan(o.dry_run ? Detector::rescan_mode::dry_run : Detector::rescan_mode::commit);
   fetch_or_fail([&] { fetch(current); });
   while (current.more) {
     std::future<void> ahead;
@@ -219,10 +222,7 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
     rej.write(buf);
     out.flush();
     rej.flush();
-    if (!o.dry_run) {
-      d.commit(r.pending);
-      progress.committed += r.stats.processed;
-    }
+    if (!o.dry_run) commit_delivered(d, r, out, buf, total, progress);
     after = r.pending.offset_after;
     if (overlapped)
       fetch_or_fail([&] { ahead.get(); });
@@ -241,12 +241,13 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
       }
     }
   }
-  if (rescan && !o.dry_run) {
+  if (rescan) {
+    // A dry run shows the deletions a real rescan would report, and commits nothing.
     batch_result r = d.complete_rescan();
+    total += r.stats;
     out.write_events(r.events, buf);
     out.flush();
-    d.commit(r.pending);
-    total += r.stats;
+    if (!o.dry_run) commit_delivered(d, r, out, buf, total, progress, false);
   }
   if (io.progress) std::fputs("\r\x1b[K", io.err);
 }
@@ -263,13 +264,23 @@ int process_with(Store& store, Algorithm algorithm, const options& o, run_io io,
       run_error("--rejects " + *o.rejects + ": cannot be opened (" + std::strerror(errno) + ")");
     io.rejects = rejects_file;
   }
-  const std::optional<offset_value> before = d.offset();
-  std::optional<offset_value> after = before;
+  std::optional<offset_value> before, after;
   // A failed run still ends with its summary (after the error message): `committed` tells how
   // many input records the batches it committed held, and their events were its first lines.
   run_progress progress;
   int code = 0;
   try {
+    // The partition's lease for the whole run (a dry run too): another run holding it makes
+    // this one exit 75 having read and committed nothing, or wait up to --wait.
+    std::optional<partition_lease<Store>> lease;
+    const std::string sw = concurrency_switch();
+    if (sw != "no-lease" && sw != "unchecked") {
+      partition_lease_options lo;
+      lo.wait = o.wait;
+      lease.emplace(store, partition_of(o), lo);
+    }
+    before = d.offset();
+    after = before;
     run_records(d, o, io, rescan, after, progress);
   } catch (...) {
     if (io.progress) std::fputs("\r\x1b[K", io.err);

@@ -2,6 +2,7 @@
 
 #include "options.hpp"
 
+#include <sincehash/partition_lease.hpp>
 #include <sincehash/version.hpp>
 
 #include <CLI/CLI.hpp>
@@ -34,7 +35,7 @@ const command_help commands[] = {
     {"process", "classify polled records into events, commit after delivery",
      "usage: sincehash process --config FILE --state URI --resource NAME [--instance NAME]\n"
      "                         [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"
-     "                         < records > events\n",
+     "                         [--wait DURATION] < records > events\n",
      "Classifies polled records (NDJSON, a JSON array, or a page with \"results\"/\"records\")\n"
      "and writes one event per dispatched record, one line each (a record spanning lines is\n"
      "written without its insignificant white space). A byte order mark at the start is\n"
@@ -48,15 +49,21 @@ const command_help commands[] = {
      "The last line on stderr is a JSON summary of the run, also after a failure: processed,\n"
      "committed (the input records of the batches committed: all on success, none on a dry\n"
      "run), created, updated, deleted, unchanged, stale, invalid, since_before, since_after.\n"
+     "A run holds the partition's lease (a --dry-run too): another run on the same partition\n"
+     "exits 75 (\"partition busy\", nothing read or committed) unless --wait DURATION (\"30s\",\n"
+     "\"PT2M\", seconds) lets it wait. A lease left by a run that died on this host is taken\n"
+     "over at once. Should records change under a commit all the same (another writer without\n"
+     "the lease), they are classified again and what is now a change is written before the\n"
+     "commit is retried.\n"
      "Exit 0 on success; 1 on an input, output or store failure (the failing batch is not\n"
      "committed; the batches before it were, and their events are the first lines written);\n"
-     "2 on a usage or configuration error.\n"
+     "2 on a usage or configuration error; 75 when another run holds the partition.\n"
      "Consumers: deliver every complete event line, also after a failure; what was not\n"
      "committed comes back on the next run.\n"},
     {"rescan", "process a complete listing and report deletions",
      "usage: sincehash rescan --config FILE --state URI --resource NAME [--instance NAME]\n"
      "                        [--now ISO8601] [--dry-run] [--rejects FILE] [--threads N]\n"
-     "                        < listing > events\n",
+     "                        [--wait DURATION] < listing > events\n",
      "Like process, for a complete listing of the source: at the end, ids not seen are\n"
      "reported as deleted events and their state is removed. An interrupted rescan\n"
      "reports nothing and is simply run again. Output, summary, exit codes and the consumer\n"
@@ -135,10 +142,10 @@ std::optional<options> parse_options(int argc, char** argv) {
   app.set_version_flag("--version", std::string("sincehash ") + sincehash::version_string);
   app.require_subcommand(1);
 
-  std::string config, state, resource, rejects, now, key_file, threads;
+  std::string config, state, resource, rejects, now, key_file, threads, wait;
   struct command_options {
     CLI::App* app;
-    CLI::Option *config, *state, *resource, *instance, *rejects, *now, *key_file, *threads;
+    CLI::Option *config, *state, *resource, *instance, *rejects, *now, *key_file, *threads, *wait;
   };
   std::map<std::string, command_options> made;
   for (const auto& c : commands) {
@@ -147,7 +154,7 @@ std::optional<options> parse_options(int argc, char** argv) {
     const std::string name = c.name;
     const bool records = name == "process" || name == "rescan";
     const bool resource_command = records || name == "since" || name == "reset";
-    command_options m{sub, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    command_options m{sub, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     if (resource_command) {
       m.config =
           sub->add_option("--config", config, "the poller configuration (JSON); required")->type_name("FILE");
@@ -170,6 +177,9 @@ std::optional<options> parse_options(int argc, char** argv) {
       m.threads =
           sub->add_option("--threads", threads, "threads reading records (default: the cores, at most 4)")
               ->type_name("N");
+      m.wait = sub->add_option("--wait", wait,
+                               "wait this long for a partition another run holds (default: exit 75 at once)")
+                   ->type_name("DURATION");
     }
     if (name == "since")
       sub->add_flag("--url", o.url, "print the resource's URL expanded with the since value");
@@ -227,6 +237,11 @@ std::optional<options> parse_options(int argc, char** argv) {
     if (threads.empty() || *end != '\0' || errno != 0 || n < 1 || n > 64 || threads[0] == '-')
       usage_error("--threads " + threads + ": expected a whole number from 1 to 64");
     o.threads = static_cast<unsigned>(n);
+  }
+  if (m.wait != nullptr && m.wait->count() > 0) {
+    auto d = sincehash::parse_wait(wait);
+    if (!d) usage_error("--wait " + wait + ": " + d.error().message);
+    o.wait = *d;
   }
   return o;
 }

@@ -3,12 +3,14 @@
 
 // The command-line tool's options, read with CLI11, and the errors that carry an exit code.
 
+#include <chrono>
 #include <optional>
 #include <string>
 
 namespace sincehash_cli {
 
-/// An error that ends the tool with `code` (1: input, output or store; 2: usage or configuration).
+/// An error that ends the tool with `code` (1: input, output or store; 2: usage or configuration;
+/// 75: the partition is held by another run).
 struct exit_error {
   int code;
   std::string message;
@@ -23,6 +25,8 @@ struct exit_error {
 struct options {
   std::string command;  ///< process, rescan, since, reset, purge or demo
   std::optional<std::string> config, state, resource, rejects, now, key_file;
+  /// How long to wait for a partition another run holds (0: exit 75 at once).
+  std::chrono::milliseconds wait{0};
   std::string instance = "default";
   bool dry_run = false, url = false, forget_records = false;
   unsigned threads = default_threads();

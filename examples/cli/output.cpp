@@ -4,6 +4,7 @@
 #include "output.hpp"
 
 #include <sincehash/config.hpp>
+#include <sincehash/partition_lease.hpp>
 
 #include <sys/uio.h>
 #include <unistd.h>
@@ -212,8 +213,8 @@ std::string summary_json(const run_progress& p, const std::optional<offset_value
   auto put = [&out](const std::optional<offset_value>& v) {
     if (!v) {
       out += "null";
-    } else if (v->kind == offset_kind::integer) {
-      out += v->text;
+    } else if (v->kind == offset_kind::integer && v->text == std::to_string(v->number)) {
+      out += v->text;  // a number as the source wrote it ("011" or "+5" are written as strings)
     } else {
       append_json_string(out, v->text);
     }
@@ -236,6 +237,9 @@ int report_failure(std::FILE* err) {
   } catch (const config_error& e) {
     std::fprintf(err, "sincehash: %s\n", e.what());
     return 2;
+  } catch (const partition_busy& e) {
+    std::fprintf(err, "sincehash: %s\n", e.message().c_str());
+    return 75;
   } catch (const error& e) {
     std::fprintf(err, "sincehash: %s\n", e.what());
     return e.code() == errc::config_error ? 2 : 1;

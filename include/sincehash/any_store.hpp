@@ -24,17 +24,6 @@
 
 namespace sincehash {
 
-namespace detail {
-
-template <class S, class = void>
-struct has_leases : std::false_type {};
-template <class S>
-struct has_leases<S, store_void_t<decltype(std::declval<S&>().acquire_lease(
-                         std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>>
-    : std::true_type {};
-
-}  // namespace detail
-
 /// Any state store, owned or borrowed, behind one type that itself satisfies the store contract
 /// (store.hpp) with the back end's thread safety. Move-only.
 class any_store {
@@ -109,7 +98,7 @@ class any_store {
   [[nodiscard]] std::vector<std::string> rescan_unseen(std::string_view p) { return self_->rescan_unseen(p); }
   /// See store.hpp.
   [[nodiscard]] std::optional<instant> last_rescan(std::string_view p) { return self_->last_rescan(p); }
-  /// See store.hpp and store/lease.hpp. Throws `errc::unsupported` for a back end without leases.
+  /// See store.hpp and store/lease.hpp.
   [[nodiscard]] lease_result acquire_lease(std::string_view p, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
     return self_->acquire_lease(p, owner, ttl);
@@ -155,7 +144,7 @@ class any_store {
     explicit model(Store* borrowed) : s(borrowed) {}
 
     store_snapshot snapshot(std::string_view p, const std::vector<std::string_view>& ids) override {
-      return detail::take_snapshot(*s, p, ids);
+      return s->snapshot(p, ids);
     }
     std::vector<std::optional<record_state>> get_many(std::string_view p,
                                                       const std::vector<std::string_view>& ids) override {
@@ -182,29 +171,12 @@ class any_store {
     std::optional<instant> last_rescan(std::string_view p) override { return s->last_rescan(p); }
     lease_result acquire_lease(std::string_view p, std::string_view owner,
                                std::chrono::milliseconds ttl) override {
-      if constexpr (detail::has_leases<Store>::value) {
-        return s->acquire_lease(p, owner, ttl);
-      } else {
-        (void)p, (void)owner, (void)ttl;
-        throw error(errc::unsupported, "this state store has no leases");
-      }
+      return s->acquire_lease(p, owner, ttl);
     }
     bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) override {
-      if constexpr (detail::has_leases<Store>::value) {
-        return s->renew_lease(lease, ttl);
-      } else {
-        (void)lease, (void)ttl;
-        throw error(errc::unsupported, "this state store has no leases");
-      }
+      return s->renew_lease(lease, ttl);
     }
-    bool release_lease(const store_lease& lease) override {
-      if constexpr (detail::has_leases<Store>::value) {
-        return s->release_lease(lease);
-      } else {
-        (void)lease;
-        throw error(errc::unsupported, "this state store has no leases");
-      }
-    }
+    bool release_lease(const store_lease& lease) override { return s->release_lease(lease); }
   };
 
   explicit any_store(std::unique_ptr<base> self) : self_(std::move(self)) {}

@@ -272,7 +272,7 @@ class change_detector {
     std::vector<std::string_view> ids;
     ids.reserve(m.items.size());
     for (const auto& it : m.items) ids.push_back(it.id);
-    const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    const store_snapshot snap = store_->snapshot(partition_, ids);
     if (snap.offset) check_offset_kind(*snap.offset);
     m.stored_offset = snap.offset;
     if (snap.offset && snap.offset->kind == offset_kind::instant) m.stored_at = offset_instant(*snap.offset);
@@ -389,7 +389,7 @@ class change_detector {
       subset.push_back(k);
       ids.push_back(m.items[k].id);
     }
-    const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    const store_snapshot snap = store_->snapshot(partition_, ids);
     run_items(result, m, subset, snap, now, true);
     if (snap.offset &&
         (!result.pending.offset_after || compare_offsets(*snap.offset, *result.pending.offset_after) > 0)) {
@@ -477,7 +477,7 @@ class change_detector {
       unseen = store_->rescan_unseen(partition_);
     }
     std::vector<std::string_view> ids(unseen.begin(), unseen.end());
-    const store_snapshot snap = detail::take_snapshot(*store_, partition_, ids);
+    const store_snapshot snap = store_->snapshot(partition_, ids);
     for (std::size_t i = 0; i < unseen.size(); ++i) {
       const std::optional<record_state>& state = snap.states[i];
       if (!state) continue;  // erased meanwhile
@@ -885,6 +885,22 @@ class change_detector {
       const digest previous = m.event_digests[k];
       m.outcomes[k] = d.outcome;
       m.event_digests[k] = digest{};
+      if (retry && !(previous == digest{}) && !d.dispatch() && prior != nullptr &&
+          !(prior->hash == item.hash)) {
+        // This record's event went out before the conflict, but another writer has since stored
+        // a newer state, which now makes it stale or unchanged. Whether the downstream holds what
+        // this run delivered or what that writer did depends on the order they arrived in: store
+        // an empty hash (equal to none) with the newer date, so that the next sighting of the
+        // record is dispatched whatever its value. A duplicate at worst; never a lost change.
+        m.event_digests[k] = previous;
+        const instant newest = item.updated && prior->updated ? std::max(*item.updated, *prior->updated)
+                               : prior->updated               ? *prior->updated
+                                                              : item.updated.value_or(instant{});
+        d.write = true;
+        d.next.hash = digest{};
+        d.next.fingerprint = fingerprint_;
+        if (item.updated || prior->updated) d.next.updated = newest;
+      }
       if (d.dispatch()) {
         const event_type type =
             d.outcome == record_outcome::created ? event_type::created : event_type::updated;

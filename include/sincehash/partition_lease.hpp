@@ -8,9 +8,11 @@
 
 #include <sincehash/error.hpp>
 #include <sincehash/store/lease.hpp>
+#include <sincehash/time.hpp>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -111,6 +113,37 @@ class partition_busy : public error {
  private:
   std::string holder_;
 };
+
+/// Reads how long to wait for a lease: a whole number with a unit (`500ms`, `30s`, `2m`, `1h`),
+/// an ISO 8601 duration (`PT2M`) or whole seconds (`30`). Errors name what is wrong.
+[[nodiscard]] inline result<std::chrono::milliseconds> parse_wait(std::string_view text) {
+  struct unit {
+    std::string_view suffix;
+    std::int64_t ms;
+  };
+  static constexpr unit units[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
+  for (const unit& u : units) {
+    if (text.size() <= u.suffix.size() || text.substr(text.size() - u.suffix.size()) != u.suffix) continue;
+    const std::string_view digits = text.substr(0, text.size() - u.suffix.size());
+    std::int64_t n = 0;
+    bool ok = !digits.empty();
+    for (char c : digits) {
+      if (c < '0' || c > '9' || n > (std::int64_t{1} << 40)) {
+        ok = false;
+        break;
+      }
+      n = n * 10 + (c - '0');
+    }
+    if (ok) return std::chrono::milliseconds(n * u.ms);
+  }
+  auto d = parse_duration(text);
+  if (!d) {
+    return fail(
+        errc::invalid_argument,
+        "expected a duration such as 500ms, 30s, 2m, PT2M or whole seconds (" + d.error().message + ")");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
 
 /// How `partition_lease` acquires and keeps a lease.
 struct partition_lease_options {

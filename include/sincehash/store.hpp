@@ -266,29 +266,6 @@ namespace detail {
 template <class...>
 using store_void_t = void;
 
-template <class S, class = void>
-struct has_snapshot : std::false_type {};
-template <class S>
-struct has_snapshot<S, store_void_t<decltype(std::declval<S&>().snapshot(
-                           std::string_view{}, std::declval<const std::vector<std::string_view>&>()))>>
-    : std::true_type {};
-
-// The store's snapshot of `ids`; a store without versions answers with three reads and no
-// versions (its commits are then unconditional).
-template <class Store>
-store_snapshot take_snapshot(Store& store, std::string_view partition,
-                             const std::vector<std::string_view>& ids) {
-  if constexpr (has_snapshot<Store>::value) {
-    return store.snapshot(partition, ids);
-  } else {
-    store_snapshot s;
-    s.offset = store.offset(partition);
-    s.rescan_active = store.rescan_active(partition);
-    s.states = store.get_many(partition, ids);
-    return s;
-  }
-}
-
 using store_visit_fn = void (*)(std::string_view, const record_state&);
 
 template <class S, class = void>
@@ -312,7 +289,15 @@ struct store_has_members<
            decltype(std::declval<S&>().abandon_rescan(std::string_view{})),
            decltype(std::declval<S&>().rescan_active(std::string_view{})),
            decltype(std::declval<S&>().rescan_unseen(std::string_view{})),
-           decltype(std::declval<S&>().last_rescan(std::string_view{}))>> : std::true_type {};
+           decltype(std::declval<S&>().last_rescan(std::string_view{})),
+           decltype(std::declval<S&>().snapshot(std::string_view{},
+                                                std::declval<const std::vector<std::string_view>&>())),
+           decltype(std::declval<S&>().acquire_lease(std::string_view{}, std::string_view{},
+                                                     std::chrono::milliseconds{})),
+           decltype(std::declval<S&>().renew_lease(std::declval<const store_lease&>(),
+                                                   std::chrono::milliseconds{})),
+           decltype(std::declval<S&>().release_lease(std::declval<const store_lease&>()))>> : std::true_type {
+};
 
 template <class S, bool = store_has_members<S>::value>
 struct store_types_match : std::false_type {};
@@ -320,24 +305,31 @@ struct store_types_match : std::false_type {};
 template <class S>
 struct store_types_match<S, true>
     : std::integral_constant<
-          bool, std::is_same<decltype(std::declval<S&>().get_many(
-                                 std::string_view{}, std::declval<const std::vector<std::string_view>&>())),
-                             std::vector<std::optional<record_state>>>::value &&
-                    std::is_same<decltype(std::declval<S&>().offset(std::string_view{})),
-                                 std::optional<offset_value>>::value &&
-                    std::is_same<decltype(std::declval<S&>().intern_fingerprint(std::string_view{},
-                                                                                std::string_view{})),
-                                 std::uint32_t>::value &&
-                    std::is_convertible<decltype(std::declval<S&>().purge_expired(instant{})),
-                                        std::size_t>::value &&
-                    std::is_convertible<decltype(std::declval<S&>().count(std::string_view{})),
-                                        std::size_t>::value &&
-                    std::is_convertible<decltype(std::declval<S&>().rescan_active(std::string_view{})),
-                                        bool>::value &&
-                    std::is_same<decltype(std::declval<S&>().rescan_unseen(std::string_view{})),
-                                 std::vector<std::string>>::value &&
-                    std::is_same<decltype(std::declval<S&>().last_rescan(std::string_view{})),
-                                 std::optional<instant>>::value> {};
+          bool,
+          std::is_same<decltype(std::declval<S&>().get_many(
+                           std::string_view{}, std::declval<const std::vector<std::string_view>&>())),
+                       std::vector<std::optional<record_state>>>::value &&
+              std::is_same<decltype(std::declval<S&>().offset(std::string_view{})),
+                           std::optional<offset_value>>::value &&
+              std::is_same<decltype(std::declval<S&>().intern_fingerprint(std::string_view{},
+                                                                          std::string_view{})),
+                           std::uint32_t>::value &&
+              std::is_convertible<decltype(std::declval<S&>().purge_expired(instant{})),
+                                  std::size_t>::value &&
+              std::is_convertible<decltype(std::declval<S&>().count(std::string_view{})),
+                                  std::size_t>::value &&
+              std::is_convertible<decltype(std::declval<S&>().rescan_active(std::string_view{})),
+                                  bool>::value &&
+              std::is_same<decltype(std::declval<S&>().rescan_unseen(std::string_view{})),
+                           std::vector<std::string>>::value &&
+              std::is_same<decltype(std::declval<S&>().last_rescan(std::string_view{})),
+                           std::optional<instant>>::value &&
+              std::is_same<decltype(std::declval<S&>().snapshot(
+                               std::string_view{}, std::declval<const std::vector<std::string_view>&>())),
+                           store_snapshot>::value &&
+              std::is_same<decltype(std::declval<S&>().acquire_lease(std::string_view{}, std::string_view{},
+                                                                     std::chrono::milliseconds{})),
+                           lease_result>::value> {};
 
 }  // namespace detail
 

@@ -258,7 +258,12 @@ class cli_case(unittest.TestCase):
     def test_version(self):
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "sincehash",
                                "version.hpp")) as f:
-            version = [l.split('"')[1] for l in f if "version_string" in l][0]
+            parts = {}
+            for line in f:
+                words = line.split()
+                if len(words) == 3 and words[0] == "#define" and words[1].startswith("SINCEHASH_VERSION_"):
+                    parts[words[1][len("SINCEHASH_VERSION_"):]] = words[2]
+        version = "%s.%s.%s" % (parts["MAJOR"], parts["MINOR"], parts["PATCH"])
         p = subprocess.run([BIN, "--version"], capture_output=True, text=True)
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "sincehash " + version))
 

@@ -290,8 +290,6 @@ class encrypted_store {
 
   /// See store.hpp: the inner store's snapshot, every state and the offset opened. Throws
   /// `errc::crypto_error` when one does not open.
-  template <class I = Inner, class = decltype(std::declval<I&>().snapshot(
-                                 std::string_view{}, std::declval<const std::vector<std::string_view>&>()))>
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
     std::vector<std::string> blinded;
@@ -364,24 +362,16 @@ class encrypted_store {
   }
 
   /// See store.hpp and store/lease.hpp: the inner store's lease.
-  template <class I = Inner, class = decltype(std::declval<I&>().acquire_lease(
-                                 std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
     return inner_->acquire_lease(partition, owner, ttl);
   }
   /// See store.hpp: the inner store's lease.
-  template <class I = Inner, class = decltype(std::declval<I&>().acquire_lease(
-                                 std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>
   [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
     return inner_->renew_lease(lease, ttl);
   }
   /// See store.hpp: the inner store's lease.
-  template <class I = Inner, class = decltype(std::declval<I&>().acquire_lease(
-                                 std::string_view{}, std::string_view{}, std::chrono::milliseconds{}))>
-  bool release_lease(const store_lease& lease) {
-    return inner_->release_lease(lease);
-  }
+  bool release_lease(const store_lease& lease) { return inner_->release_lease(lease); }
 
   /// See store.hpp. Throws `errc::crypto_error` when the stored offset does not open.
   [[nodiscard]] std::optional<offset_value> offset(std::string_view partition) {
