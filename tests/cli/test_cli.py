@@ -70,6 +70,61 @@ class cli_case(unittest.TestCase):
 
     # -- process ------------------------------------------------------------------------------
 
+    def poller_config(self, name, sincehash=None, **dates):
+        """A poller configuration like the seed's, with `dates` replacing datesConfiguration keys."""
+        poller = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        poller["contacts"]["datesConfiguration"].update(dates)
+        if sincehash is not None:
+            poller["contacts"]["sincehash"] = sincehash
+        return self.write(name, json.dumps(poller))
+
+    def test_a_created_date_of_the_wrong_type_is_invalid(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        bad = json.dumps({"Id": "x", "FirstName": "X", "LastName": "L", "Email": "x@y", "LastModifiedDate": t,
+                          "CreatedDate": True})
+        obj = json.dumps({"Id": "o", "FirstName": "O", "LastName": "L", "Email": "o@y", "LastModifiedDate": t,
+                          "CreatedDate": {"at": t}})
+        rejects = os.path.join(self.dir.name, "rejects.ndjson")
+        events, s = self.process([bad, obj, sf("ok", "Ok", "ok@y", t)], "--rejects", rejects)
+        self.assertEqual([e["id"] for e in events], ["ok"])
+        self.assertEqual((s["invalid"], s["processed"]), (2, 3))
+        with open(rejects) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual([r["id"] for r in lines], ["x", "o"])
+        self.assertIn("CreatedDate", lines[0]["reason"])
+        self.assertIn("boolean", lines[0]["reason"])
+        self.assertIn("object", lines[1]["reason"])
+
+    def test_a_rescan_does_not_report_expired_states_as_deleted(self):
+        config = self.poller_config("ttl.json", {"ttl": "PT1H"})
+        t = "2024-03-01T10:00:00.000+0000"
+        self.process([sf("old", "O", "o@y", t)], "--now", "2024-03-03T00:00:00Z", config=config)
+        self.process([sf("alive", "A", "a@y", t)], "--now", "2024-03-03T00:50:00Z", config=config)
+        # At 01:30 the state of "old" expired (00:00 + 1 h); "alive" runs to 01:50.
+        events, s = self.process([sf("new", "N", "n@y", t)], "--now", "2024-03-03T01:30:00Z", config=config,
+                                 rescan=True)
+        self.assertEqual([(e["type"], e["id"]) for e in events if e["type"] == "deleted"], [("deleted", "alive")])
+        self.assertEqual(s["deleted"], 1)
+
+    def test_a_dry_run_rescan_shows_the_deletions_and_commits_nothing(self):
+        t = "2024-03-01T10:00:00.000+0000"
+        self.process([sf("a", "A", "a@y", t), sf("b", "B", "b@y", t), sf("c", "C", "c@y", t)])
+        events, s = self.process([sf("a", "A", "a@y", t), sf("c", "C", "c@y", t)], "--dry-run", rescan=True)
+        self.assertEqual([(e["type"], e["id"]) for e in events], [("deleted", "b")])
+        self.assertEqual((s["deleted"], s["committed"]), (1, 0))
+        # Nothing was committed: the real rescan reports the same deletion, with the same event id.
+        real, s = self.process([sf("a", "A", "a@y", t), sf("c", "C", "c@y", t)], rescan=True)
+        self.assertEqual([(e["type"], e["id"], e["event_id"]) for e in real],
+                         [(e["type"], e["id"], e["event_id"]) for e in events])
+
+    def test_a_date_pattern_that_cannot_name_an_instant_is_a_configuration_error(self):
+        for pattern in ("HH:mm", "mm:ss", "yyyy-MM-dd HH:ms"):
+            config = self.poller_config("pattern.json", updatedDateFormat=pattern)
+            _, _, err = self.run_cli("process", input_text="", config=config, check_rc=2)
+            self.assertIn("updatedDateFormat", err)
+            self.assertIn(pattern, err)
+
+
     def test_first_sighting_then_unchanged_then_watched_change(self):
         t1, t2 = "2024-03-01T10:00:00.000+0000", "2024-03-02T10:00:00.000+0000"
         r1 = sf("a", "Ada", "ada@x.org", t1)
