@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sincehash needs, only those that are missing.
-#   scripts/deps.sh demo   what building the command-line tool needs
+#   scripts/deps.sh demo   what building the command-line tool needs, with every back end
+#                          whose client library Debian ships (no servers)
 #   scripts/deps.sh test   that plus everything the test suite exercises
 #   scripts/deps.sh ci     that plus the sanitizer, fuzzing and formatting tools
 set -euo pipefail
 profile=${1:-test}
 
 demo=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libxxhash-dev libsqlite3-dev libsimdjson-dev
-      libcli11-dev)
-test=("${demo[@]}" doctest-dev libhiredis-dev libpq-dev libsodium-dev libcpp-httplib-dev
+      libcli11-dev libhiredis-dev libpq-dev libsodium-dev)
+test=("${demo[@]}" doctest-dev libcpp-httplib-dev
       libhowardhinnant-date-dev python3 sqlite3 tzdata redis-server postgresql)
 ci=("${test[@]}" clang clang-format libclang-rt-14-dev libbenchmark-dev)
 
