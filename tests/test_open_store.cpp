@@ -107,6 +107,37 @@ TEST_CASE("open_store: a path and sqlite:PATH open the same SQLite file") {
   any_store b = open_store("sqlite:" + path.string());
   CHECK(b.offset("p").value().number == 7);
 }
+
+TEST_CASE("open_store: read only, the since value comes from the state and nothing is written") {
+  const auto path = fresh_path("read-only");
+  resource_settings settings = contacts();
+  settings.url = "/c?since=${since}";
+  {
+    any_store missing = open_store(path.string(), open_mode::read_only);
+    CHECK(missing.partitions().empty());
+    CHECK(since_url(settings, missing.offset("i/contacts"), "i/contacts").value() ==
+          "/c?since=1970-01-01T00%3A00%3A00.000Z");
+  }
+  CHECK(!std::filesystem::exists(path));
+  {
+    any_store store = open_store(path.string());
+    change_detector<any_store> d(store, "i/contacts", contacts());
+    std::vector<std::string> texts{rec("1", "a", "2024-03-01T00:00:00Z")};
+    std::vector<input_record> page{{texts[0], 1}};
+    auto r = d.process(page);
+    d.commit(r.pending);
+  }
+  const auto size = std::filesystem::file_size(path);
+  const auto stamp = std::filesystem::last_write_time(path);
+  any_store ro = open_store("sqlite:" + path.string(), open_mode::read_only);
+  const auto off = ro.offset("i/contacts");
+  CHECK(since_value(settings, off, "i/contacts").value() == "2024-03-01T00:00:00Z");
+  CHECK(since_url(settings, off, "i/contacts").value() == "/c?since=2024-03-01T00%3A00%3A00Z");
+  CHECK(ro.partitions() == std::vector<std::string>{"i/contacts"});
+  CHECK_THROWS_AS((void)ro.intern_fingerprint("j/contacts", "x"), error);  // a detector could not start
+  CHECK(std::filesystem::file_size(path) == size);
+  CHECK(std::filesystem::last_write_time(path) == stamp);
+}
 #endif
 
 #if defined(SINCEHASH_HAS_SQLITE) && defined(SINCEHASH_HAS_SODIUM)

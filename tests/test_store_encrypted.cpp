@@ -197,6 +197,53 @@ TEST_CASE("key files: ID HEX lines, a bare hex line, raw bytes; errors name the 
   fails("1 " + k1 + "\n1 " + k2 + "\n", "keys.txt:2: key id 1 is listed twice");
   fails("1 " + k1 + "\n" + k2 + "\n", "keys.txt:2: expected `ID HEX`");
   fails("99999999999 " + k1 + "\n", "keys.txt:1: the key id must be");
+  // A character that is not a hex digit is named with its column in the line as written.
+  const std::string typo = std::string(20, 'a') + "g" + std::string(43, 'a');
+  fails("# keys\n  1 " + typo + "\n",
+        "keys.txt:2: the key must be 64 hexadecimal digits (32 bytes): 'g' at column 25");
+  fails(typo + "\n", "keys.txt:1: the key must be 64 hexadecimal digits (32 bytes): 'g' at column 21");
+  fails("1 " + std::string(30, 'a') + "\x01" + std::string(33, 'a') + "\n", "byte 0x01 at column 33");
+}
+
+TEST_CASE("key files: refused when group or others can access them, or when they are a directory") {
+  const auto dir = std::filesystem::path(SINCEHASH_TEST_BINARY_DIR) / "store_tmp";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / ("keys-" + std::to_string(::getpid()) + ".txt")).string();
+  {
+    std::ofstream out(path);
+    out << "1 " << std::string(64, 'a') << "\n";
+  }
+  using std::filesystem::perms;
+  const auto load_fails = [&](const std::string& part) {
+    try {
+      (void)key_ring::load(path);
+      FAIL("accepted " << path);
+    } catch (const error& e) {
+      CHECK(e.code() == errc::config_error);
+      CHECK_MESSAGE(e.message().find(part) != std::string::npos, e.message());
+      CHECK(e.message().find(path) != std::string::npos);
+    }
+  };
+  for (const perms p : {perms::owner_read | perms::owner_write | perms::group_read,
+                        perms::owner_read | perms::others_read, perms::owner_read | perms::group_write}) {
+    std::filesystem::permissions(path, p);
+    load_fails("are too open");
+    load_fails("chmod 600 " + path);
+  }
+  std::filesystem::permissions(path, perms::owner_read | perms::owner_write | perms::group_read);
+  load_fails("permissions 0640");
+  std::filesystem::permissions(path, perms::owner_read | perms::owner_write);
+  CHECK(key_ring::load(path).current().id() == 1);
+  std::filesystem::permissions(path, perms::owner_read);
+  CHECK(key_ring::load(path).current().id() == 1);
+  std::filesystem::remove(path);
+  try {
+    (void)key_ring::load(dir.string());
+    FAIL("a directory was accepted");
+  } catch (const error& e) {
+    CHECK(e.code() == errc::config_error);
+    CHECK(e.message().find("is a directory") != std::string::npos);
+  }
 }
 
 TEST_CASE("sealed states open with libsodium directly, following the documented layout") {

@@ -124,6 +124,49 @@ TEST_CASE("sqlite_store: a new file gets the current schema version and the sinc
   CHECK(again.integrity_check() == "ok");
 }
 
+TEST_CASE("sqlite_store: read only, nothing is created or written") {
+  sincehash::sqlite_options ro;
+  ro.read_only = true;
+  temp_file f("read-only");
+  {
+    sqlite_store s(f.str(), ro);  // a missing file: an empty state, and no file made
+    CHECK(s.partitions().empty());
+    CHECK(!s.offset("p"));
+    CHECK(s.count("p") == 0);
+  }
+  CHECK(!std::filesystem::exists(f.path));
+  { std::ofstream touch(f.str()); }
+  {
+    sqlite_store s(f.str(), ro);  // an empty file: the same, and it stays empty
+    CHECK(s.partitions().empty());
+  }
+  CHECK(std::filesystem::file_size(f.path) == 0);
+  {
+    sqlite_store s(f.str());
+    commit_batch b;
+    b.upserts.emplace_back("a", state(1, 2, 3));
+    b.offset = offset_value::from_instant(instant(std::chrono::seconds(5)), "5");
+    s.commit("p", b);
+    (void)s.intern_fingerprint("p", "settings");
+  }
+  const auto stamp = std::filesystem::last_write_time(f.path);
+  const auto size = std::filesystem::file_size(f.path);
+  {
+    sqlite_store s(f.str(), ro);
+    CHECK(s.partitions() == std::vector<std::string>{"p"});
+    CHECK(s.offset("p")->text == "5");
+    CHECK(s.count("p") == 1);
+    CHECK(s.fingerprint_text("p", 1) == std::optional<std::string>("settings"));
+    CHECK_THROWS_AS((void)s.intern_fingerprint("p", "other"), sincehash::error);
+    commit_batch b;
+    b.upserts.emplace_back("b", state(1, 2, 3));
+    CHECK_THROWS_AS(s.commit("p", b), sincehash::error);
+  }
+  CHECK(std::filesystem::last_write_time(f.path) == stamp);
+  CHECK(std::filesystem::file_size(f.path) == size);
+  CHECK(sqlite_store(f.str()).count("p") == 1);
+}
+
 TEST_CASE("sqlite_store: a newer schema is refused with both versions named") {
   temp_file f("newer");
   { sqlite_store s(f.str()); }
@@ -146,6 +189,41 @@ TEST_CASE("sqlite_store: files that are not sincehash state stores are refused")
     temp_file f("foreign");
     raw_exec(f.str(), "PRAGMA application_id=1234; CREATE TABLE t(x);");
     CHECK_THROWS_WITH_AS(sqlite_store(f.str()), doctest::Contains("another application"), sincehash::error);
+  }
+  SUBCASE("another program's database: no application id, tables of its own") {
+    temp_file f("other-program");
+    raw_exec(f.str(),
+             "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers(name) "
+             "VALUES('Ada');");
+    const auto bytes = [&] {
+      std::ifstream in(f.str(), std::ios::binary);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string before = bytes();
+    for (const bool read_only : {false, true}) {
+      sincehash::sqlite_options o;
+      o.read_only = read_only;
+      try {
+        sqlite_store s(f.str(), o);
+        FAIL("another program's database was opened");
+      } catch (const sincehash::error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+        CHECK(e.message().find(f.str()) != std::string::npos);
+        CHECK(e.message().find("not a sincehash state file") != std::string::npos);
+        CHECK(e.message().find("\"customers\"") != std::string::npos);
+      }
+    }
+    CHECK(bytes() == before);  // not a table added, not even the journal mode changed
+    CHECK(raw_pragma(f.str(), "user_version") == 0);
+  }
+  SUBCASE("a file that is not a database, refused as not a state file") {
+    temp_file f("text");
+    {
+      std::ofstream out(f.str(), std::ios::binary);
+      for (int i = 0; i < 200; ++i) out << "this is not an SQLite file, just text\n";
+    }
+    CHECK_THROWS_WITH_AS(sqlite_store(f.str()), doctest::Contains("not an SQLite database"),
+                         sincehash::error);
   }
   SUBCASE("not a database at all") {
     temp_file f("garbage");

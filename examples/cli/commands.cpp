@@ -8,6 +8,7 @@
 #include <sincehash/input.hpp>
 #include <sincehash/open_store.hpp>
 #include <sincehash/partition_lease.hpp>
+#include <sincehash/since.hpp>
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif
@@ -67,7 +68,7 @@ key_ring load_key_file(const std::string& path) {
   try {
     return key_ring::load(path);
   } catch (const error& e) {
-    std::string m = e.what();
+    const std::string m = e.message();
     usage_error(m.rfind("key file ", 0) == 0 ? "--key-file " + m.substr(9) : "--key-file " + path + ": " + m);
   }
 }
@@ -78,13 +79,15 @@ key_ring load_key_file(const std::string& path) {
 // for `partition` with keys, XXH3 without (refusing a partition that is encrypted). Returns what
 // `f` returns. Every back end is one store type, so `f` is instantiated once per algorithm.
 // `partition` is empty for commands that work on every partition.
+// With `open_mode::read_only` nothing is created or written (since, status).
 template <class F>
-decltype(auto) with_store(const options& o, const std::string& partition, F&& f) {
+decltype(auto) with_store(const options& o, const std::string& partition, F&& f,
+                          open_mode mode = open_mode::read_write) {
   const std::string& uri = *o.state;
   if (uri.find("://") == std::string::npos && uri != "memory:") (void)sqlite_path(uri);
   const auto open = [&](auto&&... keys) {
     try {
-      return open_store(uri, keys...);
+      return open_store(uri, keys..., mode);
     } catch (const error& e) {
       if (e.code() == errc::invalid_argument || e.code() == errc::unsupported)
         usage_error("--state: " + e.message());
@@ -306,20 +309,21 @@ int cmd_process(const options& o, run_io io, bool rescan) {
 }
 
 int cmd_since(const options& o, std::FILE* out) {
-  resource_settings settings = load_resource(o);
-  return with_store(o, partition_of(o), [&](auto& store, auto algorithm) {
-    cli_detector<std::decay_t<decltype(store)>, decltype(algorithm)> d(
-        store, partition_of(o), std::move(settings), make_clock(o), std::move(algorithm));
-    if (o.url) {
-      auto url = d.since_url();
-      if (!url) usage_error("the resource's url template: " + url.error().describe());
-      std::fprintf(out, "%s\n", url->c_str());
-    } else if (auto since = d.since()) {
-      std::fprintf(out, "%s\n", since->c_str());
-    }
-    finish_output(out, "the since value");
-    return 0;
-  });
+  const resource_settings settings = load_resource(o);
+  const std::string partition = partition_of(o);
+  // Only reads: the offset, and the since value computed from it (no detector, whose
+  // fingerprint would be written).
+  const std::optional<offset_value> off = with_store(
+      o, partition, [&](auto& store, auto) { return store.offset(partition); }, open_mode::read_only);
+  if (o.url) {
+    auto url = since_url(settings, off, partition);
+    if (!url) usage_error("the resource's url template: " + url.error().describe());
+    std::fprintf(out, "%s\n", url->c_str());
+  } else if (auto since = since_value(settings, off, partition)) {
+    std::fprintf(out, "%s\n", since->c_str());
+  }
+  finish_output(out, "the since value");
+  return 0;
 }
 
 int cmd_reset(const options& o) {
@@ -337,6 +341,100 @@ int cmd_purge(const options& o, std::FILE* out) {
       o, std::string(), [&](auto& store, auto) { return store.purge_expired(make_clock(o).now()); });
   std::fprintf(out, "{\"purged\":%zu}\n", purged);
   finish_output(out, "the purge count (the states were purged)");
+  return 0;
+}
+
+namespace {
+
+// `t` as RFC 3339 in UTC (a JSON string), or null.
+void append_instant(std::string& out, const std::optional<instant>& t) {
+  if (t)
+    append_json_string(out, format_rfc3339(*t, 3));
+  else
+    out += "null";
+}
+
+// One partition's status line.
+template <class Store>
+std::string status_line(Store& store, const std::string& partition, const resource_settings* settings,
+                        instant now) {
+  const std::optional<offset_value> off = store.offset(partition);
+  std::optional<std::string> since;
+  if (settings != nullptr)
+    since = since_value(*settings, off, partition);
+  else if (off)
+    since = off->text;  // no configuration: no lookback to apply
+  std::size_t records = 0;
+  store.for_each(partition, [&](std::string_view, const record_state& s) {
+    if (!expired(s, now)) ++records;
+  });
+  const std::optional<instant> last = store.last_rescan(partition);
+  const auto names = split_partition_key(partition);
+  std::string line = "{\"partition\":";
+  append_json_string(line, partition);
+  line += ",\"instance\":";
+  if (names)
+    append_json_string(line, names->first);
+  else
+    line += "null";
+  line += ",\"resource\":";
+  if (names)
+    append_json_string(line, names->second);
+  else
+    line += "null";
+  line += ",\"offset\":";
+  if (off)
+    append_json_string(line, off->text);
+  else
+    line += "null";
+  line += ",\"since\":";
+  if (since)
+    append_json_string(line, *since);
+  else
+    line += "null";
+  line += ",\"records\":" + std::to_string(records);
+  line += ",\"rescan\":{\"active\":";
+  line += store.rescan_active(partition) ? "true" : "false";
+  line += ",\"last\":";
+  append_instant(line, last);
+  line += ",\"next_due\":";
+  if (settings != nullptr && settings->rescan) {
+    append_instant(line, last ? settings->rescan->next_after(*last) : std::nullopt);
+    line += ",\"due\":";
+    line += settings->rescan->due(last, now) ? "true" : "false";
+  } else {
+    line += "null,\"due\":null";
+  }
+  line += "}}\n";
+  return line;
+}
+
+}  // namespace
+
+int cmd_status(const options& o, std::FILE* out) {
+  std::optional<resource_settings> settings;
+  if (o.config) settings = load_resource(o);
+  const instant now = make_clock(o).now();
+  const std::string partition = settings ? partition_of(o) : std::string();
+  std::string text = with_store(
+      o, partition,
+      [&](auto& store, auto) {
+        std::string lines;
+        const std::vector<std::string> names =
+            settings ? std::vector<std::string>{partition} : store.partitions();
+        for (const auto& p : names) {
+#ifdef SINCEHASH_HAS_SODIUM
+          if (!o.key_file && !settings && holds_sealed_state(store, p))
+            usage_error("--state " + *o.state + ": partition '" + p + "' is encrypted; pass its --key-file");
+#endif
+          lines += status_line(store, p, settings ? &*settings : nullptr, now);
+        }
+        return lines;
+      },
+      open_mode::read_only);
+  if (!text.empty() && std::fwrite(text.data(), 1, text.size(), out) != text.size())
+    run_error("writing the status failed (" + std::string(std::strerror(errno != 0 ? errno : EIO)) + ")");
+  finish_output(out, "the status");
   return 0;
 }
 

@@ -32,6 +32,10 @@ int cmd_reset(const options& o);
 /// purge: removes expired states of every partition, prints {"purged":N} to `out`.
 int cmd_purge(const options& o, std::FILE* out);
 
+/// status: one JSON line per partition (or the configured resource's): offset, since value,
+/// unexpired records and the rescan schedule. Only reads.
+int cmd_status(const options& o, std::FILE* out);
+
 /// demo: a guided scenario on a temporary SQLite file, written to stdout.
 int cmd_demo();
 

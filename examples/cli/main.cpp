@@ -6,6 +6,7 @@
 //   sincehash since   --config FILE --state URI --resource NAME [--instance NAME] [--url]
 //   sincehash reset   --config FILE --state URI --resource NAME [--instance NAME] [--forget-records]
 //   sincehash purge   --state URI [--now ISO8601]
+//   sincehash status  --state URI [--config FILE --resource NAME [--instance NAME]] [--now ISO8601]
 //   sincehash demo
 //   sincehash --version
 //
@@ -13,7 +14,7 @@
 // failure, with nothing of the failing batch committed; 2 a usage or configuration error.
 //
 // The parts: options (the command line, on CLI11), output (events, rejects, summary, the
-// writing sink), commands (process, rescan, since, reset, purge), demo.
+// writing sink), commands (process, rescan, since, reset, purge, status), demo.
 
 #include <unistd.h>
 #if defined(__GLIBC__)
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     if (o.command == "since") return cmd_since(o, stdout);
     if (o.command == "reset") return cmd_reset(o);
     if (o.command == "purge") return cmd_purge(o, stdout);
+    if (o.command == "status") return cmd_status(o, stdout);
     if (o.command == "demo") {
       cmd_demo();
       finish_output(stdout, "the demo");

@@ -80,6 +80,19 @@ const command_help commands[] = {
     {"purge", "remove expired record states", "usage: sincehash purge --state URI [--now ISO8601]\n",
      "Removes expired record states of every partition and prints {\"purged\":N}. Exit 1 when\n"
      "the output cannot be written.\n"},
+    {"status", "show each partition's offset, since value, records and rescan schedule",
+     "usage: sincehash status --state URI [--config FILE --resource NAME [--instance NAME]]\n"
+     "                        [--now ISO8601]\n",
+     "Prints one JSON line per partition of the state (with --config and --resource, just\n"
+     "that resource's partition): {\"partition\",\"instance\",\"resource\",\"offset\",\"since\",\n"
+     "\"records\",\"rescan\":{\"active\",\"last\",\"next_due\",\"due\"}}. offset: as stored (null\n"
+     "when none); since: what `sincehash since` prints (null for a full sync; without --config\n"
+     "the offset, no lookback known); records: the states not expired at --now; rescan.last: the\n"
+     "last completed rescan (RFC 3339, or null); next_due and due: from the resource's \"rescan\"\n"
+     "schedule (null without --config or without a schedule; never rescanned: next_due null and\n"
+     "due true). It only reads: nothing is created, locked or written. A cron job can run\n"
+     "`rescan` when it says \"due\":true and `process` otherwise. Exit 1 when the output cannot\n"
+     "be written.\n"},
     {"demo", "a guided scenario on a temporary SQLite file", "usage: sincehash demo\n",
      "Runs a self-contained scenario on a temporary SQLite file: full sync, incremental poll,\n"
      "a tie at a page boundary, a stale copy, a reset and a rescan that detects a deletion.\n"},
@@ -153,22 +166,26 @@ std::optional<options> parse_options(int argc, char** argv) {
     sub->footer(c.details);
     const std::string name = c.name;
     const bool records = name == "process" || name == "rescan";
-    const bool resource_command = records || name == "since" || name == "reset";
+    const bool resource_command = records || name == "since" || name == "reset" || name == "status";
     command_options m{sub, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     if (resource_command) {
-      m.config =
-          sub->add_option("--config", config, "the poller configuration (JSON); required")->type_name("FILE");
+      m.config = sub->add_option("--config", config,
+                                 name == "status" ? "the poller configuration (JSON), with --resource"
+                                                  : "the poller configuration (JSON); required")
+                     ->type_name("FILE");
     }
     if (name != "demo") {
       m.state = sub->add_option("--state", state, "the state; required")->type_name("URI");
     }
     if (resource_command) {
-      m.resource = sub->add_option("--resource", resource, "the resource in the configuration; required")
+      m.resource = sub->add_option("--resource", resource,
+                                   name == "status" ? "the resource in the configuration, with --config"
+                                                    : "the resource in the configuration; required")
                        ->type_name("NAME");
       m.instance =
           sub->add_option("--instance", o.instance, "the instance (default: default)")->type_name("NAME");
     }
-    if (records || name == "since" || name == "purge")
+    if (records || name == "since" || name == "purge" || name == "status")
       m.now = sub->add_option("--now", now, "the clock, fixed (for tests)")->type_name("ISO8601");
     if (records) {
       sub->add_flag("--dry-run", o.dry_run, "commit nothing");
@@ -214,7 +231,7 @@ std::optional<options> parse_options(int argc, char** argv) {
 
   const CLI::App* chosen = app.get_subcommands().at(0);
   o.command = chosen->get_name();
-  const command_options& m = made.at(o.command);
+  command_options m = made.at(o.command);
   const auto take = [](CLI::Option* opt, const std::string& value, std::optional<std::string>& into) {
     if (opt != nullptr && opt->count() > 0) into = value;
   };
@@ -224,6 +241,15 @@ std::optional<options> parse_options(int argc, char** argv) {
   take(m.rejects, rejects, o.rejects);
   take(m.now, now, o.now);
   take(m.key_file, key_file, o.key_file);
+  if (o.command == "status") {
+    // --config and --resource name one partition together; without them, every partition.
+    if (o.config.has_value() != o.resource.has_value())
+      usage_error(std::string(o.config ? "--config needs --resource" : "--resource needs --config") + "\n" +
+                  chosen->help("sincehash"));
+    if (!o.config && m.instance->count() > 0)
+      usage_error("--instance needs --config and --resource\n" + chosen->help("sincehash"));
+    m.config = m.resource = nullptr;  // not required
+  }
   // Required where the command has them (checked here, so that an unknown option is named first).
   for (const auto& [opt, value] : {std::make_pair(m.config, &o.config), std::make_pair(m.state, &o.state),
                                    std::make_pair(m.resource, &o.resource)}) {

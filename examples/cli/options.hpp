@@ -23,7 +23,7 @@ struct exit_error {
 
 /// What the command line asks for.
 struct options {
-  std::string command;  ///< process, rescan, since, reset, purge or demo
+  std::string command;  ///< process, rescan, since, reset, purge, status or demo
   std::optional<std::string> config, state, resource, rejects, now, key_file;
   /// How long to wait for a partition another run holds (0: exit 75 at once).
   std::chrono::milliseconds wait{0};

@@ -55,6 +55,7 @@
 #include "sincehash/hasher.hpp"
 #include "sincehash/offset.hpp"
 #include "sincehash/settings.hpp"
+#include "sincehash/since.hpp"
 #include "sincehash/store.hpp"
 #include "sincehash/time.hpp"
 #include "sincehash/time_pattern.hpp"
@@ -161,13 +162,17 @@ class change_detector {
   /// and are filtered as unchanged, so nothing sharing the offset's value is lost. Throws
   /// `sincehash::error` (config_error) when the stored offset is of another kind than the
   /// cursor (the cursor was changed without resetting the offset).
-  [[nodiscard]] std::optional<std::string> since() const { return since_of(offset()); }
+  [[nodiscard]] std::optional<std::string> since() const {
+    return since_value(settings_, offset(), partition_);
+  }
 
   /// The instant to expand the URL template with (instant cursor): the offset (minus the lookback),
   /// or for a full sync `initialSince` (default 1970-01-01T00:00:00Z), which asks the source for
   /// everything. Throws `sincehash::error` (invalid_argument) for a cursor that is not a date, and
   /// as `since()` for an offset of another kind.
-  [[nodiscard]] instant since_instant() const { return since_instant_of(offset()); }
+  [[nodiscard]] instant since_instant() const {
+    return sincehash::since_instant(settings_, offset(), partition_);
+  }
 
   /// The resource's URL template expanded for the next poll. Every `${since}` becomes the since
   /// text, URL-encoded: `since()`, or on a full sync `initialSince` (instant cursor: the full
@@ -176,15 +181,7 @@ class change_detector {
   /// expanded with `since_instant()`; with another cursor they are an error (config_error).
   /// Throws as `since()` for an offset of another kind.
   [[nodiscard]] result<std::string> since_url() const {
-    const std::optional<offset_value> off = offset();
-    std::optional<std::string> text = since_of(off);
-    if (settings_.cursor != cursor_kind::instant)
-      return expand_cursor_url_template(settings_.url, text ? *text : settings_.initial_since.value_or(""));
-    const instant at = since_instant_of(off);
-    if (!text) text = settings_.updated ? settings_.updated->format.format(at) : format_rfc3339(at, 3);
-    auto expanded = expand_since_placeholder(settings_.url, *text);
-    if (!expanded) return expanded;
-    return expand_url_template(*expanded, at);
+    return sincehash::since_url(settings_, offset(), partition_);
   }
 
  private:
@@ -665,75 +662,9 @@ class change_detector {
     return info;
   }
 
-  static const char* kind_name(offset_kind k) noexcept {
-    switch (k) {
-      case offset_kind::instant:
-        return "instant";
-      case offset_kind::integer:
-        return "integer";
-      case offset_kind::string:
-        return "string";
-    }
-    return "unknown";
-  }
-
-  static offset_kind offset_kind_of(cursor_kind c) noexcept {
-    switch (c) {
-      case cursor_kind::integer:
-        return offset_kind::integer;
-      case cursor_kind::string:
-        return offset_kind::string;
-      case cursor_kind::instant:
-        break;
-    }
-    return offset_kind::instant;
-  }
-
-  // Throws when the stored offset is of another kind than the cursor: the cursor was changed
-  // and the offset not reset. Nothing is classified or dispatched against such an offset.
+  // Throws when the stored offset is of another kind than the cursor (since.hpp).
   void check_offset_kind(const offset_value& off) const {
-    if (off.kind == offset_kind_of(settings_.cursor)) return;
-    throw error(errc::config_error, "partition " + partition_ + ": the stored offset \"" + off.text +
-                                        "\" is " + (off.kind == offset_kind::string ? "a " : "an ") +
-                                        kind_name(off.kind) + " but the cursor is " +
-                                        to_string(settings_.cursor) +
-                                        ": reset the offset after changing \"cursor\" (sincehash reset)");
-  }
-
-  std::optional<std::string> since_of(const std::optional<offset_value>& off) const {
-    if (!off) return std::nullopt;
-    check_offset_kind(*off);
-    switch (settings_.cursor) {
-      case cursor_kind::instant:
-        if (settings_.lookback && settings_.updated)
-          return settings_.updated->format.format(offset_instant(*off) - *settings_.lookback);
-        break;
-      case cursor_kind::integer:
-        if (settings_.integer_lookback && *settings_.integer_lookback > 0)
-          return std::to_string(subtract_integer_lookback(off->number, *settings_.integer_lookback));
-        break;
-      case cursor_kind::string:
-        break;
-    }
-    return off->text;
-  }
-
-  instant since_instant_of(const std::optional<offset_value>& off) const {
-    if (settings_.cursor != cursor_kind::instant) {
-      throw error(errc::invalid_argument, "partition " + partition_ + ": the cursor is " +
-                                              to_string(settings_.cursor) + ", not a date: use since()");
-    }
-    if (off) {
-      check_offset_kind(*off);
-      instant at = offset_instant(*off);
-      if (settings_.lookback) at -= *settings_.lookback;
-      return at;
-    }
-    if (settings_.initial_since) {
-      auto t = parse_iso8601(*settings_.initial_since);
-      if (t) return *t;
-    }
-    return instant{};
+    sincehash::check_offset_kind(settings_, off, partition_);
   }
 
   // The offset of an instant cursor: the newest updated date of the batch, unless too far in

@@ -8,7 +8,8 @@
 //   memory:                             a store held in this process (tests, demos)
 // A back end whose client library this build lacks is refused with `errc::unsupported` naming
 // the CMake target that brings it. With a key ring (libsodium), the store is sealed by an
-// `encrypted_store`.
+// `encrypted_store`. Opened with `open_mode::read_only`, an SQLite file is only read (nothing
+// created, migrated or written; a missing file reads as an empty state).
 
 #include <sincehash/any_store.hpp>
 #include <sincehash/error.hpp>
@@ -27,6 +28,7 @@
 #include <sincehash/store/encrypted.hpp>
 #endif
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +53,15 @@ namespace sincehash {
   return out;
 }
 
+/// How `open_store` opens a store.
+enum class open_mode : std::uint8_t {
+  read_write,  ///< the default: created (SQLite) or migrated as needed
+  /// For programs that only look: an SQLite file is opened read-only, never created or migrated
+  /// (a missing or empty file reads as a state holding nothing); a write throws. The other back
+  /// ends are opened as usual: the calls made decide what is written.
+  read_only,
+};
+
 namespace detail {
 
 [[nodiscard]] inline bool uri_starts(std::string_view uri, std::string_view prefix) noexcept {
@@ -59,7 +70,7 @@ namespace detail {
 
 // Calls `f(std::unique_ptr<Store>)` with the store `uri` names.
 template <class F>
-decltype(auto) with_opened_store(std::string_view uri, F&& f) {
+decltype(auto) with_opened_store(std::string_view uri, open_mode mode, F&& f) {
   if (uri == "memory:") return f(std::make_unique<memory_store>(), "memory");
   if (uri_starts(uri, "rediss://")) {
     throw error(errc::unsupported,
@@ -94,8 +105,11 @@ decltype(auto) with_opened_store(std::string_view uri, F&& f) {
     throw error(errc::invalid_argument, "state URI '" + std::string(uri) + "': no file path given");
   }
 #ifdef SINCEHASH_HAS_SQLITE
-  return f(std::make_unique<sqlite_store>(std::string(path)), "sqlite");
+  sqlite_options o;
+  o.read_only = mode == open_mode::read_only;
+  return f(std::make_unique<sqlite_store>(std::string(path), std::move(o)), "sqlite");
 #else
+  (void)mode;
   throw error(errc::unsupported, "state URI '" + std::string(uri) +
                                      "': this build has no SQLite back end (sincehash::sqlite, SQLite3)");
 #endif
@@ -121,9 +135,10 @@ class owning_encrypted_store : private inner_owner<Inner>, public encrypted_stor
 
 /// Opens the state store `uri` names (see the top of this file). Throws `sincehash::error`:
 /// `errc::invalid_argument` for a malformed URI, `errc::unsupported` for a back end this build
-/// lacks, and what the back end throws when it cannot open (`errc::store_error`).
-[[nodiscard]] inline any_store open_store(std::string_view uri) {
-  return detail::with_opened_store(uri, [](auto store, const char* kind) {
+/// lacks, and what the back end throws when it cannot open (`errc::store_error`, or
+/// `errc::invalid_argument` for a file that is not a sincehash state file).
+[[nodiscard]] inline any_store open_store(std::string_view uri, open_mode mode = open_mode::read_write) {
+  return detail::with_opened_store(uri, mode, [](auto store, const char* kind) {
     any_store out(std::move(store));
     out.set_kind(kind);
     return out;
@@ -132,8 +147,9 @@ class owning_encrypted_store : private inner_owner<Inner>, public encrypted_stor
 
 #ifdef SINCEHASH_HAS_SODIUM
 /// As above, every state sealed with `keys` (an `encrypted_store` over the opened one).
-[[nodiscard]] inline any_store open_store(std::string_view uri, const key_ring& keys) {
-  return detail::with_opened_store(uri, [&](auto store, const char* kind) {
+[[nodiscard]] inline any_store open_store(std::string_view uri, const key_ring& keys,
+                                          open_mode mode = open_mode::read_write) {
+  return detail::with_opened_store(uri, mode, [&](auto store, const char* kind) {
     using inner_type = typename decltype(store)::element_type;
     any_store out(std::make_unique<detail::owning_encrypted_store<inner_type>>(std::move(store), keys));
     out.set_kind(std::string("encrypted ") + kind);

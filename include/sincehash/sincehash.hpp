@@ -17,6 +17,7 @@
 #include "sincehash/offset.hpp"
 #include "sincehash/schedule.hpp"
 #include "sincehash/settings.hpp"
+#include "sincehash/since.hpp"
 #include "sincehash/store.hpp"
 #include "sincehash/store/lease.hpp"
 #include "sincehash/store/memory.hpp"

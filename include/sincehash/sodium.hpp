@@ -22,13 +22,17 @@
 // once nothing sealed under it remains.
 
 #include <sodium.h>
+#if !defined(_WIN32)
+#include <sys/stat.h>
+#endif
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -170,6 +174,26 @@ class key_ring {
       while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
       return s;
     };
+    // Names the first character of `hex` that is not a hexadecimal digit by its column (1-based,
+    // in bytes) in the line as written: one character of a mistyped key, never the key.
+    auto refuse_non_hex = [&](std::size_t line_number, std::string_view hex) {
+      const auto bad =
+          std::find_if(hex.begin(), hex.end(), [](char c) { return detail::sodium_hex_value(c) < 0; });
+      if (bad == hex.end()) return;
+      const auto at = static_cast<std::size_t>(&*bad - text.data());
+      const std::size_t newline = at == 0 ? std::string_view::npos : text.rfind('\n', at - 1);
+      const std::size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
+      const auto c = static_cast<unsigned char>(*bad);
+      std::string shown;
+      if (c >= 0x21 && c < 0x7F) {
+        shown = std::string("'") + *bad + "'";
+      } else {
+        static constexpr char digits[] = "0123456789ABCDEF";
+        shown = std::string("byte 0x") + digits[c >> 4] + digits[c & 0xF];
+      }
+      fail(line_number, "the key must be 64 hexadecimal digits (32 bytes): " + shown + " at column " +
+                            std::to_string(at - line_start + 1) + " is not a hexadecimal digit");
+    };
     std::vector<std::pair<std::size_t, std::string_view>> lines;  // (1-based line, content)
     std::size_t number = 0;
     for (std::size_t start = 0; start <= text.size();) {
@@ -191,6 +215,8 @@ class key_ring {
         break;
       }
       std::size_t gap = line.find_first_of(" \t");
+      if (gap == std::string_view::npos && lines.size() == 1 && line.size() == 64)
+        refuse_non_hex(l.first, line);
       if (gap == std::string_view::npos)
         fail(l.first, "expected `ID HEX` (a key id, white space, 64 hex digits)");
       std::string_view id_text = line.substr(0, gap);
@@ -203,6 +229,7 @@ class key_ring {
         id = id * 10 + static_cast<std::uint64_t>(c - '0');
       }
       if (id == 0 || id > 0xFFFFFFFFull) fail(l.first, "the key id must be a number from 1 to 4294967295");
+      refuse_non_hex(l.first, hex);
       if (!is_hex_text(hex)) {
         fail(l.first, "the key must be 64 hexadecimal digits (32 bytes), found " +
                           std::to_string(hex.size()) + " characters");
@@ -215,21 +242,60 @@ class key_ring {
     return key_ring(std::move(keys));
   }
 
-  /// Reads the key file at `path`; throws `errc::io_error` when it cannot be read, else as
-  /// `parse`. A file larger than 1 MiB is refused.
+  /// Reads the key file at `path`; throws `errc::io_error` when it cannot be read, and
+  /// `errc::config_error` when it is a directory, when group or others have any access to it
+  /// (POSIX; as ssh refuses such a private key: `chmod 600` it) or it is larger than 1 MiB, else
+  /// as `parse`. The messages name the file (and its mode), never key material.
   [[nodiscard]] static key_ring load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw error(errc::io_error, "key file " + path + ": cannot be read");
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+      throw error(errc::io_error, "key file " + path + ": cannot be read (" + std::strerror(errno) + ")");
+    }
+    struct closer {
+      std::FILE* f;
+      ~closer() { std::fclose(f); }
+    } close_f{f};
+#if !defined(_WIN32)
+    struct stat st {};
+    if (::fstat(fileno(f), &st) == 0) {  // of the file opened, not of whatever the path names later
+      if (S_ISDIR(st.st_mode)) throw error(errc::config_error, "key file " + path + ": is a directory");
+      if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        throw error(errc::config_error, "key file " + path + ": permissions " + mode +
+                                            " are too open: group or others can access it; keys must be "
+                                            "readable by their owner only (chmod 600 " +
+                                            path + ")");
+      }
+    }
+#endif
     std::string text;
     char buf[4096];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-      text.append(buf, static_cast<std::size_t>(in.gcount()));
-      if (text.size() > (1u << 20))
+    for (;;) {
+      const std::size_t n = std::fread(buf, 1, sizeof buf, f);
+      text.append(buf, n);
+      if (text.size() > (1u << 20)) {
+        sodium_memzero(&text[0], text.size());
         throw error(errc::config_error, "key file " + path + ": larger than 1 MiB");
+      }
+      if (n < sizeof buf) break;
     }
-    key_ring ring = parse(text, "key file " + path);
-    sodium_memzero(&text[0], text.size());
-    return ring;
+    const bool failed = std::ferror(f) != 0;
+    sodium_memzero(buf, sizeof buf);
+    if (failed) {
+      const int e = errno;
+      if (!text.empty()) sodium_memzero(&text[0], text.size());
+      if (e == EISDIR) throw error(errc::config_error, "key file " + path + ": is a directory");
+      throw error(errc::io_error, "key file " + path + ": cannot be read (" + std::strerror(e) + ")");
+    }
+    try {
+      key_ring ring = parse(text, "key file " + path);
+      if (!text.empty()) sodium_memzero(&text[0], text.size());
+      return ring;
+    } catch (...) {
+      if (!text.empty()) sodium_memzero(&text[0], text.size());
+      throw;
+    }
   }
 
  private:

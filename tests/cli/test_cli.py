@@ -233,6 +233,142 @@ class cli_case(unittest.TestCase):
         _, url, _ = self.run_cli("since", "--url")
         self.assertEqual(url.strip(), "/hubs/crm/contacts?where=LastModifiedDate>'2024-03-01T10:00:00.000Z'")
 
+    # -- status, and commands that only read ----------------------------------------------------
+
+    def status(self, *args, state=None):
+        _, out, _ = self.run_cli("status", "--state", state or self.state, *args)
+        return [json.loads(line) for line in out.splitlines()]
+
+    def state_files(self):
+        """The state file's bytes and modification time (the -wal and -shm files of a reader are
+        SQLite's own)."""
+        with open(self.state, "rb") as f:
+            return f.read(), os.stat(self.state).st_mtime_ns
+
+    def test_status_reports_each_partition(self):
+        cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        cfg["contacts"]["sincehash"] = {"ttl": "P1D", "rescan": "PT1H", "lookback": "PT5M"}
+        path = self.write("status.json", json.dumps(cfg))
+        self.assertEqual(self.status(), [])  # nothing stored yet
+        t1, t2 = "2024-03-01T10:00:00.000+0000", "2024-03-01T11:00:00.000+0000"
+        self.process([sf("a", "A", "a@x", t1), sf("b", "B", "b@x", t2)], "--now", "2024-03-01T12:00:00Z",
+                     config=path)
+        self.process([sf("c", "C", "c@x", t1)], "--instance", "east/1", "--now", "2024-03-01T18:00:00Z",
+                     config=path)
+        # Without --config: every partition, names split from the key, no schedule known.
+        lines = self.status("--now", "2024-03-02T11:00:00Z")
+        self.assertEqual([x["partition"] for x in lines], ["default/contacts", "east%2F1/contacts"])
+        self.assertEqual(lines[0], {"partition": "default/contacts", "instance": "default",
+                                    "resource": "contacts", "offset": t2, "since": t2, "records": 2,
+                                    "rescan": {"active": False, "last": None, "next_due": None, "due": None}})
+        self.assertEqual((lines[1]["instance"], lines[1]["resource"], lines[1]["offset"]), ("east/1", "contacts", t1))
+        # Records count only the unexpired states (a day after they were last seen they expire).
+        self.assertEqual([x["records"] for x in self.status("--now", "2024-03-02T12:00:00Z")], [0, 1])
+        # With --config: that partition, `since` as `sincehash since` prints it, the schedule.
+        conf = ("--config", path, "--resource", "contacts")
+        (line,) = self.status(*conf, "--now", "2024-03-01T12:30:00Z")
+        _, since, _ = self.run_cli("since", config=path)
+        self.assertEqual(line["since"], since.strip())
+        self.assertEqual(line["since"], "2024-03-01T10:55:00.000+0000")
+        self.assertEqual(line["rescan"], {"active": False, "last": None, "next_due": None, "due": True})
+        (line,) = self.status(*conf, "--instance", "east/1")
+        self.assertEqual(line["partition"], "east%2F1/contacts")
+        (line,) = self.status(*conf, "--instance", "nobody")  # a partition with nothing stored
+        self.assertEqual((line["offset"], line["since"], line["records"]), (None, None, 0))
+        self.assertEqual(line["rescan"]["due"], True)
+        # After a rescan: its time, the next one an hour later, due from then on.
+        self.process([sf("a", "A", "a@x", t1)], "--now", "2024-03-01T13:00:00Z", rescan=True, config=path)
+        (line,) = self.status(*conf, "--now", "2024-03-01T13:59:59Z")
+        self.assertEqual(line["records"], 1)
+        self.assertEqual(line["rescan"], {"active": False, "last": "2024-03-01T13:00:00.000Z",
+                                          "next_due": "2024-03-01T14:00:00.000Z", "due": False})
+        (line,) = self.status(*conf, "--now", "2024-03-01T14:00:00Z")
+        self.assertTrue(line["rescan"]["due"])
+        # A configuration without a schedule: null.
+        (line,) = self.status("--config", self.config, "--resource", "contacts", "--now", "2024-03-01T14:00:00Z")
+        self.assertEqual(line["rescan"], {"active": False, "last": "2024-03-01T13:00:00.000Z",
+                                          "next_due": None, "due": None})
+        # --config and --resource go together.
+        for args in (("--config", path), ("--resource", "contacts"), ("--instance", "x")):
+            rc, _, err = self.run_cli("status", "--state", self.state, *args, check_rc=2)
+            self.assertIn("needs", err)
+
+    def test_status_and_since_only_read(self):
+        # A path that does not exist stays so: no file, no partition.
+        for args in (("since",), ("since", "--url"), ("status", "--state", self.state),
+                     ("status", "--state", self.state, "--config", self.config, "--resource", "contacts")):
+            with self.subTest(args=args, state="missing"):
+                self.run_cli(*args)
+                self.assertFalse(os.path.exists(self.state))
+        self.process([sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")])
+        before = self.state_files()
+        for args in (("since",), ("since", "--url"), ("status", "--state", self.state),
+                     ("status", "--state", self.state, "--config", self.config, "--resource", "contacts"),
+                     ("status", "--state", self.state, "--config", self.config, "--resource", "contacts",
+                      "--instance", "another")):
+            with self.subTest(args=args, state="existing"):
+                self.run_cli(*args)
+                self.assertEqual(self.state_files(), before)
+        # No partition was created (a detector would have interned its fingerprint), no lease taken.
+        lines = self.status()
+        self.assertEqual([x["partition"] for x in lines], ["default/contacts"])
+        self.run_cli("since", "--instance", "fresh")
+        self.assertEqual([x["partition"] for x in self.status()], ["default/contacts"])
+        # A state file nobody may write to is read all the same.
+        os.chmod(self.state, 0o444)
+        try:
+            for name in ("-wal", "-shm"):
+                if os.path.exists(self.state + name):
+                    os.remove(self.state + name)
+            self.assertEqual(self.run_cli("since")[1].strip(), "2024-03-01T10:00:00.000+0000")
+            self.assertEqual(self.status()[0]["records"], 1)
+            self.assertEqual(self.state_files(), before)
+        finally:
+            os.chmod(self.state, 0o644)
+        # An empty file (what `touch` leaves) reads as a state with nothing in it, and stays empty.
+        empty = self.write("empty.db", "")
+        self.assertEqual(self.status(state=empty), [])
+        self.assertEqual(self.run_cli("since", state=empty)[1], "")
+        self.assertEqual(os.path.getsize(empty), 0)
+
+    def test_another_programs_sqlite_database_is_refused_and_left_untouched(self):
+        import sqlite3
+        foreign = os.path.join(self.dir.name, "app.db")
+        db = sqlite3.connect(foreign)
+        db.execute("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO customers(name) VALUES ('Ada')")
+        db.commit()
+        schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        db.close()
+        with open(foreign, "rb") as f:
+            before = f.read()
+        record = sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000") + "\n"
+        for args in (("process",), ("rescan",), ("since",), ("reset",), ("purge",), ("status", "--state", foreign)):
+            with self.subTest(args=args):
+                rc, out, err = self.run_cli(*args, input_text=record, state=foreign, check_rc=2)
+                self.assertIn("app.db", err)
+                self.assertIn("not a sincehash state file", err)
+                self.assertIn("customers", err)
+                self.assertNotIn("created", out)
+                db = sqlite3.connect(foreign)
+                self.assertEqual(db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall(),
+                                 schema)
+                self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "delete")
+                db.close()
+                with open(foreign, "rb") as f:
+                    self.assertEqual(f.read(), before)
+        # A file that is no SQLite database at all is refused the same way.
+        text = self.write("notes.db", "these are my notes, not a database\n" * 100)
+        rc, _, err = self.run_cli("process", input_text=record, state=text, check_rc=2)
+        self.assertIn("notes.db", err)
+        self.assertIn("not an SQLite database", err)
+        # An empty file and a new path become state files.
+        empty = self.write("empty.db", "")
+        events, _ = self.process([record.strip()], state=empty)
+        self.assertEqual(len(events), 1)
+        events, _ = self.process([record.strip()], state=os.path.join(self.dir.name, "new.db"))
+        self.assertEqual(len(events), 1)
+
     def test_lookback_since_is_formatted_with_the_updated_pattern(self):
         cfg = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
         cfg["contacts"]["sincehash"] = {"lookback": "PT5M", "initialSince": "2020-01-01T00:00:00Z"}
@@ -302,7 +438,7 @@ class cli_case(unittest.TestCase):
         self.assertIn("sincehash:", err)
 
     def test_help_for_every_command(self):
-        for cmd in ["process", "rescan", "since", "reset", "purge", "demo"]:
+        for cmd in ["process", "rescan", "since", "reset", "purge", "status", "demo"]:
             p = subprocess.run([BIN, cmd, "--help"], capture_output=True, text=True)
             self.assertEqual(p.returncode, 0, cmd)
             self.assertIn("usage: sincehash " + cmd, p.stdout)
@@ -506,8 +642,10 @@ class cli_case(unittest.TestCase):
 
     # -- --key-file: encrypted state, keyed hashing ----------------------------------------------
 
-    def key_file(self, name="keys.txt", lines=("1 " + "ab" * 32,)):
-        return self.write(name, "".join(line + "\n" for line in lines))
+    def key_file(self, name="keys.txt", lines=("1 " + "ab" * 32,), mode=0o600):
+        path = self.write(name, "".join(line + "\n" for line in lines))
+        os.chmod(path, mode)
+        return path
 
     def test_key_file_encrypts_the_state_and_keys_the_hash(self):
         if "--key-file" not in self.run_cli("--help")[1]:
@@ -563,6 +701,36 @@ class cli_case(unittest.TestCase):
         self.assertNotIn("ab" * 31, err)
         rc, _, err = self.run_cli("since", "--key-file", os.path.join(self.dir.name, "missing"), check_rc=2)
         self.assertIn("cannot be read", err)
+
+    def test_key_files_open_to_others_directories_and_bad_digits_are_refused(self):
+        if "--key-file" not in self.run_cli("--help")[1]:
+            self.skipTest("this build has no libsodium")
+        for mode in (0o644, 0o640, 0o604, 0o660):
+            with self.subTest(mode=oct(mode)):
+                keys = self.key_file("open.txt", mode=mode)
+                for args in (("since",), ("status", "--state", self.state)):
+                    rc, _, err = self.run_cli(*args, "--key-file", keys, check_rc=2)
+                    self.assertIn("open.txt", err)
+                    self.assertIn("permissions 0%o" % mode, err)
+                    self.assertIn("chmod 600", err)
+                rc, _, err = self.run_cli("process", "--key-file", keys, check_rc=2,
+                                          input_text=sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000") + "\n")
+                self.assertIn("chmod 600", err)
+                self.assertFalse(os.path.exists(self.state))  # refused before the state was opened
+        self.run_cli("since", "--key-file", self.key_file("owner.txt", mode=0o600))
+        self.run_cli("since", "--key-file", self.key_file("owner-ro.txt", mode=0o400))
+        rc, _, err = self.run_cli("since", "--key-file", self.dir.name, check_rc=2)
+        self.assertIn(self.dir.name, err)
+        self.assertIn("is a directory", err)
+        key = "ab" * 10 + "g" + "ab" * 21 + "a"
+        rc, _, err = self.run_cli("since", "--key-file", self.key_file("digit.txt", ("# keys", "1  " + key)),
+                                  check_rc=2)
+        self.assertIn("digit.txt:2:", err)
+        self.assertIn("'g' at column 24", err)
+        self.assertNotIn("ab" * 10, err)  # no key material
+        rc, _, err = self.run_cli("since", "--key-file", self.key_file("one.txt", ("ab" * 31 + "z" + "a",)),
+                                  check_rc=2)
+        self.assertIn("'z' at column 63", err)
 
     # -- input shapes and framing ----------------------------------------------------------------
 
@@ -677,7 +845,7 @@ class cli_case(unittest.TestCase):
 
     def test_since_and_purge_fail_when_their_output_cannot_be_written(self):
         self.process([sf("a", "A", "a@x", "2024-03-01T10:00:00.000+0000")])  # an offset to print
-        for args in (("since",), ("since", "--url"), ("purge",)):
+        for args in (("since",), ("since", "--url"), ("purge",), ("status", "--state", self.state)):
             with self.subTest(args=args, to="a full device"):
                 with open("/dev/full", "w") as full:
                     _, _, err = self.run_cli(*args, stdout=full, check_rc=1)

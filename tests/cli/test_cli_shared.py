@@ -124,6 +124,7 @@ class shared_state:
         keys = os.path.join(self.dir.name, "keys.txt")
         with open(keys, "w") as f:
             f.write("1 " + "ab" * 32 + "\n")
+        os.chmod(keys, 0o600)  # keys readable by others are refused
         t = "2024-03-01T10:00:00.000+0000"
         batch = [rec("a", "Ada", t, email="ada.lovelace@x.org"), rec("b", "Bob", t)]
         events, s = self.process(batch, "--key-file", keys, "--now", "2024-03-03T00:00:00Z")
@@ -137,6 +138,7 @@ class shared_state:
         other = os.path.join(self.dir.name, "other.txt")
         with open(other, "w") as f:
             f.write("1 " + "cd" * 32 + "\n")
+        os.chmod(other, 0o600)
         _, _, err = self.run_cli("process", "--key-file", other, input_text=batch[0] + "\n", check_rc=1)
         self.assertIn("cannot be opened", err)
         events, _ = self.process([rec("a", "Ada", "2024-03-02T10:00:00.000+0000", email="ada@new.org")],

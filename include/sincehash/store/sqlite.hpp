@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -48,6 +49,10 @@ struct sqlite_options {
   /// values write each changed page to the main file less often (random ids touch many pages);
   /// the WAL grows up to about this many 4 KiB pages and is truncated back after a checkpoint.
   std::int64_t wal_checkpoint_pages = 16384;
+  /// Opens the file for reading only: nothing is created, migrated or written (a write throws
+  /// `errc::store_error`); a missing or empty file reads as a state with nothing in it. For
+  /// programs that only look (`sincehash since`, `sincehash status`).
+  bool read_only = false;
   fault_hook fault_injector;  ///< test only: see `fault_hook`
 };
 
@@ -59,7 +64,10 @@ struct sqlite_options {
 ///
 /// The schema is versioned (PRAGMA user_version, `schema_version`); an older file is migrated on
 /// open, a newer one is refused with `errc::store_error` naming both versions, a file of another
-/// application (PRAGMA application_id) is refused too. Schema 3: each record row holds its
+/// application (PRAGMA application_id) is refused too, and so is a non-empty database that is
+/// not a sincehash state file (tables but no sincehash application id) or a file that is not an
+/// SQLite database: both with `errc::invalid_argument` naming the file, before anything is
+/// written to it. A new path or an empty file becomes a state file. Schema 3: each record row holds its
 /// version, each partition row its write sequence and its lease (owner, last token, expiry in
 /// wall-clock milliseconds). A file of schema 1 or 2 is migrated in place without rewriting its
 /// rows: they take version 1 and their partitions sequence 1, so later writes are numbered above.
@@ -81,19 +89,26 @@ class sqlite_store {
   /// The schema version this library writes and understands.
   static constexpr int schema_version = detail::sqlite_schema_version;
 
-  /// Opens (or creates) the state file at `path` and migrates its schema.
+  /// Opens (or creates) the state file at `path` and migrates its schema; with
+  /// `sqlite_options::read_only`, opens it for reading only.
   explicit sqlite_store(const std::string& path, sqlite_options options = {}) : options_(std::move(options)) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-      std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-      close();
-      throw error(errc::store_error, "sqlite: cannot open '" + path + "': " + msg);
-    }
+    std::error_code ec;
+    // Read only, a missing file is an empty state: read from an empty database in memory.
+    const bool in_memory = options_.read_only && !std::filesystem::exists(path, ec);
+    open(in_memory ? std::string(":memory:") : path, options_.read_only && !in_memory);
     try {
-      sqlite3_extended_result_codes(db_, 1);
-      sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
-      migrate(path);
+      if (!options_.read_only || in_memory) {
+        migrate(path);
+      } else if (const std::int64_t version = inspect(path); version == 0) {
+        close();  // an empty file: nothing stored yet
+        open(":memory:", false);
+        migrate(path);
+      } else if (version != schema_version) {
+        throw error(errc::store_error, "sqlite: '" + path + "' has schema version " +
+                                           std::to_string(version) + ", older than version " +
+                                           std::to_string(schema_version) +
+                                           ": a run that writes to it migrates it first");
+      }
       std::string pragmas = "PRAGMA synchronous=";
       pragmas += options_.synchronous == sqlite_sync::full ? "FULL" : "NORMAL";
       pragmas += ";PRAGMA cache_size=-" + std::to_string(options_.cache_kib);
@@ -990,7 +1005,65 @@ class sqlite_store {
     c.run();
   }
 
+  void open(const std::string& path, bool read_only) {
+    const int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      close();
+      throw error(errc::store_error, "sqlite: cannot open '" + path + "': " + msg);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+  }
+
+  // The schema version of the open file (0: empty, no schema yet), having refused a file that is
+  // not a sincehash state file: another application's, another program's database (tables but
+  // not our application id) or no SQLite database at all. Reads only.
+  std::int64_t inspect(const std::string& path) {
+    const auto foreign = [&](const std::string& why) {
+      throw error(errc::invalid_argument, "sqlite: '" + path + "' is not a sincehash state file (" + why +
+                                              "); name a new file or an existing sincehash state");
+    };
+    std::int64_t app = 0, version = 0, objects = 0;
+    try {
+      app = pragma_integer("application_id");
+      version = pragma_integer("user_version");
+      objects = query_integer("SELECT count(*) FROM sqlite_master");
+    } catch (const error&) {
+      if ((sqlite3_extended_errcode(db_) & 0xFF) == SQLITE_NOTADB) foreign("not an SQLite database");
+      throw;
+    }
+    if (app != 0 && app != detail::sqlite_application_id) {
+      foreign("it belongs to another application, application_id " + std::to_string(app));
+    }
+    if (app == 0 && (objects != 0 || version != 0)) {
+      std::string names;
+      {
+        sqlite3_stmt* raw = nullptr;
+        int rc = sqlite3_prepare_v2(db_, "SELECT name FROM sqlite_master ORDER BY name LIMIT 4", -1, &raw,
+                                    nullptr);
+        if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "reading the schema of '" + path + "'");
+        {
+          detail::sqlite_cursor c(db_, raw);
+          for (int k = 0; c.step(); ++k)
+            names += k == 3 ? ", ..." : (k == 0 ? "\"" : ", \"") + std::string(c.text(0)) + "\"";
+        }
+        sqlite3_finalize(raw);
+      }
+      foreign("another program's SQLite database" + (names.empty() ? std::string() : ": it holds " + names));
+    }
+    if (version > schema_version) {
+      throw error(errc::store_error, "sqlite: '" + path + "' has schema version " + std::to_string(version) +
+                                         ", newer than version " + std::to_string(schema_version) +
+                                         " understood by this sincehash; upgrade sincehash to open it");
+    }
+    if (version < 0) throw error(errc::store_error, "sqlite: '" + path + "' has a negative schema version");
+    return version;
+  }
+
   void migrate(const std::string& path) {
+    (void)inspect(path);  // refused before anything is written to it
     std::string mode;
     {
       sqlite3_stmt* raw = nullptr;
@@ -1002,25 +1075,13 @@ class sqlite_store {
       }
       sqlite3_finalize(raw);
     }
-    if (mode != "wal") {
+    if (mode != "wal" && mode != "memory") {
       throw error(errc::store_error,
                   "sqlite: '" + path + "' cannot use the WAL journal (mode is '" + mode + "')");
     }
     write_transaction tx(*this);
-    std::int64_t app = pragma_integer("application_id");
-    std::int64_t version = pragma_integer("user_version");
-    if (app != 0 && app != detail::sqlite_application_id) {
-      throw error(errc::store_error, "sqlite: '" + path +
-                                         "' belongs to another application (application_id " +
-                                         std::to_string(app) + "), not a sincehash state store");
-    }
-    if (version > schema_version) {
-      throw error(errc::store_error, "sqlite: '" + path + "' has schema version " + std::to_string(version) +
-                                         ", newer than version " + std::to_string(schema_version) +
-                                         " understood by this sincehash; upgrade sincehash to open it");
-    }
-    if (version < 0) throw error(errc::store_error, "sqlite: '" + path + "' has a negative schema version");
-    if (version == schema_version && app == detail::sqlite_application_id) return;
+    const std::int64_t version = inspect(path);  // again under the lock: another process may have migrated it
+    if (version == schema_version) return;
     for (auto v = static_cast<std::size_t>(version); v < static_cast<std::size_t>(schema_version); ++v) {
       detail::sqlite_exec(db_, detail::sqlite_migrations[v]);
     }
@@ -1030,8 +1091,9 @@ class sqlite_store {
     tx.commit();
   }
 
-  std::int64_t pragma_integer(const char* name) {
-    std::string sql = std::string("PRAGMA ") + name;
+  std::int64_t pragma_integer(const char* name) { return query_integer(std::string("PRAGMA ") + name); }
+
+  std::int64_t query_integer(const std::string& sql) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
     if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "reading " + sql);
