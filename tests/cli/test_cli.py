@@ -660,6 +660,11 @@ class cli_case(unittest.TestCase):
         self.assertEqual(events, [])
         self.assertEqual(s["unchanged"], 2)
         self.assertEqual(self.run_cli("since", "--key-file", keys)[1].strip(), t1)
+        status = json.loads(self.run_cli("status", "--state", self.state, "--key-file", keys,
+                                         "--now", "2024-03-03T00:00:00Z")[1])
+        self.assertEqual((status["offset"], status["records"]), (t1, 2))
+        rc, _, err = self.run_cli("status", "--state", self.state, check_rc=2)
+        self.assertIn("partition 'default/contacts' is encrypted; pass its --key-file", err)
         # Nothing of the records is in the state files in clear.
         blob = b""
         for suffix in ("", "-wal"):

@@ -66,6 +66,21 @@ class shared_state:
                                    input_text="".join(r + "\n" for r in records))
         return [json.loads(l) for l in out.splitlines() if l.strip()], json.loads(err.strip().splitlines()[-1])
 
+    def test_status_reads_the_shared_state(self):
+        t1 = "2024-03-01T10:00:00.000+0000"
+        partition = self.instance + "/contacts"
+        conf = ("--config", self.config, "--resource", "contacts", "--instance", self.instance)
+        _, out, _ = self.run_cli("status", *conf)
+        self.assertEqual(json.loads(out)["offset"], None)
+        self.process([rec("a", "Ada", t1), rec("b", "Bob", t1)], "--now", "2024-03-03T00:00:00Z")
+        _, out, _ = self.run_cli("status", *conf, "--now", "2024-03-03T00:00:01Z")
+        line = json.loads(out)
+        self.assertEqual((line["partition"], line["instance"], line["offset"], line["since"], line["records"]),
+                         (partition, self.instance, t1, t1, 2))
+        _, out, _ = self.run_cli("status", "--now", "2024-03-03T00:00:01Z")
+        mine = [json.loads(l) for l in out.splitlines() if json.loads(l)["partition"] == partition]
+        self.assertEqual([x["records"] for x in mine], [2])
+
     def test_poll_repoll_since_reset(self):
         t1, t2 = "2024-03-01T10:00:00.000+0000", "2024-03-02T10:00:00.000+0000"
         batch = [rec("a", "Ada", t1), rec("b", "Bob", t1)]
