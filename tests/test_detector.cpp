@@ -1,14 +1,18 @@
 #include <sincehash/detector.hpp>
+#include <sincehash/input.hpp>
 #include <sincehash/store/memory.hpp>
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 using namespace sincehash;
@@ -880,4 +884,50 @@ TEST_CASE("an integer cursor from a chronological source: an out-of-order value 
   CHECK(r.notices[0].position == 2);
   CHECK(r.notices[0].message.find("updated value 3 is earlier") != std::string::npos);
   CHECK(d.since().value() == "5");
+}
+
+// The reader's records are the detector's input, under both names.
+static_assert(std::is_same_v<framed_record, input_record>);
+
+TEST_CASE(
+    "the reader's records go to the detector as they are, and so does any type with bytes and position") {
+  const std::string text = rec("1", "a@x", "2024-03-01T10:00:00Z") + "\n\n" +
+                           rec("2", "b@x", "2024-03-01T11:00:00Z") + "\n{not json\n";
+  std::FILE* in = std::tmpfile();
+  REQUIRE(in != nullptr);
+  std::fwrite(text.data(), 1, text.size(), in);
+  std::rewind(in);
+  record_reader reader(in);
+  std::vector<input_record> framed;
+  const bool read = reader.next_batch(framed);
+  std::fclose(in);  // the batch stays in the reader's buffer
+  REQUIRE(read);
+  REQUIRE(framed.size() == 3);
+  CHECK(framed[1].position == 3);
+  CHECK(framed[0].padding >= 64);
+
+  // Without a `padding` member: read as if no byte followed the record.
+  struct plain_record {
+    std::string_view bytes;
+    std::size_t position;
+  };
+  std::vector<plain_record> plain;
+  for (const auto& r : framed) plain.push_back({r.bytes, r.position});
+
+  memory_store s1, s2;
+  detector d1(s1, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector d2(s2, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  const batch_result a = d1.process(framed);
+  const batch_result b = d2.process(plain);
+  REQUIRE(ids_of(a) == std::vector<std::string>{"1", "2"});
+  CHECK(ids_of(b) == ids_of(a));
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    CHECK(b.events[i].event_id == a.events[i].event_id);
+    CHECK(b.events[i].position == a.events[i].position);
+    CHECK(b.events[i].record == a.events[i].record);
+  }
+  REQUIRE(a.rejected.size() == 1);
+  REQUIRE(b.rejected.size() == 1);
+  CHECK(a.rejected[0].position == 4);
+  CHECK(b.rejected[0].position == 4);
 }

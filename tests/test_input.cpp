@@ -36,7 +36,7 @@ struct read_all_result {
 // after the next batch was read.
 void collect(sincehash::record_reader& reader, read_all_result& out, bool keep = false) {
   reader.keep_previous_batch(keep);
-  std::vector<sincehash::framed_record> b, previous;
+  std::vector<sincehash::input_record> b, previous;
   std::size_t previous_from = 0;
   while (reader.next_batch(b)) {
     if (keep) {
@@ -323,7 +323,7 @@ TEST_CASE("from a descriptor, NDJSON written before a pause is handed out withou
     ::close(fds[1]);
   });
   sincehash::record_reader reader(fds[0], 1000);
-  std::vector<sincehash::framed_record> b;
+  std::vector<sincehash::input_record> b;
   REQUIRE(reader.next_batch(b));
   std::vector<std::string> first;
   for (const auto& r : b) first.emplace_back(r.bytes);
@@ -411,7 +411,7 @@ TEST_CASE("a mapped file: lines appended while it is read are read too") {
   const int fd = ::open(file.path.c_str(), O_RDONLY);
   REQUIRE(fd >= 0);
   sincehash::record_reader reader(fd, 30);
-  std::vector<sincehash::framed_record> b;
+  std::vector<sincehash::input_record> b;
   std::vector<std::string> ids;
   REQUIRE(reader.next_batch(b));
   for (const auto& r : b) ids.emplace_back(r.bytes.substr(0, r.bytes.find(',')));
@@ -437,7 +437,7 @@ TEST_CASE("a mapped file: the pages of records handed out are given back") {
   SUBCASE("handing out one batch at a time") {}
   SUBCASE("keeping the previous batch") { keep = true; }
   reader.keep_previous_batch(keep);
-  std::vector<sincehash::framed_record> b;
+  std::vector<sincehash::input_record> b;
   const std::size_t before = resident_bytes();
   std::size_t peak = before, records = 0, checksum = 0;
   while (reader.next_batch(b)) {
@@ -469,7 +469,7 @@ std::vector<std::size_t> batches_of_a_trickle(int lines, std::chrono::millisecon
   });
   sincehash::record_reader reader(fds[0], 100000);
   reader.set_pause_wait(pause_wait);
-  std::vector<sincehash::framed_record> b;
+  std::vector<sincehash::input_record> b;
   std::vector<std::size_t> sizes;
   std::size_t total = 0;
   while (reader.next_batch(b)) {
@@ -515,7 +515,7 @@ TEST_CASE("a mapped file truncated while it is read is an error, not a bus error
   const int fd = ::open(file.path.c_str(), O_RDONLY);
   REQUIRE(fd >= 0);
   sincehash::record_reader reader(fd, 1000);
-  std::vector<sincehash::framed_record> b;
+  std::vector<sincehash::input_record> b;
   REQUIRE(reader.next_batch(b));
   CHECK(b.size() == 1000);
   REQUIRE(::truncate(file.path.c_str(), 100 * 200) == 0);

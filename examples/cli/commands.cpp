@@ -192,7 +192,7 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
   // and a trickle at most every 100 ms.
   if (in_fd >= 0) reader.set_pause_wait(std::chrono::milliseconds(10));
   struct fetched {
-    std::vector<framed_record> records;
+    std::vector<input_record> records;
     typename Detector::read_batch read;
     bool more = false;
   };

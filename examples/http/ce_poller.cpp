@@ -71,7 +71,7 @@ void append_results(const std::string& page, std::vector<std::string>& out) {
       fmemopen(const_cast<char*>(page.data()), page.size(), "r"), &std::fclose);
   if (!in) throw fetch_failure{"cannot read the page from memory"};
   sincehash::record_reader reader(in.get());
-  std::vector<sincehash::framed_record> batch;
+  std::vector<sincehash::input_record> batch;
   try {
     while (reader.next_batch(batch)) {
       for (const auto& record : batch) out.emplace_back(record.bytes);

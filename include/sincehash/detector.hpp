@@ -29,19 +29,15 @@
 // the old kind are compared by hash only, never found stale by a value of the other kind.
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -49,6 +45,7 @@
 #include "sincehash/classify.hpp"
 #include "sincehash/cursor.hpp"
 #include "sincehash/detail/batch_id_index.hpp"
+#include "sincehash/detail/batch_reader.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/events.hpp"
@@ -77,22 +74,6 @@ struct fixed_clock {
 };
 
 namespace detail {
-
-// A record after extraction, before classification. Its id and updated text live in the
-// detector's per-batch arena: first as offsets (the arena grows while records are read), then,
-// once every record was read, as views.
-struct extracted_record {
-  std::size_t index = 0;  // in the batch
-  std::size_t id_at = 0, id_size = 0;
-  std::size_t updated_at = 0, updated_size = 0;
-  std::string_view id;
-  value_kind id_kind = value_kind::string;
-  std::string_view updated_text;
-  value_kind updated_kind = value_kind::missing;
-  std::optional<instant> updated;
-  std::optional<instant> created;
-  digest hash;
-};
 
 // Everything needed to classify a batch's records again after a conflict: the records, their
 // extracted facts and how each was classified. Owned by the batch's pending commit.
@@ -184,16 +165,6 @@ class change_detector {
     return sincehash::since_url(settings_, offset(), partition_);
   }
 
- private:
-  // One record's reading: the record extracted, or why it is invalid.
-  struct read_slot {
-    detail::extracted_record item;
-    std::string reason;
-    bool ok = false;
-    bool is_json = false;
-  };
-
- public:
   /// A batch read (parsed, hashed, its dates parsed) and not yet classified: made by `read`,
   /// used up by `classify`. It refers to the records' bytes, which must stay valid until the
   /// events of `classify` were delivered.
@@ -206,7 +177,7 @@ class change_detector {
    private:
     friend class change_detector;
     std::vector<input_record> inputs_;
-    std::vector<read_slot> slots_;
+    std::vector<detail::read_slot> slots_;
     std::string arena_;  // ids and updated texts of the batch
   };
 
@@ -230,8 +201,7 @@ class change_detector {
       using record_type = std::decay_t<decltype(r)>;
       b.inputs_.push_back(input_record{r.bytes, r.position, detail::record_padding<record_type>::of(r)});
     }
-    b.slots_.resize(b.inputs_.size());
-    read_all(b.inputs_, b.slots_, b.arena_);
+    reader_.read(hasher_, settings_, b.inputs_, b.slots_, b.arena_);
     return b;
   }
 
@@ -251,7 +221,7 @@ class change_detector {
     std::vector<std::pair<std::size_t, std::size_t>> invalid_ids;  // arena spans, for rescan marks
     m.items.reserve(m.inputs.size());
     for (std::size_t i = 0; i < m.inputs.size(); ++i) {
-      read_slot& slot = batch.slots_[i];
+      detail::read_slot& slot = batch.slots_[i];
       if (!slot.ok) {
         reject(out, m.inputs[i], arena, slot.item, std::move(slot.reason), slot.is_json);
         if (slot.item.id_size != 0) invalid_ids.emplace_back(slot.item.id_at, slot.item.id_size);
@@ -323,9 +293,9 @@ class change_detector {
   /// parsing dates; classification stays on the calling thread, in input order, so every `n`
   /// gives the same results. Batches under 512 records are read by the calling thread alone;
   /// more than 64 threads count as 64.
-  void set_reader_threads(unsigned n) { reader_threads_ = n == 0 ? 1 : (n > 64 ? 64 : n); }
+  void set_reader_threads(unsigned n) { reader_.set_threads(n); }
   /// See `set_reader_threads`.
-  [[nodiscard]] unsigned reader_threads() const noexcept { return reader_threads_; }
+  [[nodiscard]] unsigned reader_threads() const noexcept { return reader_.threads(); }
 
   /// Applies `pending` in one atomic store operation, on condition that the state of every record
   /// it writes is still the one it was classified against. Call it only after the events of the
@@ -532,83 +502,9 @@ class change_detector {
   Clock clock_;
   Hasher hasher_;
   std::uint32_t fingerprint_ = 0;
-  unsigned reader_threads_ = 1;
-  std::vector<Hasher> helper_hashers_;      // one per extra reader thread (copies of hasher_)
-  std::vector<std::string> helper_arenas_;  // their arenas, appended to the batch's after reading
+  detail::batch_reader<Hasher> reader_;                           // reads batches, with the reader threads
   std::optional<std::set<std::string, std::less<>>> dry_rescan_;  // ids seen by a dry-run rescan
   std::map<std::uint32_t, fingerprint_info> fingerprints_;        // other fingerprints met, by id
-
-  // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
-  void read_range(Hasher& hasher, std::string& arena, const std::vector<input_record>& inputs,
-                  std::vector<read_slot>& slots, std::size_t lo, std::size_t hi) {
-    for (std::size_t i = lo; i < hi; ++i) {
-      read_slot& slot = slots[i];
-      slot.item.index = i;
-      slot.ok = extract(hasher, arena, inputs[i], slot.item, slot.reason, slot.is_json);
-    }
-  }
-
-  // Reads every input, sharing contiguous ranges out to the reader threads; afterwards every
-  // arena offset in `slots` refers to `arena`.
-  void read_all(const std::vector<input_record>& inputs, std::vector<read_slot>& slots, std::string& arena) {
-    const std::size_t n = inputs.size();
-    std::size_t threads = reader_threads_;
-    if (n < 512) threads = 1;
-    if (threads > n / 256) threads = std::max<std::size_t>(1, n / 256);
-    if (threads <= 1) {
-      read_range(hasher_, arena, inputs, slots, 0, n);
-      return;
-    }
-    while (helper_hashers_.size() < threads - 1) helper_hashers_.push_back(hasher_);
-    helper_arenas_.resize(std::max(helper_arenas_.size(), threads - 1));
-    // Threads take chunks of records in turn, so that one slowed down (by another process, or
-    // a classification running beside) does not hold the others up.
-    constexpr std::size_t chunk = 64;
-    const std::size_t chunks = (n + chunk - 1) / chunk;
-    std::vector<std::uint8_t> owner(chunks);
-    std::atomic<std::size_t> next_chunk{0};
-    std::atomic<bool> failed{false};
-    std::vector<std::exception_ptr> failures(threads);
-    const auto work = [&](std::size_t t) {
-      Hasher& hasher = t == 0 ? hasher_ : helper_hashers_[t - 1];
-      std::string& into = t == 0 ? arena : helper_arenas_[t - 1];
-      try {
-        for (;;) {
-          const std::size_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
-          if (c >= chunks || failed.load(std::memory_order_relaxed)) return;
-          owner[c] = static_cast<std::uint8_t>(t);
-          read_range(hasher, into, inputs, slots, c * chunk, std::min(n, (c + 1) * chunk));
-        }
-      } catch (...) {
-        failures[t] = std::current_exception();
-        failed = true;
-      }
-    };
-    std::vector<std::thread> workers;
-    workers.reserve(threads - 1);
-    for (std::size_t t = 1; t < threads; ++t) {
-      helper_arenas_[t - 1].clear();
-      workers.emplace_back(work, t);
-    }
-    work(0);
-    for (auto& w : workers) w.join();
-    for (const auto& f : failures) {
-      if (f) std::rethrow_exception(f);
-    }
-    std::vector<std::size_t> base(threads, 0);
-    for (std::size_t t = 1; t < threads; ++t) {
-      base[t] = arena.size();
-      arena += helper_arenas_[t - 1];
-    }
-    for (std::size_t c = 0; c < chunks; ++c) {
-      const std::size_t b = base[owner[c]];
-      if (b == 0) continue;
-      for (std::size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) {
-        slots[i].item.id_at += b;
-        slots[i].item.updated_at += b;
-      }
-    }
-  }
 
   static instant offset_instant(const offset_value& off) {
     return instant(std::chrono::nanoseconds(off.number));
@@ -921,94 +817,6 @@ class change_detector {
     r.record = in.bytes;
     r.record_is_json = is_json;
     out.rejected.push_back(std::move(r));
-  }
-
-  // Reads id, dates and digest in one pass. False with a reason when the record is invalid.
-  bool extract(Hasher& hasher, std::string& arena, const input_record& in, detail::extracted_record& item,
-               std::string& reason, bool& is_json) const {
-    auto read = hasher.read(in.bytes, in.padding);
-    if (!read) {
-      is_json = read.error().code != errc::parse_error;
-      reason = read.error().code == errc::parse_error ? "not JSON: " + read.error().describe()
-                                                      : read.error().message;
-      return false;
-    }
-    is_json = true;
-    const value_view& id = read->extra(0);
-    if (id.kind == value_kind::string || id.kind == value_kind::number) {
-      item.id_at = arena.size();
-      item.id_size = id.text.size();
-      arena.append(id.text.data(), id.text.size());
-      item.id_kind = id.kind;
-    }
-    if (id.kind == value_kind::missing) {
-      reason = "no id: field \"" + settings_.id_field.text() + "\" is missing";
-      return false;
-    }
-    if (id.kind != value_kind::string && id.kind != value_kind::number) {
-      reason = "the id field \"" + settings_.id_field.text() + "\" is not a string or a number";
-      return false;
-    }
-    if (item.id_size == 0) {
-      reason = "the id field \"" + settings_.id_field.text() + "\" is empty";
-      return false;
-    }
-    item.hash = read->hash;
-    std::size_t next = 1;
-    if (settings_.updated) {
-      const value_view& v = read->extra(next++);
-      if (v.kind != value_kind::string && v.kind != value_kind::number) {
-        reason =
-            std::string(settings_.cursor == cursor_kind::instant ? "no updated date" : "no updated value") +
-            ": field \"" + settings_.updated->path.text() + "\" is " +
-            (v.kind == value_kind::missing ? "missing" : "not a string or a number");
-        return false;
-      }
-      switch (settings_.cursor) {
-        case cursor_kind::instant: {
-          auto t = settings_.updated->format.parse(v.text, v.kind == value_kind::number);
-          if (!t) {
-            reason = "unparseable updated date \"" + std::string(v.text) + "\": " + t.error().describe();
-            return false;
-          }
-          item.updated = *t;
-          break;
-        }
-        case cursor_kind::integer: {
-          // Kept in `updated` as nanoseconds since the epoch: the order is the integers' order,
-          // so an older copy is stale as with dates.
-          auto n = parse_cursor_integer(v.text);
-          if (!n) {
-            reason = "bad updated value for an integer cursor: " + n.error().message;
-            return false;
-          }
-          item.updated = instant(std::chrono::nanoseconds(*n));
-          break;
-        }
-        case cursor_kind::string:
-          break;  // no `updated`: string cursors have no stale detection
-      }
-      item.updated_at = arena.size();
-      item.updated_size = v.text.size();
-      arena.append(v.text.data(), v.text.size());
-      item.updated_kind = v.kind;
-    }
-    if (settings_.created) {
-      const value_view& v = read->extra(next++);
-      if (v.kind == value_kind::string || v.kind == value_kind::number) {
-        auto t = settings_.created->format.parse(v.text, v.kind == value_kind::number);
-        if (!t) {
-          reason = "unparseable created date \"" + std::string(v.text) + "\": " + t.error().describe();
-          return false;
-        }
-        item.created = *t;
-      } else if (v.kind != value_kind::missing && v.kind != value_kind::null) {
-        reason = "the created date field \"" + settings_.created->path.text() + "\" is " +
-                 detail::json_kind_name(v.kind) + ", not a string or a number";
-        return false;
-      }
-    }
-    return true;
   }
 };
 

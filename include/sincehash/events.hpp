@@ -5,6 +5,7 @@
 // pending commit that records a batch's classification until it is committed.
 
 #include <sincehash/digest.hpp>
+#include <sincehash/record.hpp>
 #include <sincehash/store.hpp>
 
 #include "sincehash/detail/hash_types.hpp"
@@ -17,7 +18,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -118,28 +118,6 @@ struct batch_result {
   run_stats stats;
   pending_commit pending;  ///< hand to `commit` after the events were delivered
 };
-
-/// One input record: its bytes and its 1-based position (what `record_reader` produces).
-struct input_record {
-  std::string_view bytes;
-  std::size_t position = 0;
-  /// How many readable bytes follow `bytes` in memory (their contents do not matter): with
-  /// enough of them a fast access policy reads the record in place instead of copying it.
-  std::size_t padding = 0;
-};
-
-namespace detail {
-
-template <class R, class = void>
-struct record_padding {
-  static std::size_t of(const R&) noexcept { return 0; }
-};
-template <class R>
-struct record_padding<R, std::void_t<decltype(std::declval<const R&>().padding)>> {
-  static std::size_t of(const R& r) noexcept { return static_cast<std::size_t>(r.padding); }
-};
-
-}  // namespace detail
 
 /// The digest behind the event id of (partition, record id, type, updated value, watched hash): 32 hex digits
 /// of XXH3-128 over a length-prefixed encoding of the five, so a re-delivery of the same event has the same

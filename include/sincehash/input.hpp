@@ -38,16 +38,9 @@
 #endif
 
 #include "sincehash/error.hpp"
+#include "sincehash/record.hpp"
 
 namespace sincehash {
-
-/// One framed record: its bytes and its 1-based position (input line for NDJSON, element index
-/// for an array). `bytes` points into the reader's buffer: valid until the next `next_batch`.
-struct framed_record {
-  std::string_view bytes;
-  std::size_t position = 0;
-  std::size_t padding = 0;  ///< readable bytes after `bytes` in the buffer (at least 64)
-};
 
 namespace detail {
 
@@ -241,12 +234,13 @@ class record_reader {
   /// another thread. Memory then holds up to two batches.
   void keep_previous_batch(bool keep = true) noexcept { keep_previous_ = keep; }
 
-  /// The next batch into `out` (cleared first). Returns false at the end of the input with `out`
-  /// empty. Throws `sincehash::error`: io_error on a read failure; parse_error on an array or a
-  /// page (an object wrapping the records) that is cut off or followed by more data, or a record
-  /// over the size limit. Its position is a 0-based byte offset in the input (a byte order mark
-  /// counted).
-  bool next_batch(std::vector<framed_record>& out) {
+  /// The next batch into `out` (cleared first): each record's bytes in the reader's buffer,
+  /// valid until the next `next_batch` (see `keep_previous_batch`), followed by at least 64
+  /// readable bytes (`padding`). Returns false at the end of the input with `out` empty. Throws
+  /// `sincehash::error`: io_error on a read failure; parse_error on an array or a page (an object wrapping
+  /// the records) that is cut off or followed by more data, or a record over the size limit. Its position is
+  /// a 0-based byte offset in the input (a byte order mark counted).
+  bool next_batch(std::vector<input_record>& out) {
     out.clear();
     unpad();
 #ifdef SINCEHASH_INPUT_MAP

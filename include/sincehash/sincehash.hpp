@@ -15,6 +15,7 @@
 #include "sincehash/hasher.hpp"
 #include "sincehash/input.hpp"
 #include "sincehash/offset.hpp"
+#include "sincehash/record.hpp"
 #include "sincehash/schedule.hpp"
 #include "sincehash/settings.hpp"
 #include "sincehash/since.hpp"

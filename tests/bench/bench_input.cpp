@@ -40,7 +40,7 @@ const std::string& input_file() {
 template <class Reader>
 std::size_t frame_all(Reader& reader, bool keep) {
   reader.keep_previous_batch(keep);
-  std::vector<sincehash::framed_record> batch;
+  std::vector<sincehash::input_record> batch;
   std::size_t sum = 0;
   while (reader.next_batch(batch))
     for (const auto& r : batch) sum += static_cast<unsigned char>(r.bytes.front()) + r.bytes.back();

@@ -53,14 +53,12 @@ const sincehash::key_ring& keys() {
 #endif
 
 template <class Store, class Algorithm>
-void run(Store& store, Algorithm algorithm, const std::vector<sincehash::framed_record>& framed,
+void run(Store& store, Algorithm algorithm, const std::vector<sincehash::input_record>& records,
          std::uint8_t selector) {
   using namespace sincehash;
   change_detector<Store, field_hasher<Algorithm>, fixed_clock> d(
       store, "fuzz/r", settings(selector), fixed_clock{parse_iso8601("2024-06-01T00:00:00Z").value()},
       std::move(algorithm));
-  std::vector<input_record> records;
-  for (const auto& f : framed) records.push_back({f.bytes, f.position});
   batch_result first = d.process(records);
   const run_stats& s = first.stats;
   require(s.processed == records.size());
@@ -91,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (in == nullptr) return 0;
   sincehash::record_reader reader(in, 64, 1 << 16);
-  std::vector<sincehash::framed_record> batch;
+  std::vector<sincehash::input_record> batch;
   std::vector<std::string> owned;
   try {
     while (reader.next_batch(batch)) {
@@ -102,18 +100,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // A cut-off array or an oversized record: reported as an error with a position.
   }
   std::fclose(in);
-  std::vector<sincehash::framed_record> framed;
-  for (std::size_t i = 0; i < owned.size(); ++i) framed.push_back({owned[i], i + 1});
+  std::vector<sincehash::input_record> records;
+  for (std::size_t i = 0; i < owned.size(); ++i) records.push_back({owned[i], i + 1});
   sincehash::memory_store store;
 #ifdef SINCEHASH_HAS_SODIUM
   if (selector & 64) {
     sincehash::encrypted_store_options o;
     o.blind_index = (selector & 128) != 0;
     sincehash::encrypted_store<sincehash::memory_store> sealed(store, keys(), o);
-    run(sealed, sincehash::blake2b_keyed(keys(), "fuzz/r"), framed, selector);
+    run(sealed, sincehash::blake2b_keyed(keys(), "fuzz/r"), records, selector);
     return 0;
   }
 #endif
-  run(store, sincehash::xxh3_64{}, framed, selector);
+  run(store, sincehash::xxh3_64{}, records, selector);
   return 0;
 }

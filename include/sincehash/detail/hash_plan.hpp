@@ -169,19 +169,10 @@ class hash_plan {
 
   /// The child of `node` reached by `key`, or nullptr.
   [[nodiscard]] const plan_node* child(const plan_node* node, std::string_view key) const noexcept {
+    // Most keys of a record lead nowhere, most of them told by their length alone: that test
+    // stays small enough to be inlined into the walk wherever the compiler puts the rest.
     if ((node->child_lengths & length_bit(key.size())) == 0) return nullptr;
-    const plan_edge* e = edges_.data() + node->first_edge;
-    const plan_edge* end = e + node->edge_count;
-    while (e != end && e->key.size() < key.size()) ++e;
-    if (e == end || e->key.size() != key.size()) return nullptr;
-    const std::uint64_t head = key_head(key);
-    for (; e != end && e->key.size() == key.size(); ++e) {
-      if (e->head != head) continue;
-      if (key.size() <= 8 || std::memcmp(e->key.data() + 8, key.data() + 8, key.size() - 8) == 0) {
-        return nodes_.data() + e->child;
-      }
-    }
-    return nullptr;
+    return child_by_key(node, key);
   }
 
   /// The edges leaving `node`.
@@ -199,6 +190,22 @@ class hash_plan {
   [[nodiscard]] std::uint8_t slot_norm(std::size_t slot) const noexcept { return slot_norm_[slot]; }
 
  private:
+  // `child` past the length test.
+  [[nodiscard]] const plan_node* child_by_key(const plan_node* node, std::string_view key) const noexcept {
+    const plan_edge* e = edges_.data() + node->first_edge;
+    const plan_edge* end = e + node->edge_count;
+    while (e != end && e->key.size() < key.size()) ++e;
+    if (e == end || e->key.size() != key.size()) return nullptr;
+    const std::uint64_t head = key_head(key);
+    for (; e != end && e->key.size() == key.size(); ++e) {
+      if (e->head != head) continue;
+      if (key.size() <= 8 || std::memcmp(e->key.data() + 8, key.data() + 8, key.size() - 8) == 0) {
+        return nodes_.data() + e->child;
+      }
+    }
+    return nullptr;
+  }
+
   std::vector<plan_node> nodes_;
   std::vector<plan_edge> edges_;
   std::vector<std::uint8_t> slot_norm_;

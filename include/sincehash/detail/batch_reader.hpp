@@ -1,0 +1,237 @@
+#ifndef SINCEHASH_DETAIL_BATCH_READER_HPP
+#define SINCEHASH_DETAIL_BATCH_READER_HPP
+
+// The reading half of the detector: every record of a batch parsed and hashed, its id and dates
+// read, on one thread or several. Classification is the detector's.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "sincehash/access.hpp"
+#include "sincehash/cursor.hpp"
+#include "sincehash/detail/hash_types.hpp"
+#include "sincehash/digest.hpp"
+#include "sincehash/record.hpp"
+#include "sincehash/settings.hpp"
+#include "sincehash/time.hpp"
+
+namespace sincehash::detail {
+
+// A record after extraction, before classification. Its id and updated text live in the
+// batch's arena: first as offsets (the arena grows while records are read), then, once every
+// record was read, as views (set by the detector).
+struct extracted_record {
+  std::size_t index = 0;  // in the batch
+  std::size_t id_at = 0, id_size = 0;
+  std::size_t updated_at = 0, updated_size = 0;
+  std::string_view id;
+  value_kind id_kind = value_kind::string;
+  std::string_view updated_text;
+  value_kind updated_kind = value_kind::missing;
+  std::optional<instant> updated;
+  std::optional<instant> created;
+  digest hash;
+};
+
+// One record's reading: the record extracted, or why it is invalid.
+struct read_slot {
+  extracted_record item;
+  std::string reason;
+  bool ok = false;
+  bool is_json = false;  // false when the bytes are not JSON at all
+};
+
+// Reads batches of records with up to `threads()` threads, the calling one included. The calling
+// thread reads with the hasher it is given; each extra thread with a copy of it, made when first
+// needed and kept, as is its arena, for the batches after. Not thread-safe: one batch at a time.
+template <class Hasher>
+class batch_reader {
+ public:
+  // 0 and 1: the calling thread alone; more than 64 count as 64.
+  void set_threads(unsigned n) noexcept { threads_ = n == 0 ? 1 : (n > 64 ? 64 : n); }
+  [[nodiscard]] unsigned threads() const noexcept { return threads_; }
+
+  // Reads every input into `slots` (one per input, in input order) with `primary` and copies of
+  // it, as `settings` say, the ids and updated texts going to `arena`: afterwards every arena
+  // offset in `slots` refers to `arena`. Batches under 512 records are read by the calling thread
+  // alone, larger ones by at most one thread per 256 records, taking chunks of 64 in turn. What a
+  // reading thread throws is rethrown here once all have stopped.
+  void read(Hasher& primary, const resource_settings& settings, const std::vector<input_record>& inputs,
+            std::vector<read_slot>& slots, std::string& arena) {
+    const std::size_t n = inputs.size();
+    slots.resize(n);
+    std::size_t threads = threads_;
+    if (n < 512) threads = 1;
+    if (threads > n / 256) threads = std::max<std::size_t>(1, n / 256);
+    if (threads <= 1) {
+      read_range(primary, settings, arena, inputs, slots, 0, n);
+      return;
+    }
+    while (helper_hashers_.size() < threads - 1) helper_hashers_.push_back(primary);
+    helper_arenas_.resize(std::max(helper_arenas_.size(), threads - 1));
+    // Threads take chunks of records in turn, so that one slowed down (by another process, or
+    // a classification running beside) does not hold the others up.
+    constexpr std::size_t chunk = 64;
+    const std::size_t chunks = (n + chunk - 1) / chunk;
+    std::vector<std::uint8_t> owner(chunks);
+    std::atomic<std::size_t> next_chunk{0};
+    std::atomic<bool> failed{false};
+    std::vector<std::exception_ptr> failures(threads);
+    const auto work = [&](std::size_t t) {
+      Hasher& hasher = t == 0 ? primary : helper_hashers_[t - 1];
+      std::string& into = t == 0 ? arena : helper_arenas_[t - 1];
+      try {
+        for (;;) {
+          const std::size_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
+          if (c >= chunks || failed.load(std::memory_order_relaxed)) return;
+          owner[c] = static_cast<std::uint8_t>(t);
+          read_range(hasher, settings, into, inputs, slots, c * chunk, std::min(n, (c + 1) * chunk));
+        }
+      } catch (...) {
+        failures[t] = std::current_exception();
+        failed = true;
+      }
+    };
+    std::vector<std::thread> workers;
+    workers.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t) {
+      helper_arenas_[t - 1].clear();
+      workers.emplace_back(work, t);
+    }
+    work(0);
+    for (auto& w : workers) w.join();
+    for (const auto& f : failures) {
+      if (f) std::rethrow_exception(f);
+    }
+    std::vector<std::size_t> base(threads, 0);
+    for (std::size_t t = 1; t < threads; ++t) {
+      base[t] = arena.size();
+      arena += helper_arenas_[t - 1];
+    }
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const std::size_t b = base[owner[c]];
+      if (b == 0) continue;
+      for (std::size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) {
+        slots[i].item.id_at += b;
+        slots[i].item.updated_at += b;
+      }
+    }
+  }
+
+ private:
+  unsigned threads_ = 1;
+  std::vector<Hasher> helper_hashers_;      // one per extra thread (copies of the primary hasher)
+  std::vector<std::string> helper_arenas_;  // their arenas, appended to the batch's after reading
+
+  // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
+  static void read_range(Hasher& hasher, const resource_settings& settings, std::string& arena,
+                         const std::vector<input_record>& inputs, std::vector<read_slot>& slots,
+                         std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) {
+      read_slot& slot = slots[i];
+      slot.item.index = i;
+      slot.ok = extract(hasher, settings, arena, inputs[i], slot.item, slot.reason, slot.is_json);
+    }
+  }
+
+  // Reads id, dates and digest in one pass. False with a reason when the record is invalid.
+  static bool extract(Hasher& hasher, const resource_settings& settings, std::string& arena,
+                      const input_record& in, extracted_record& item, std::string& reason, bool& is_json) {
+    auto read = hasher.read(in.bytes, in.padding);
+    if (!read) {
+      is_json = read.error().code != errc::parse_error;
+      reason = read.error().code == errc::parse_error ? "not JSON: " + read.error().describe()
+                                                      : read.error().message;
+      return false;
+    }
+    is_json = true;
+    const value_view& id = read->extra(0);
+    if (id.kind == value_kind::string || id.kind == value_kind::number) {
+      item.id_at = arena.size();
+      item.id_size = id.text.size();
+      arena.append(id.text.data(), id.text.size());
+      item.id_kind = id.kind;
+    }
+    if (id.kind == value_kind::missing) {
+      reason = "no id: field \"" + settings.id_field.text() + "\" is missing";
+      return false;
+    }
+    if (id.kind != value_kind::string && id.kind != value_kind::number) {
+      reason = "the id field \"" + settings.id_field.text() + "\" is not a string or a number";
+      return false;
+    }
+    if (item.id_size == 0) {
+      reason = "the id field \"" + settings.id_field.text() + "\" is empty";
+      return false;
+    }
+    item.hash = read->hash;
+    std::size_t next = 1;
+    if (settings.updated) {
+      const value_view& v = read->extra(next++);
+      if (v.kind != value_kind::string && v.kind != value_kind::number) {
+        reason =
+            std::string(settings.cursor == cursor_kind::instant ? "no updated date" : "no updated value") +
+            ": field \"" + settings.updated->path.text() + "\" is " +
+            (v.kind == value_kind::missing ? "missing" : "not a string or a number");
+        return false;
+      }
+      switch (settings.cursor) {
+        case cursor_kind::instant: {
+          auto t = settings.updated->format.parse(v.text, v.kind == value_kind::number);
+          if (!t) {
+            reason = "unparseable updated date \"" + std::string(v.text) + "\": " + t.error().describe();
+            return false;
+          }
+          item.updated = *t;
+          break;
+        }
+        case cursor_kind::integer: {
+          // Kept in `updated` as nanoseconds since the epoch: the order is the integers' order,
+          // so an older copy is stale as with dates.
+          auto n = parse_cursor_integer(v.text);
+          if (!n) {
+            reason = "bad updated value for an integer cursor: " + n.error().message;
+            return false;
+          }
+          item.updated = instant(std::chrono::nanoseconds(*n));
+          break;
+        }
+        case cursor_kind::string:
+          break;  // no `updated`: string cursors have no stale detection
+      }
+      item.updated_at = arena.size();
+      item.updated_size = v.text.size();
+      arena.append(v.text.data(), v.text.size());
+      item.updated_kind = v.kind;
+    }
+    if (settings.created) {
+      const value_view& v = read->extra(next++);
+      if (v.kind == value_kind::string || v.kind == value_kind::number) {
+        auto t = settings.created->format.parse(v.text, v.kind == value_kind::number);
+        if (!t) {
+          reason = "unparseable created date \"" + std::string(v.text) + "\": " + t.error().describe();
+          return false;
+        }
+        item.created = *t;
+      } else if (v.kind != value_kind::missing && v.kind != value_kind::null) {
+        reason = "the created date field \"" + settings.created->path.text() + "\" is " +
+                 json_kind_name(v.kind) + ", not a string or a number";
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+}  // namespace sincehash::detail
+
+#endif  // SINCEHASH_DETAIL_BATCH_READER_HPP
