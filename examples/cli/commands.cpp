@@ -354,11 +354,12 @@ void append_instant(std::string& out, const std::optional<instant>& t) {
     out += "null";
 }
 
-// One partition's status line.
+// One partition's status line. A `sealed` partition (read without its key file) shows what is
+// kept in clear — its records' expiry and its rescans — with `"sealed":true`, its offset unknown.
 template <class Store>
 std::string status_line(Store& store, const std::string& partition, const resource_settings* settings,
-                        instant now) {
-  const std::optional<offset_value> off = store.offset(partition);
+                        instant now, bool sealed = false) {
+  const std::optional<offset_value> off = sealed ? std::nullopt : store.offset(partition);
   std::optional<std::string> since;
   if (settings != nullptr)
     since = since_value(*settings, off, partition);
@@ -393,6 +394,7 @@ std::string status_line(Store& store, const std::string& partition, const resour
   else
     line += "null";
   line += ",\"records\":" + std::to_string(records);
+  if (sealed) line += ",\"sealed\":true";
   line += ",\"rescan\":{\"active\":";
   line += store.rescan_active(partition) ? "true" : "false";
   line += ",\"last\":";
@@ -423,11 +425,12 @@ int cmd_status(const options& o, std::FILE* out) {
         const std::vector<std::string> names =
             settings ? std::vector<std::string>{partition} : store.partitions();
         for (const auto& p : names) {
+          bool sealed = false;
 #ifdef SINCEHASH_HAS_SODIUM
-          if (!o.key_file && !settings && holds_sealed_state(store, p))
-            usage_error("--state " + *o.state + ": partition '" + p + "' is encrypted; pass its --key-file");
+          // Listing every partition, one sealed under keys not given is shown, not refused.
+          sealed = !o.key_file && !settings && holds_sealed_state(store, p);
 #endif
-          lines += status_line(store, p, settings ? &*settings : nullptr, now);
+          lines += status_line(store, p, settings ? &*settings : nullptr, now, sealed);
         }
         return lines;
       },

@@ -663,7 +663,12 @@ class cli_case(unittest.TestCase):
         status = json.loads(self.run_cli("status", "--state", self.state, "--key-file", keys,
                                          "--now", "2024-03-03T00:00:00Z")[1])
         self.assertEqual((status["offset"], status["records"]), (t1, 2))
-        rc, _, err = self.run_cli("status", "--state", self.state, check_rc=2)
+        # Listing every partition without the key: the sealed one is shown with what is in clear.
+        sealed = json.loads(self.run_cli("status", "--state", self.state, "--now", "2024-03-03T00:00:00Z")[1])
+        self.assertEqual((sealed["partition"], sealed["sealed"], sealed["offset"], sealed["since"], sealed["records"]),
+                         ("default/contacts", True, None, None, 2))
+        rc, _, err = self.run_cli("status", "--state", self.state, "--config", self.config, "--resource", "contacts",
+                                  check_rc=2)
         self.assertIn("partition 'default/contacts' is encrypted; pass its --key-file", err)
         # Nothing of the records is in the state files in clear.
         blob = b""
