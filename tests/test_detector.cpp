@@ -817,7 +817,8 @@ TEST_CASE("changing the cursor: an offset of the old kind is refused until reset
   detector after(store, "p", sequences(cursor_kind::integer));
   const std::string b1 = R"({"id":"1","email":"a","seq":1})";
   const std::string b2 = R"({"id":"2","email":"changed","seq":1})";
-  const auto records = batch{{b1, b2}}.records();
+  const batch texts{{b1, b2}};
+  const auto records = texts.records();
   try {
     (void)after.process(records);
     FAIL("no error");
