@@ -1769,7 +1769,8 @@ TEST_CASE_TEMPLATE("detector: an event overtaken by a newer state is dispatched 
     }
   };
   detector setup(store, p, racing_settings());
-  auto base = setup.process(one(racing_record("1", "A", "2024-03-01T00:00:00Z")));
+  const std::string a1 = racing_record("1", "A", "2024-03-01T00:00:00Z");
+  auto base = setup.process(one(a1));
   deliver(base.events);
   setup.commit(base.pending);
 

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -1097,12 +1098,12 @@ class sqlite_store {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
     if (rc != SQLITE_OK) detail::sqlite_fail(db_, rc, "reading " + sql);
+    // Finalized also when a step throws (a file that is not a database fails at the first step):
+    // an unfinalized statement would keep the connection alive after close.
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(raw, sqlite3_finalize);
     std::int64_t v = 0;
-    {
-      detail::sqlite_cursor c(db_, raw);
-      if (c.step()) v = c.integer(0);
-    }
-    sqlite3_finalize(raw);
+    detail::sqlite_cursor c(db_, raw);
+    if (c.step()) v = c.integer(0);
     return v;
   }
 
