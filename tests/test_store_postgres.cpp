@@ -200,7 +200,7 @@ TEST_CASE("postgres_store: a batch read of 1,000 ids is exactly one round trip")
   for (int i = 0; i < 1000; ++i) CHECK(got[static_cast<std::size_t>(i)].has_value() == (i % 3 == 0));
 
   // The same, counted on the wire by a relay between the store and the server.
-  sincehash_test::tcp_relay relay(server().port());
+  sincehash_test::tcp_relay relay(server().port(), sincehash_test::tcp_relay::wire::postgres);
   postgres_options through = options_for(schema);
   through.conninfo = "postgresql://sincehash@127.0.0.1:" + std::to_string(relay.port()) + "/postgres";
   postgres_store relayed(through);
@@ -237,7 +237,7 @@ TEST_CASE("postgres_store: a snapshot and a conditional commit are one round tri
   std::vector<std::string_view> ids(names.begin(), names.end());
   ids.push_back(ids[0]);
 
-  sincehash_test::tcp_relay relay(server().port());
+  sincehash_test::tcp_relay relay(server().port(), sincehash_test::tcp_relay::wire::postgres);
   postgres_options through = options_for(schema);
   through.conninfo = "postgresql://sincehash@127.0.0.1:" + std::to_string(relay.port()) + "/postgres";
   postgres_store relayed(through);

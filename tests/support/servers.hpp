@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -287,12 +288,17 @@ child_process start_on_free_port(const std::string& name, const fs::path& dir, c
   throw std::runtime_error(name + " could not be started on 127.0.0.1:" + failures);
 }
 
-// A TCP relay on 127.0.0.1 in front of a server, counting round trips from the wire: each time a
-// client sends after the server last answered it (or for the first time) starts a new round
-// trip. So a client that writes several commands and then reads all their answers makes one.
+// A TCP relay on 127.0.0.1 in front of a server, counting round trips from the wire. By default
+// each time a client sends after the server last answered it (or for the first time) starts a new
+// round trip, so a client that writes several commands and then reads all their answers makes
+// one. That reading miscounts when the server answers the start of a long pipeline (an early
+// error) while the client is still writing its end; with `wire::postgres` the relay reads the
+// client's protocol messages instead and counts what makes a PostgreSQL client wait: each Sync and
+// each simple Query.
 class tcp_relay {
  public:
-  explicit tcp_relay(int target_port) : target_(target_port) {
+  enum class wire { any, postgres };
+  explicit tcp_relay(int target_port, wire w = wire::any) : target_(target_port), wire_(w) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (listener_ < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
     sockaddr_in a{};
@@ -328,7 +334,33 @@ class tcp_relay {
     int client = -1;
     int server = -1;
     bool answered = true;  // the server spoke since the client last did
+    bool started = false;  // postgres: the untyped startup message has been sent
+    std::string pending;   // postgres: the client's bytes not yet read as whole messages
   };
+
+  // Reads the client's PostgreSQL messages from `c.pending` and counts its Syncs and Queries.
+  void count_postgres(conn& c) {
+    std::size_t at = 0;
+    for (;;) {
+      const std::size_t head = c.started ? 5 : 4;
+      if (c.pending.size() - at < head) break;
+      const auto* b = reinterpret_cast<const unsigned char*>(c.pending.data() + at + (c.started ? 1 : 0));
+      const std::size_t len =
+          (std::size_t{b[0]} << 24) | (std::size_t{b[1]} << 16) | (std::size_t{b[2]} << 8) | b[3];
+      const std::size_t whole = len + (c.started ? 1 : 0);
+      if (len < 4 || c.pending.size() - at < whole) break;
+      if (!c.started) {
+        // SSL and GSS encryption requests come before the startup message, which ends the phase.
+        const std::uint32_t code =
+            (std::uint32_t{b[4]} << 24) | (std::uint32_t{b[5]} << 16) | (std::uint32_t{b[6]} << 8) | b[7];
+        if (len != 8 || (code != 80877103u && code != 80877104u)) c.started = true;
+      } else if (c.pending[at] == 'S' || c.pending[at] == 'Q') {
+        ++round_trips_;
+      }
+      at += whole;
+    }
+    c.pending.erase(0, at);
+  }
 
   void run() {
     char buf[65536];
@@ -356,7 +388,10 @@ class tcp_relay {
             closed.push_back(i);
             break;
           }
-          if (side == 0 && c.answered) {
+          if (side == 0 && wire_ == wire::postgres) {
+            c.pending.append(buf, static_cast<std::size_t>(n));
+            count_postgres(c);
+          } else if (side == 0 && c.answered) {
             ++round_trips_;
             c.answered = false;
           }
@@ -389,10 +424,11 @@ class tcp_relay {
       if (server >= 0) ::close(server);
       return;
     }
-    conns_.push_back({client, server, true});
+    conns_.push_back({client, server, true, false, {}});
   }
 
   int target_;
+  wire wire_;
   int port_ = 0;
   int listener_ = -1;
   int wake_[2] = {-1, -1};
