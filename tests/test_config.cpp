@@ -26,7 +26,7 @@ const char* seed_payload = R"({
 std::string problems_of(const std::string& text) {
   try {
     (void)read_config_text(text);
-  } catch (const config_error& e) {
+  } catch (const invalid_config& e) {
     std::string out;
     for (const auto& p : e.problems()) out += p.describe() + "\n";
     return out;
@@ -78,7 +78,7 @@ TEST_CASE("the configuration object alone, the poller object alone, and the poll
   try {
     (void)read_config_text(poller).resource("tickets");
     FAIL("no error");
-  } catch (const config_error& e) {
+  } catch (const invalid_config& e) {
     CHECK(std::string(e.what()).find("configured: contacts, deals") != std::string::npos);
   }
 }
@@ -103,7 +103,7 @@ TEST_CASE("sincehash's own keys") {
   CHECK(c.rescan_text == "0 0 ? * *");
   CHECK(c.initial_since == std::string("2020-01-01T00:00:00Z"));
   CHECK(c.ignored == std::vector<std::string>{"properties.hs_lastmodifieddate"});
-  CHECK(c.normalize.at("properties.email") == std::vector<normaliser>{normaliser::trim, normaliser::lower});
+  CHECK(c.normalize.at("properties.email") == std::vector<normalizer>{normalizer::trim, normalizer::lower});
   CHECK(c.updated->format.parse("1709287200000", true).value() ==
         parse_iso8601("2024-03-01T10:00:00Z").value());
 }
@@ -136,7 +136,7 @@ TEST_CASE("a number too large for a double names where it is") {
   const auto problem = [](const std::string& text) {
     try {
       (void)read_config_text(text);
-    } catch (const config_error& e) {
+    } catch (const invalid_config& e) {
       REQUIRE(e.problems().size() == 1);
       return e.problems()[0];
     }
@@ -171,7 +171,7 @@ TEST_CASE("maxFutureSkew: 15 minutes by default, \"none\" turns the guard off") 
   try {
     (void)skew(R"({"maxFutureSkew": "never"})");
     FAIL("no error");
-  } catch (const config_error& e) {
+  } catch (const invalid_config& e) {
     REQUIRE(e.problems().size() == 1);
     CHECK(e.problems()[0].where == "/c/sincehash/maxFutureSkew");
     CHECK(e.problems()[0].reason.find("\"none\"") != std::string::npos);
@@ -255,7 +255,13 @@ TEST_CASE("bad values name their key") {
       {R"({"idField": "id", "sincehash": {"ttl": 0}})", "sincehash/ttl: must be longer than zero"},
       {R"({"idField": "id", "sincehash": {"initialSince": "yesterday"}})", "sincehash/initialSince"},
       {R"({"idField": "id", "sincehash": {"normalize": {"email": ["upper"]}}})",
-       "normalize/email/0: unknown normaliser"},
+       "normalize/email/0: unknown normalizer"},
+      {R"({"idField": "id", "validationData": {"fields": ["a", "a.b"]}})",
+       "/contacts/validationData/fields: watched path 'a.b' lies inside watched path 'a'"},
+      {R"({"idField": "id", "validationData": {"fields": ["a.b"]}, "sincehash": {"ignoreFields": ["a"]}})",
+       "/contacts/sincehash/ignoreFields: ignored path 'a' contains watched path 'a.b'"},
+      {R"({"idField": "id", "sincehash": {"normalize": {"/a/b": ["trim"], "a.b": ["lower"]}}})",
+       "/contacts/sincehash/normalize/a.b: normalize path 'a.b' duplicates '/a/b'"},
       {R"({"idField": "id", "sincehash": []})", "/contacts/sincehash: must be an object"},
       {R"("id")", "/contacts: a resource must be an object"},
   };

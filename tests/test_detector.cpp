@@ -62,13 +62,13 @@ std::vector<std::string> ids_of(const batch_result& r) {
   return out;
 }
 
-using detector = change_detector<memory_store, field_hasher<>, fixed_clock>;
+using detector = change_detector<memory_store, field_hasher<>, pinnable_clock>;
 
 }  // namespace
 
 TEST_CASE("first sighting is dispatched, an unchanged record is not, a watched change is") {
   memory_store store;
-  detector d(store, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector d(store, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
   auto r1 = run(d, {{rec("1", "a@x", "2024-03-01T10:00:00Z"), rec("2", "b@x", "2024-03-01T10:00:00Z")}});
   CHECK(ids_of(r1) == std::vector<std::string>{"1", "2"});
   CHECK(r1.events[0].type == event_type::created);
@@ -314,7 +314,7 @@ TEST_CASE("a date too far in the future is dispatched but does not advance the o
   memory_store store;
   auto s = contacts();
   s.max_future_skew = std::chrono::minutes(5);
-  detector d(store, "p", s, fixed_clock{at("2024-03-01T12:00:00Z")});
+  detector d(store, "p", s, pinnable_clock{at("2024-03-01T12:00:00Z")});
   auto r = run(d, {{rec("1", "a", "2024-03-01T11:00:00Z"), rec("2", "b", "2024-03-01T13:00:00Z")}});
   CHECK(r.events.size() == 2);
   REQUIRE(r.notices.size() == 1);
@@ -328,7 +328,7 @@ TEST_CASE("a TTL refresh of an unchanged record is written at most once per quar
   s.ttl = std::chrono::hours(24);
   batch b{{rec("1", "a", "2024-03-01T00:00:00Z")}};
   auto at_time = [&](const char* now) {
-    detector d(store, "p", s, fixed_clock{at(now)});
+    detector d(store, "p", s, pinnable_clock{at(now)});
     return run(d, b);
   };
   CHECK(at_time("2024-03-01T00:00:00Z").pending.batch.upserts.size() == 1);  // first sighting
@@ -342,17 +342,17 @@ TEST_CASE("an expired state counts as never seen") {
   memory_store store;
   auto s = contacts();
   s.ttl = std::chrono::hours(24);
-  fixed_clock clock{at("2024-03-01T00:00:00Z")};
+  pinnable_clock clock{at("2024-03-01T00:00:00Z")};
   batch b{{rec("1", "a", "2024-03-01T00:00:00Z")}};
   {
     detector d(store, "p", s, clock);
     CHECK(run(d, b).events.size() == 1);
   }
   {
-    detector d(store, "p", s, fixed_clock{at("2024-03-01T12:00:00Z")});
+    detector d(store, "p", s, pinnable_clock{at("2024-03-01T12:00:00Z")});
     CHECK(run(d, b).events.empty());
   }
-  detector later(store, "p", s, fixed_clock{at("2024-03-03T00:00:00Z")});
+  detector later(store, "p", s, pinnable_clock{at("2024-03-03T00:00:00Z")});
   auto r = run(later, b);
   REQUIRE(r.events.size() == 1);
   CHECK(r.events[0].type == event_type::created);
@@ -469,8 +469,8 @@ TEST_CASE("reading a batch with several threads gives exactly the results of one
   // Through two detectors on two stores, one reading alone, one with 3 threads, and a rescan
   // from the fifth batch on: everything they report and commit must agree, batch after batch.
   memory_store store1, store3;
-  detector one(store1, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
-  detector three(store3, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector one(store1, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+  detector three(store3, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
   three.set_reader_threads(3);
   CHECK(three.reader_threads() == 3);
   std::size_t events = 0, invalid = 0;
@@ -503,8 +503,8 @@ TEST_CASE("read and classify overlapped: each batch read while the one before is
   std::vector<std::vector<input_record>> records;
   for (const auto& b : batches) records.push_back(b.records());
   memory_store plain_store, overlapped_store;
-  detector plain(plain_store, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
-  detector overlapped(overlapped_store, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector plain(plain_store, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+  detector overlapped(overlapped_store, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
   overlapped.set_reader_threads(2);
   std::vector<batch_result> expected;
   for (std::size_t k = 0; k < records.size(); ++k) {
@@ -573,14 +573,14 @@ TEST_CASE("a rescan does not report expired states as deleted, and erases them")
   memory_store store;
   auto s = contacts();
   s.ttl = std::chrono::hours(24);
-  fixed_clock clock{at("2024-03-01T00:00:00Z")};
+  pinnable_clock clock{at("2024-03-01T00:00:00Z")};
   {
     detector d(store, "p", s, clock);
     run(d, {{rec("1", "a", "2024-02-28T00:00:00Z"), rec("2", "b", "2024-02-28T00:00:00Z")}});
   }
-  detector d(store, "p", s, fixed_clock{at("2024-03-01T12:00:00Z")});
+  detector d(store, "p", s, pinnable_clock{at("2024-03-01T12:00:00Z")});
   run(d, {{rec("3", "c", "2024-03-01T00:00:00Z")}});  // 1 and 2 expire at 03-02T00:00
-  detector later(store, "p", s, fixed_clock{at("2024-03-02T06:00:00Z")});
+  detector later(store, "p", s, pinnable_clock{at("2024-03-02T06:00:00Z")});
   later.begin_rescan();
   run(later, {{rec("4", "d", "2024-03-01T00:00:00Z")}});
   auto done = later.complete_rescan();
@@ -791,7 +791,7 @@ TEST_CASE("date-only settings and URL placeholders with a non-instant cursor") {
   // A maxFutureSkew does not apply to a non-instant cursor: it is ignored.
   s = sequences(cursor_kind::integer);
   s.max_future_skew = std::chrono::minutes(15);
-  detector skewed(store, "q", s, fixed_clock{at("2024-03-01T00:00:00Z")});
+  detector skewed(store, "q", s, pinnable_clock{at("2024-03-01T00:00:00Z")});
   run(skewed, {{seq_rec("1", "a", "9223372036854775807")}});
   CHECK(skewed.since().value() == "9223372036854775807");
 }
@@ -916,8 +916,8 @@ TEST_CASE(
   for (const auto& r : framed) plain.push_back({r.bytes, r.position});
 
   memory_store s1, s2;
-  detector d1(s1, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
-  detector d2(s2, "i/contacts", contacts(), fixed_clock{at("2024-03-05T00:00:00Z")});
+  detector d1(s1, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+  detector d2(s2, "i/contacts", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
   const batch_result a = d1.process(framed);
   const batch_result b = d2.process(plain);
   REQUIRE(ids_of(a) == std::vector<std::string>{"1", "2"});
@@ -931,4 +931,17 @@ TEST_CASE(
   REQUIRE(b.rejected.size() == 1);
   CHECK(a.rejected[0].position == 4);
   CHECK(b.rejected[0].position == 4);
+}
+
+TEST_CASE("clocks: a fixed clock needs its instant; a pinnable one follows the system clock until pinned") {
+  static_assert(!std::is_default_constructible<fixed_clock>::value, "a fixed clock has no default instant");
+  const instant t = at("2024-03-01T00:00:00Z");
+  CHECK(fixed_clock(t).now() == t);
+  pinnable_clock c;
+  const instant before = system_clock_source{}.now();
+  const instant seen = c.now();
+  CHECK(seen >= before);
+  CHECK(seen <= system_clock_source{}.now());
+  c.pinned = t;
+  CHECK(c.now() == t);
 }

@@ -13,7 +13,7 @@ using sincehash::errc;
 using sincehash::field_hasher;
 using sincehash::field_path;
 using sincehash::hasher_settings;
-using sincehash::normaliser;
+using sincehash::normalizer;
 using sincehash::value_kind;
 using sincehash::value_view;
 
@@ -202,13 +202,13 @@ TEST_CASE("golden messages and digests of encoding version 1") {
   CHECK(x->hash.to_hex() == "01350000664fe200b1495c6a04b4e88d");
 }
 
-TEST_CASE("normalisers are off by default and apply only where configured") {
+TEST_CASE("normalizers are off by default and apply only where configured") {
   field_hasher<> plain(watch({"email"}));
   CHECK(hash_of(plain, R"({"email":" A@B.io "})") != hash_of(plain, R"({"email":"a@b.io"})"));
 
   hasher_settings s = watch({"email", "name", "when"});
-  s.normalize["email"] = {normaliser::lower, normaliser::trim};
-  s.normalize["when"] = {normaliser::instant};
+  s.normalize["email"] = {normalizer::lower, normalizer::trim};
+  s.normalize["when"] = {normalizer::instant};
   field_hasher<> h(s);
   CHECK(hash_of(h, R"({"email":" A@B.io\n","name":"X"})") == hash_of(h, R"({"email":"a@b.io","name":"X"})"));
   CHECK(hash_of(h, R"({"email":"a@b.io","name":" X"})") != hash_of(h, R"({"email":"a@b.io","name":"X"})"));
@@ -217,7 +217,7 @@ TEST_CASE("normalisers are off by default and apply only where configured") {
   CHECK(hash_of(h, R"({"when":"2022-01-01T00:00:00Z"})") ==
         hash_of(h, R"({"when":"2022-01-01T01:00:00+01:00"})"));
   CHECK(hash_of(h, R"({"when":"2022-01-01T00:00:00Z"})") != hash_of(h, R"({"when":"2022-01-01T00:00:01Z"})"));
-  // An invalid date is never normalised: it stays a string.
+  // An invalid date is never normalized: it stays a string.
   CHECK(hash_of(h, R"({"when":"2022-02-30T00:00:00Z"})") != hash_of(h, R"({"when":"2022-03-02T00:00:00Z"})"));
   CHECK(hash_of(h, R"({"when":"soon"})") != hash_of(h, R"({"when":"Soon"})"));
   // Numbers are left alone.
@@ -225,9 +225,9 @@ TEST_CASE("normalisers are off by default and apply only where configured") {
   CHECK(plain.fingerprint() != h.fingerprint());
 }
 
-TEST_CASE("normalisers reach every string below their path") {
+TEST_CASE("normalizers reach every string below their path") {
   hasher_settings s;  // whole record
-  s.normalize["props"] = {normaliser::lower};
+  s.normalize["props"] = {normalizer::lower};
   field_hasher<> h(s);
   CHECK(hash_of(h, R"({"props":{"a":"X","b":["Y"]}})") == hash_of(h, R"({"props":{"a":"x","b":["y"]}})"));
   CHECK(hash_of(h, R"({"props":{"A":"x"}})") != hash_of(h, R"({"props":{"a":"x"}})"));  // keys unchanged
@@ -352,7 +352,7 @@ TEST_CASE("an already-parsed nlohmann::json gives the same digest as its text") 
 
 TEST_CASE("hash_values hashes already-located values like a record holding them") {
   hasher_settings s = watch({"b", "a", "c", "d"});
-  s.normalize["a"] = {normaliser::trim};
+  s.normalize["a"] = {normalizer::trim};
   field_hasher<> h(s);
   // watched() order: a b c d.
   auto located =
@@ -362,7 +362,7 @@ TEST_CASE("hash_values hashes already-located values like a record holding them"
   CHECK(*located == hash_of(h, R"({"a":"x","b":12.5,"d":true})"));
   CHECK(h.hash_values({value_view{}}).code() == errc::invalid_argument);
 
-  // Without normalisers (the copy-only path) too, and the message is the one a record gives.
+  // Without normalizers (the copy-only path) too, and the message is the one a record gives.
   field_hasher<> plain(watch({"s", "n", "b", "m"}));  // order: b m n s
   auto direct =
       plain.hash_values({value_view{value_kind::boolean, "false"}, value_view{},
@@ -404,10 +404,10 @@ TEST_CASE("algorithms: 128 bits, seeds and keys change digests and fingerprints"
   CHECK_THROWS_AS(sincehash::xxh3_64_keyed("", "id"), sincehash::error);
 }
 
-TEST_CASE("the fingerprint names version, algorithm, key id, paths, normalisers and ignored fields") {
+TEST_CASE("the fingerprint names version, algorithm, key id, paths, normalizers and ignored fields") {
   hasher_settings s = watch({"b", "a"});
   s.ignored = {"a.z"};
-  s.normalize["/a"] = {normaliser::lower, normaliser::trim};
+  s.normalize["/a"] = {normalizer::lower, normalizer::trim};
   field_hasher<> h(s);
   CHECK(h.fingerprint() == R"({"algorithm":"xxh3-64","encoding":1,"ignored":["/a/z"],"key_id":"",)"
                            R"("normalize":[["/a",["trim","lower"]]],"watched":["/a","/b"]})");
@@ -415,7 +415,7 @@ TEST_CASE("the fingerprint names version, algorithm, key id, paths, normalisers 
   t.ignored.clear();
   CHECK(field_hasher<>(t).fingerprint() != h.fingerprint());
   hasher_settings u = s;
-  u.normalize["/a"] = {normaliser::trim};
+  u.normalize["/a"] = {normalizer::trim};
   CHECK(field_hasher<>(u).fingerprint() != h.fingerprint());
   hasher_settings v = s;
   v.extract = {*field_path::parse("id")};
@@ -423,30 +423,38 @@ TEST_CASE("the fingerprint names version, algorithm, key id, paths, normalisers 
 }
 
 TEST_CASE("configuration errors name the offending path") {
-  auto config_error = [](const hasher_settings& s, const std::string& needle) {
+  auto refused = [](const hasher_settings& s, const std::string& where, const std::string& needle) {
     try {
       field_hasher<> h(s);
       FAIL("no error for " << needle);
-    } catch (const sincehash::error& e) {
+    } catch (const sincehash::invalid_config& e) {
       CHECK(e.code() == errc::config_error);
-      CHECK_MESSAGE(e.message().find(needle) != std::string::npos, e.message());
+      REQUIRE(e.problems().size() == 1);
+      CHECK(e.problems()[0].where == where);
+      CHECK_MESSAGE(e.problems()[0].reason.find(needle) != std::string::npos, e.problems()[0].reason);
     }
+    CHECK(sincehash::hasher_settings_problems(s).size() == 1);
   };
-  config_error(watch({"a", "b..c"}), "b..c");
-  config_error(watch({"a.b", "/a/b"}), "/a/b");
-  config_error(watch({"a", "a.b"}), "a.b");
+  refused(watch({"a", "b..c"}), "/watched", "b..c");
+  refused(watch({"a.b", "/a/b"}), "/watched", "/a/b");
+  refused(watch({"a", "a.b"}), "/watched", "a.b");
   hasher_settings ig = watch({"a.b"});
   ig.ignored = {"a"};
-  config_error(ig, "'a'");
+  refused(ig, "/ignored", "'a'");
   hasher_settings norm;
-  norm.normalize["x["] = {normaliser::trim};
-  config_error(norm, "x[");
+  norm.normalize["x["] = {normalizer::trim};
+  refused(norm, "/normalize/x[", "x[");
+  hasher_settings twice;
+  twice.normalize["a.b"] = {normalizer::trim};
+  twice.normalize["/a/b"] = {normalizer::lower};
+  refused(twice, "/normalize/a.b", "duplicates '/a/b'");
   hasher_settings too_many;
   too_many.extract.assign(65, *field_path::parse("id"));
-  config_error(too_many, "64");
+  refused(too_many, "/extract", "64");
   hasher_settings empty_extra;
   empty_extra.extract = {field_path()};
-  config_error(empty_extra, "#0");
+  refused(empty_extra, "/extract/0", "empty");
+  CHECK(sincehash::hasher_settings_problems(watch({"a", "b"})).empty());
 }
 
 TEST_CASE("copies are independent and agree") {

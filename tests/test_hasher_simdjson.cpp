@@ -12,7 +12,7 @@ using sincehash::errc;
 using sincehash::field_hasher;
 using sincehash::field_path;
 using sincehash::hasher_settings;
-using sincehash::normaliser;
+using sincehash::normalizer;
 using sincehash::simdjson_access;
 using sincehash::xxh3_64;
 
@@ -195,7 +195,7 @@ hasher_settings random_settings(record_generator& g, bool whole) {
   if (!whole) take(s.watched, 1 + g.pick(6));
   take(s.ignored, g.pick(3));
   for (std::uint32_t i = 0, n = g.pick(3); i < n; ++i) {
-    static const normaliser all[] = {normaliser::trim, normaliser::lower, normaliser::instant};
+    static const normalizer all[] = {normalizer::trim, normalizer::lower, normalizer::instant};
     const char* p = path_pool[g.pick(path_pool_size)];
     bool duplicate = false;
     for (const auto& entry : s.normalize)
@@ -294,11 +294,11 @@ TEST_CASE("simdjson: not JSON and not an object are told apart like nlohmann doe
   CHECK(sj.read(R"({"a":"ok"})").has_value());
 }
 
-TEST_CASE("simdjson: whole-record mode with ignored fields and normalisers agrees with nlohmann") {
+TEST_CASE("simdjson: whole-record mode with ignored fields and normalizers agrees with nlohmann") {
   hasher_settings s;
   s.ignored = {"updatedAt", "props.hs_lastmodifieddate"};
-  s.normalize["props.email"] = {normaliser::trim, normaliser::lower};
-  s.normalize["createdAt"] = {normaliser::instant};
+  s.normalize["props.email"] = {normalizer::trim, normalizer::lower};
+  s.normalize["createdAt"] = {normalizer::instant};
   s.extract = {*field_path::parse("id"), *field_path::parse("updatedAt")};
   field_hasher<xxh3_64, simdjson_access> sj(s);
   field_hasher<> nl(s);

@@ -143,7 +143,7 @@ TEST_CASE("open_store: read only, the since value comes from the state and nothi
 #if defined(SINCEHASH_HAS_SQLITE) && defined(SINCEHASH_HAS_SODIUM)
 TEST_CASE("open_store: with keys every state is sealed; without them the partition shows as sealed") {
   const auto path = fresh_path("sealed");
-  const key_ring keys = key_ring::parse("1 " + std::string(64, 'a') + "\n");
+  const key_ring keys = key_ring::parse("1 " + std::string(64, 'a') + "\n").value();
   {
     any_store sealed = open_store(path.string(), keys);
     CHECK(sealed.kind() == "encrypted sqlite");

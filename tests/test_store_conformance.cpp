@@ -134,7 +134,7 @@ struct redis_fixture {
   }
   void reopen() {
     store.reset();
-    sincehash::redis_options o = sincehash::redis_options::from_uri(shared_redis().uri());
+    sincehash::redis_options o = sincehash::redis_options::from_uri(shared_redis().uri()).value();
     o.key_prefix = prefix;
     o.fault_injector = [this](std::size_t i) {
       if (fault) fault(i);

@@ -172,7 +172,7 @@ TEST_CASE("parse_iso8601 agrees with timegm on random valid dates") {
   }
 }
 
-TEST_CASE("parse_iso8601 never normalises: every invalid day of every month is rejected") {
+TEST_CASE("parse_iso8601 never normalizes: every invalid day of every month is rejected") {
   for (int year : {1900, 1999, 2000, 2023, 2024, 2100}) {
     const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     const int lengths[12] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

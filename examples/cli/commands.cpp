@@ -42,12 +42,12 @@ using namespace sincehash;
 
 namespace {
 
-fixed_clock make_clock(const options& o) {
-  fixed_clock c;
+pinnable_clock make_clock(const options& o) {
+  pinnable_clock c;
   if (o.now) {
     auto t = parse_iso8601(*o.now);
     if (!t) usage_error("--now: " + t.error().describe());
-    c.at = *t;
+    c.pinned = *t;
   }
   return c;
 }
@@ -131,7 +131,7 @@ resource_settings load_resource(const options& o) {
   if (in.bad()) usage_error("--config " + *o.config + ": cannot be read (" + std::strerror(errno) + ")");
   try {
     return read_config_text(text.str()).resource(*o.resource);
-  } catch (const config_error& e) {
+  } catch (const invalid_config& e) {
     std::string message = "configuration " + *o.config + " has " + std::to_string(e.problems().size()) +
                           (e.problems().size() == 1 ? " problem:" : " problems:");
     for (const auto& p : e.problems()) message += "\n  " + p.describe();
@@ -257,7 +257,7 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
 
 template <class Store, class Algorithm>
 int process_with(Store& store, Algorithm algorithm, const options& o, run_io io, bool rescan,
-                 resource_settings settings, const fixed_clock& clock) {
+                 resource_settings settings, const pinnable_clock& clock) {
   cli_detector<Store, Algorithm> d(store, partition_of(o), std::move(settings), clock, std::move(algorithm));
   d.set_reader_threads(o.threads);
   std::FILE* rejects_file = nullptr;
@@ -302,7 +302,7 @@ int process_with(Store& store, Algorithm algorithm, const options& o, run_io io,
 
 int cmd_process(const options& o, run_io io, bool rescan) {
   resource_settings settings = load_resource(o);
-  const fixed_clock clock = make_clock(o);
+  const pinnable_clock clock = make_clock(o);
   return with_store(o, partition_of(o), [&](auto& store, auto algorithm) {
     return process_with(store, std::move(algorithm), o, io, rescan, std::move(settings), clock);
   });

@@ -18,8 +18,8 @@ using cli_access = sincehash::nlohmann_access;
 /// A run's detector: over `Store`, hashing with `Algorithm` (XXH3, or keyed BLAKE2b when the
 /// state is encrypted).
 template <class Store, class Algorithm>
-using cli_detector =
-    sincehash::change_detector<Store, sincehash::field_hasher<Algorithm, cli_access>, sincehash::fixed_clock>;
+using cli_detector = sincehash::change_detector<Store, sincehash::field_hasher<Algorithm, cli_access>,
+                                                sincehash::pinnable_clock>;
 
 }  // namespace sincehash_cli
 

@@ -234,7 +234,7 @@ int report_failure(std::FILE* err) {
   } catch (const exit_error& e) {
     std::fprintf(err, "sincehash: %s\n", e.message.c_str());
     return e.code;
-  } catch (const config_error& e) {
+  } catch (const invalid_config& e) {
     std::fprintf(err, "sincehash: %s\n", e.what());
     return 2;
   } catch (const partition_busy& e) {

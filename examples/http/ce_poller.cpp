@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
       if (shutdown.wait_for(interval)) break;
     }
     return 0;
-  } catch (const sincehash::config_error& e) {
+  } catch (const sincehash::invalid_config& e) {
     std::fprintf(stderr, "--config %s: %s\n", o.config.c_str(), e.what());
     return 2;
   } catch (const sincehash::error& e) {

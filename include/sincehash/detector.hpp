@@ -67,10 +67,19 @@ struct system_clock_source {
   }
 };
 
-/// A clock fixed at one instant (tests, `--now`), or following the system clock when unset.
+/// A clock stopped at one instant (tests, replays); it has no default, so it is never stopped at
+/// the epoch by accident.
 struct fixed_clock {
-  std::optional<instant> at;
-  [[nodiscard]] instant now() const noexcept { return at ? *at : system_clock_source{}.now(); }
+  explicit constexpr fixed_clock(instant t) noexcept : at(t) {}
+  instant at;  ///< what `now()` always returns
+  [[nodiscard]] instant now() const noexcept { return at; }
+};
+
+/// The system's UTC clock unless an instant is pinned (a tool's `--now`): one type for both, so
+/// a program chooses at run time.
+struct pinnable_clock {
+  std::optional<instant> pinned;  ///< when set, what `now()` returns
+  [[nodiscard]] instant now() const noexcept { return pinned ? *pinned : system_clock_source{}.now(); }
 };
 
 namespace detail {
@@ -519,17 +528,17 @@ class change_detector {
   void init() {
     const cursor_kind c = settings_.cursor;
     const auto refuse = [&](const std::string& what) {
-      throw error(errc::config_error, "resource " + settings_.name + ": " + what +
-                                          " needs an instant cursor (the cursor is " + to_string(c) + ")");
+      throw invalid_config("", "resource " + settings_.name + ": " + what +
+                                   " needs an instant cursor (the cursor is " + to_string(c) + ")");
     };
     if (c != cursor_kind::instant && settings_.created) refuse("a created-date field");
     if (c != cursor_kind::instant && settings_.lookback) refuse("a lookback duration");
     if (settings_.integer_lookback && c != cursor_kind::integer)
-      throw error(errc::config_error, "resource " + settings_.name +
-                                          ": an integer lookback needs an integer cursor (the cursor is " +
-                                          to_string(c) + ")");
+      throw invalid_config("", "resource " + settings_.name +
+                                   ": an integer lookback needs an integer cursor (the cursor is " +
+                                   to_string(c) + ")");
     if (settings_.integer_lookback && *settings_.integer_lookback < 0)
-      throw error(errc::config_error, "resource " + settings_.name + ": the lookback must not be negative");
+      throw invalid_config("", "resource " + settings_.name + ": the lookback must not be negative");
     std::string text = hasher_.fingerprint();
     if (c != cursor_kind::instant) {
       text += cursor_mark;

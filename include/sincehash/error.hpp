@@ -121,6 +121,45 @@ class commit_conflict : public error {
   std::vector<std::string> ids_;
 };
 
+/// One thing wrong with a configuration: where (a JSON Pointer into the document as given, with
+/// a string-encoded poller configuration entered as if it were an object) and why.
+struct config_problem {
+  std::string where;         ///< e.g. "/configuration/event.poller.configuration/contacts/idField"
+  std::string reason;        ///< e.g. "missing: the record id field is required"
+  bool unknown_key = false;  ///< the problem is a key sincehash does not know
+
+  /// "where: reason"
+  [[nodiscard]] std::string describe() const { return where.empty() ? reason : where + ": " + reason; }
+};
+
+/// Thrown when a configuration has problems (code `errc::config_error`), by the configuration
+/// reader and by every component that validates settings: carries every problem found, unknown
+/// keys first. Functions that return a `result` report the same kind of problem as an
+/// `error_info` with that code instead.
+class invalid_config : public error {
+ public:
+  explicit invalid_config(std::vector<config_problem> problems)
+      : error(errc::config_error, join(problems)), problems_(std::move(problems)) {}
+  /// One problem: `where` as in `config_problem` (empty when the setting has no place in a
+  /// document, e.g. a key file's content).
+  invalid_config(std::string where, std::string reason)
+      : invalid_config(std::vector<config_problem>{{std::move(where), std::move(reason)}}) {}
+
+  /// Every problem found, unknown keys first, then in document order.
+  [[nodiscard]] const std::vector<config_problem>& problems() const noexcept { return problems_; }
+
+ private:
+  static std::string join(const std::vector<config_problem>& problems) {
+    std::string out;
+    for (const auto& p : problems) {
+      if (!out.empty()) out += "; ";
+      out += p.describe();
+    }
+    return out;
+  }
+  std::vector<config_problem> problems_;
+};
+
 namespace detail {
 struct unexpect_tag {};
 }  // namespace detail

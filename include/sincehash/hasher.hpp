@@ -209,12 +209,86 @@ struct hasher_settings {
   /// Paths left out of the encoding wherever they fall inside what is hashed (the whole record, or
   /// a watched object). An ignored array element is encoded as a placeholder, so positions hold.
   std::vector<std::string> ignored;
-  /// Normalisers per path; they apply to every string at or below the path.
-  std::map<std::string, std::vector<normaliser>> normalize;
+  /// Normalizers per path; they apply to every string at or below the path.
+  std::map<std::string, std::vector<normalizer>> normalize;
   /// Extra paths whose scalar values `read()` reports, in this order (id, dates, ...); at most 64;
   /// they do not change the digest and may repeat, overlap or lie anywhere.
   std::vector<field_path> extract;
 };
+
+namespace detail {
+
+// A JSON Pointer token for `key` (RFC 6901: '~' as "~0", '/' as "~1").
+[[nodiscard]] inline std::string pointer_token(std::string_view key) {
+  std::string out;
+  for (const char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// Every problem of `s`, each placed by a JSON Pointer into the settings as if they were an object
+/// (`/watched`, `/ignored`, `/normalize/PATH`, `/extract/N`): a path that does not parse, a list
+/// naming one path twice, a watched path inside another, an ignored path containing a watched
+/// one, two normalize entries naming one path, an empty extract path, more than 64 extract paths.
+/// Empty when a `field_hasher` accepts `s`.
+[[nodiscard]] inline std::vector<config_problem> hasher_settings_problems(const hasher_settings& s) {
+  std::vector<config_problem> problems;
+  auto watched = compile_paths(s.watched);
+  if (!watched) problems.push_back({"/watched", watched.error().message});
+  auto ignored = compile_paths(s.ignored);
+  if (!ignored) problems.push_back({"/ignored", ignored.error().message});
+  if (watched) {
+    std::vector<field_path>& w = *watched;
+    std::sort(w.begin(), w.end());
+    for (std::size_t i = 1; i < w.size(); ++i) {
+      if (w[i - 1].contains(w[i])) {
+        problems.push_back({"/watched", "watched path '" + w[i].text() + "' lies inside watched path '" +
+                                            w[i - 1].text() + "', which already covers it"});
+      }
+    }
+    if (ignored) {
+      for (const auto& ig : *ignored) {
+        for (const auto& wp : w) {
+          if (ig.contains(wp))
+            problems.push_back(
+                {"/ignored", "ignored path '" + ig.text() + "' contains watched path '" + wp.text() + "'"});
+        }
+      }
+    }
+  }
+  std::vector<std::pair<field_path, const std::string*>> norms;
+  for (const auto& entry : s.normalize) {
+    const std::string where = "/normalize/" + detail::pointer_token(entry.first);
+    auto p = field_path::parse(entry.first);
+    if (!p) {
+      problems.push_back({where, p.error().message});
+      continue;
+    }
+    for (const auto& earlier : norms) {
+      if (earlier.first == *p) {
+        problems.push_back({where, "normalize path '" + entry.first + "' duplicates '" + *earlier.second +
+                                       "' (both are '" + p->canonical() + "')"});
+      }
+    }
+    norms.emplace_back(std::move(*p), &entry.first);
+  }
+  if (s.extract.size() > detail::max_extras)
+    problems.push_back({"/extract", "at most 64 extract paths are supported"});
+  for (std::size_t i = 0; i < s.extract.size(); ++i) {
+    if (s.extract[i].empty())
+      problems.push_back({"/extract/" + std::to_string(i), "an extract path is empty"});
+  }
+  return problems;
+}
 
 /// The outcome of reading one record: its digest and its extracted values.
 struct record_view {
@@ -230,7 +304,7 @@ struct record_view {
 
 /// Hashes records under one configuration. `Algorithm` is a hash algorithm (see above), `Access`
 /// a document-access policy (access.hpp). Construction validates the configuration and throws
-/// `sincehash::error` (`config_error`, naming the path) on a bad one; reading returns errors as
+/// `invalid_config` (naming the path) on a bad one; reading returns errors as
 /// values. A hasher keeps reusable buffers: one hasher is used by one thread at a time; copies
 /// are independent (they share the read-only compiled paths).
 template <class Algorithm = xxh3_64, class Access = nlohmann_access>
@@ -250,66 +324,28 @@ class field_hasher {
   /// The version of the canonical encoding. Part of the fingerprint.
   static constexpr int encoding_version = 1;
 
-  /// Compiles `settings`. Throws `sincehash::error` (`config_error`) when a path does not parse,
-  /// a list names the same path twice, a watched path lies inside another, an ignored path
-  /// contains a watched one, or more than 64 extras are asked for.
+  /// Compiles `settings`. Throws `invalid_config` listing every problem of
+  /// `hasher_settings_problems`.
   explicit field_hasher(const hasher_settings& settings, Algorithm algorithm = Algorithm{},
                         Access access = Access{})
       : algorithm_(std::move(algorithm)), access_(std::move(access)) {
-    auto bad = [](const std::string& what, const error_info& e) {
-      throw sincehash::error(errc::config_error, what + " " + e.message, e.position);
-    };
-    auto watched = compile_paths(settings.watched);
-    if (!watched) bad("watched", watched.error());
-    auto ignored = compile_paths(settings.ignored);
-    if (!ignored) bad("ignored", ignored.error());
-    watched_ = std::move(*watched);
-    ignored_ = std::move(*ignored);
+    std::vector<config_problem> problems = hasher_settings_problems(settings);
+    if (!problems.empty()) throw invalid_config(std::move(problems));
+    watched_ = compile_paths(settings.watched).value();
+    ignored_ = compile_paths(settings.ignored).value();
     std::sort(watched_.begin(), watched_.end());
     std::sort(ignored_.begin(), ignored_.end());
-    for (std::size_t i = 1; i < watched_.size(); ++i) {
-      if (watched_[i - 1].contains(watched_[i])) {
-        throw sincehash::error(errc::config_error, "watched path '" + watched_[i].text() +
-                                                       "' lies inside watched path '" +
-                                                       watched_[i - 1].text() + "', which already covers it");
-      }
-    }
-    for (const auto& ig : ignored_) {
-      for (const auto& w : watched_) {
-        if (ig.contains(w)) {
-          throw sincehash::error(errc::config_error,
-                                 "ignored path '" + ig.text() + "' contains watched path '" + w.text() + "'");
-        }
-      }
-    }
-    std::vector<detail::hash_plan::normalised_path> norms;
+    std::vector<detail::hash_plan::normalized_path> norms;
     for (const auto& entry : settings.normalize) {
-      auto p = field_path::parse(entry.first);
-      if (!p) bad("normalize", p.error());
       std::uint8_t bits = 0;
-      for (normaliser n : entry.second) {
-        bits |= n == normaliser::trim    ? detail::norm_trim
-                : n == normaliser::lower ? detail::norm_lower
+      for (normalizer n : entry.second) {
+        bits |= n == normalizer::trim    ? detail::norm_trim
+                : n == normalizer::lower ? detail::norm_lower
                                          : detail::norm_instant;
       }
-      for (const auto& earlier : norms) {
-        if (earlier.path == *p) {
-          throw sincehash::error(errc::config_error, "normalize path '" + entry.first + "' duplicates '" +
-                                                         earlier.path.text() + "' (both are '" +
-                                                         p->canonical() + "')");
-        }
-      }
-      norms.push_back({std::move(*p), bits});
+      norms.push_back({field_path::parse(entry.first).value(), bits});
     }
     std::sort(norms.begin(), norms.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
-    if (settings.extract.size() > detail::max_extras) {
-      throw sincehash::error(errc::config_error, "at most 64 extract paths are supported");
-    }
-    for (std::size_t i = 0; i < settings.extract.size(); ++i) {
-      if (settings.extract[i].empty()) {
-        throw sincehash::error(errc::config_error, "extract path #" + std::to_string(i) + " is empty");
-      }
-    }
     plan_ = std::make_shared<const detail::hash_plan>(
         detail::hash_plan::build(watched_, ignored_, norms, settings.extract));
     sink_ = detail::record_sink(plan_.get());
@@ -327,7 +363,7 @@ class field_hasher {
   [[nodiscard]] const Algorithm& algorithm() const noexcept { return algorithm_; }
 
   /// A stable text naming everything that decides digests: encoding version, algorithm, key id,
-  /// sorted watched paths, normalisers and ignored paths (canonical JSON Pointer forms), as a
+  /// sorted watched paths, normalizers and ignored paths (canonical JSON Pointer forms), as a
   /// compact JSON object with sorted keys. Equal settings give equal text, across processes.
   [[nodiscard]] const std::string& fingerprint() const noexcept { return fingerprint_; }
 
@@ -402,7 +438,7 @@ class field_hasher {
                        extras.data(), extras.size()};
   }
 
-  std::string make_fingerprint(const std::vector<detail::hash_plan::normalised_path>& norms) const {
+  std::string make_fingerprint(const std::vector<detail::hash_plan::normalized_path>& norms) const {
     nlohmann::json f = nlohmann::json::object();
     f["encoding"] = encoding_version;
     f["algorithm"] = std::string(algorithm_.name());

@@ -78,7 +78,7 @@ decltype(auto) with_opened_store(std::string_view uri, open_mode mode, F&& f) {
   }
   if (uri_starts(uri, "redis://")) {
 #ifdef SINCEHASH_HAS_REDIS
-    return f(std::make_unique<redis_store>(redis_options::from_uri(uri)), "redis");
+    return f(std::make_unique<redis_store>(redis_options::from_uri(uri).value()), "redis");
 #else
     throw error(errc::unsupported, "state URI '" + std::string(uri) +
                                        "': this build has no Redis back end (sincehash::redis, hiredis)");

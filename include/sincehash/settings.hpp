@@ -134,7 +134,7 @@ struct resource_settings {
   std::optional<date_field> created;  ///< the created date; decides created vs updated
   std::vector<std::string> watched;   ///< `validationData.fields`; empty → whole record
   std::vector<std::string> ignored;   ///< left out of a whole-record hash
-  std::map<std::string, std::vector<normaliser>> normalize;  ///< path → normalisers
+  std::map<std::string, std::vector<normalizer>> normalize;  ///< path → normalizers
   std::optional<std::chrono::nanoseconds> ttl;               ///< record state expiry after last seen
   std::optional<std::chrono::nanoseconds> lookback;          ///< subtracted from the since value sent
   /// An updated date further ahead of the clock than this is dispatched but does not advance

@@ -56,10 +56,10 @@ namespace sincehash {
 inline void check_offset_kind(const resource_settings& s, const offset_value& off,
                               std::string_view partition) {
   if (off.kind == offset_kind_of(s.cursor)) return;
-  throw error(errc::config_error, "partition " + std::string(partition) + ": the stored offset \"" +
-                                      off.text + "\" is " + (off.kind == offset_kind::string ? "a " : "an ") +
-                                      to_string(off.kind) + " but the cursor is " + to_string(s.cursor) +
-                                      ": reset the offset after changing \"cursor\" (sincehash reset)");
+  throw invalid_config("", "partition " + std::string(partition) + ": the stored offset \"" + off.text +
+                               "\" is " + (off.kind == offset_kind::string ? "a " : "an ") +
+                               to_string(off.kind) + " but the cursor is " + to_string(s.cursor) +
+                               ": reset the offset after changing \"cursor\" (sincehash reset)");
 }
 
 /// The since value to send next for the stored offset `off`: nullopt for a full sync (no

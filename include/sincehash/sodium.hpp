@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -150,12 +151,12 @@ class key_ring {
   /// Every key, by increasing id.
   [[nodiscard]] const std::vector<secret_key>& keys() const noexcept { return keys_; }
 
-  /// Reads a key file's content (format in the comment at the top of sodium.hpp). Throws
-  /// `errc::config_error` naming `source` and the 1-based line of the first problem; the message
-  /// never contains key material.
-  [[nodiscard]] static key_ring parse(std::string_view text, const std::string& source = "key file") {
-    auto fail = [&](std::size_t line, const std::string& what) -> void {
-      throw error(errc::config_error, source + ":" + std::to_string(line) + ": " + what);
+  /// Reads a key file's content (format in the comment at the top of sodium.hpp). On a bad one,
+  /// an `errc::config_error` naming `source` and the 1-based line of the first problem; the
+  /// message never contains key material.
+  [[nodiscard]] static result<key_ring> parse(std::string_view text, const std::string& source = "key file") {
+    auto fail_at = [&](std::size_t line, const std::string& what) {
+      return fail(errc::config_error, source + ":" + std::to_string(line) + ": " + what);
     };
     auto is_hex_text = [](std::string_view s) {
       return s.size() == 64 &&
@@ -176,10 +177,10 @@ class key_ring {
     };
     // Names the first character of `hex` that is not a hexadecimal digit by its column (1-based,
     // in bytes) in the line as written: one character of a mistyped key, never the key.
-    auto refuse_non_hex = [&](std::size_t line_number, std::string_view hex) {
+    auto non_hex = [&](std::size_t line_number, std::string_view hex) -> std::optional<error_info> {
       const auto bad =
           std::find_if(hex.begin(), hex.end(), [](char c) { return detail::sodium_hex_value(c) < 0; });
-      if (bad == hex.end()) return;
+      if (bad == hex.end()) return std::nullopt;
       const auto at = static_cast<std::size_t>(&*bad - text.data());
       const std::size_t newline = at == 0 ? std::string_view::npos : text.rfind('\n', at - 1);
       const std::size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
@@ -191,8 +192,9 @@ class key_ring {
         static constexpr char digits[] = "0123456789ABCDEF";
         shown = std::string("byte 0x") + digits[c >> 4] + digits[c & 0xF];
       }
-      fail(line_number, "the key must be 64 hexadecimal digits (32 bytes): " + shown + " at column " +
-                            std::to_string(at - line_start + 1) + " is not a hexadecimal digit");
+      return fail_at(line_number, "the key must be 64 hexadecimal digits (32 bytes): " + shown +
+                                      " at column " + std::to_string(at - line_start + 1) +
+                                      " is not a hexadecimal digit");
     };
     std::vector<std::pair<std::size_t, std::string_view>> lines;  // (1-based line, content)
     std::size_t number = 0;
@@ -206,7 +208,7 @@ class key_ring {
     }
     // A text key line needs at least 64 characters, so a 32-byte file can only be a raw key.
     if (text.size() == secret_key::size) return key_ring(secret_key(1, text));
-    if (lines.empty()) fail(number, "no key found (expected lines of `ID HEX`, 64 hex digits)");
+    if (lines.empty()) return fail_at(number, "no key found (expected lines of `ID HEX`, 64 hex digits)");
     std::vector<secret_key> keys;
     for (const auto& l : lines) {
       std::string_view line = l.second;
@@ -215,27 +217,29 @@ class key_ring {
         break;
       }
       std::size_t gap = line.find_first_of(" \t");
-      if (gap == std::string_view::npos && lines.size() == 1 && line.size() == 64)
-        refuse_non_hex(l.first, line);
+      if (gap == std::string_view::npos && lines.size() == 1 && line.size() == 64) {
+        if (auto e = non_hex(l.first, line)) return std::move(*e);
+      }
       if (gap == std::string_view::npos)
-        fail(l.first, "expected `ID HEX` (a key id, white space, 64 hex digits)");
+        return fail_at(l.first, "expected `ID HEX` (a key id, white space, 64 hex digits)");
       std::string_view id_text = line.substr(0, gap);
       std::string_view hex = trim(line.substr(gap));
       std::uint64_t id = 0;
       if (id_text.empty() || id_text.size() > 10)
-        fail(l.first, "the key id must be a number from 1 to 4294967295");
+        return fail_at(l.first, "the key id must be a number from 1 to 4294967295");
       for (char c : id_text) {
-        if (c < '0' || c > '9') fail(l.first, "the key id must be a number from 1 to 4294967295");
+        if (c < '0' || c > '9') return fail_at(l.first, "the key id must be a number from 1 to 4294967295");
         id = id * 10 + static_cast<std::uint64_t>(c - '0');
       }
-      if (id == 0 || id > 0xFFFFFFFFull) fail(l.first, "the key id must be a number from 1 to 4294967295");
-      refuse_non_hex(l.first, hex);
+      if (id == 0 || id > 0xFFFFFFFFull)
+        return fail_at(l.first, "the key id must be a number from 1 to 4294967295");
+      if (auto e = non_hex(l.first, hex)) return std::move(*e);
       if (!is_hex_text(hex)) {
-        fail(l.first, "the key must be 64 hexadecimal digits (32 bytes), found " +
-                          std::to_string(hex.size()) + " characters");
+        return fail_at(l.first, "the key must be 64 hexadecimal digits (32 bytes), found " +
+                                    std::to_string(hex.size()) + " characters");
       }
       for (const auto& k : keys) {
-        if (k.id() == id) fail(l.first, "key id " + std::to_string(id) + " is listed twice");
+        if (k.id() == id) return fail_at(l.first, "key id " + std::to_string(id) + " is listed twice");
       }
       keys.emplace_back(static_cast<std::uint32_t>(id), decode(hex));
     }
@@ -258,14 +262,14 @@ class key_ring {
 #if !defined(_WIN32)
     struct stat st {};
     if (::fstat(fileno(f), &st) == 0) {  // of the file opened, not of whatever the path names later
-      if (S_ISDIR(st.st_mode)) throw error(errc::config_error, "key file " + path + ": is a directory");
+      if (S_ISDIR(st.st_mode)) throw invalid_config("", "key file " + path + ": is a directory");
       if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        throw error(errc::config_error, "key file " + path + ": permissions " + mode +
-                                            " are too open: group or others can access it; keys must be "
-                                            "readable by their owner only (chmod 600 " +
-                                            path + ")");
+        throw invalid_config("", "key file " + path + ": permissions " + mode +
+                                     " are too open: group or others can access it; keys must be "
+                                     "readable by their owner only (chmod 600 " +
+                                     path + ")");
       }
     }
 #endif
@@ -276,7 +280,7 @@ class key_ring {
       text.append(buf, n);
       if (text.size() > (1u << 20)) {
         sodium_memzero(&text[0], text.size());
-        throw error(errc::config_error, "key file " + path + ": larger than 1 MiB");
+        throw invalid_config("", "key file " + path + ": larger than 1 MiB");
       }
       if (n < sizeof buf) break;
     }
@@ -285,17 +289,13 @@ class key_ring {
     if (failed) {
       const int e = errno;
       if (!text.empty()) sodium_memzero(&text[0], text.size());
-      if (e == EISDIR) throw error(errc::config_error, "key file " + path + ": is a directory");
+      if (e == EISDIR) throw invalid_config("", "key file " + path + ": is a directory");
       throw error(errc::io_error, "key file " + path + ": cannot be read (" + std::strerror(e) + ")");
     }
-    try {
-      key_ring ring = parse(text, "key file " + path);
-      if (!text.empty()) sodium_memzero(&text[0], text.size());
-      return ring;
-    } catch (...) {
-      if (!text.empty()) sodium_memzero(&text[0], text.size());
-      throw;
-    }
+    result<key_ring> ring = parse(text, "key file " + path);
+    if (!text.empty()) sodium_memzero(&text[0], text.size());
+    if (!ring) throw invalid_config("", ring.error().message);
+    return std::move(*ring);
   }
 
  private:

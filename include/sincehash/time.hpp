@@ -14,7 +14,7 @@
 //   Any other ":60" is `errc::invalid_date`.
 // - "24:00:00" (with any all-zero fraction) is the end of that day, i.e. 00:00:00 of the next
 //   day; "24:00:01" and "24:01" are `errc::invalid_date`.
-// - No invalid date is ever normalised: Feb 30, month 13, hour 25 are errors, not March 2 etc.
+// - No invalid date is ever normalized: Feb 30, month 13, hour 25 are errors, not March 2 etc.
 // - Formatting truncates the fraction to the requested digits; it never rounds up.
 
 #include <chrono>

@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         require(e.code() == sincehash::errc::config_error);
       }
     }
-  } catch (const sincehash::config_error& e) {
+  } catch (const sincehash::invalid_config& e) {
     require(!e.problems().empty());
     for (const auto& p : e.problems()) require(!p.describe().empty());
   } catch (const sincehash::error& e) {

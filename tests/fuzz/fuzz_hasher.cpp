@@ -28,8 +28,8 @@ std::vector<hasher_settings> configurations() {
   out.push_back(watched);
   hasher_settings whole;
   whole.ignored = {"x", "b.c", "items[1]"};
-  whole.normalize["a"] = {sincehash::normaliser::trim, sincehash::normaliser::lower};
-  whole.normalize["b"] = {sincehash::normaliser::instant};
+  whole.normalize["a"] = {sincehash::normalizer::trim, sincehash::normalizer::lower};
+  whole.normalize["b"] = {sincehash::normalizer::instant};
   whole.extract = {path("id"), path("b")};
   out.push_back(whole);
   return out;

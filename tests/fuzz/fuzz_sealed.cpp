@@ -25,11 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
   using namespace sincehash;
   if (data[0] % 3 == 0) {
-    try {
-      key_ring ring = key_ring::parse(bytes, "fuzz");
-      require(!ring.keys().empty());
-    } catch (const error& e) {
-      require(e.code() == errc::config_error || e.code() == errc::invalid_argument);
+    const result<key_ring> ring = key_ring::parse(bytes, "fuzz");
+    if (ring) {
+      require(!ring->keys().empty());
+    } else {
+      require(ring.error().code == errc::config_error && !ring.error().message.empty());
     }
     return 0;
   }

@@ -2,7 +2,7 @@
 #define SINCEHASH_DETAIL_HASH_PLAN_HPP
 
 // The compiled form of a hasher's paths: a trie over path segments in which every node says
-// whether its value is a watched slot, ignored, normalised, or an extracted extra value.
+// whether its value is a watched slot, ignored, normalized, or an extracted extra value.
 // Built once, read-only afterwards (safe to share between threads).
 
 #include <algorithm>
@@ -32,7 +32,7 @@ struct plan_node {
   std::uint32_t slot_hi = 0;
   std::uint64_t extras = 0;          // extras read at this node (bit i = extra i)
   std::uint64_t subtree_extras = 0;  // extras at this node or below
-  std::uint8_t norm = 0;             // normalisers configured at this node
+  std::uint8_t norm = 0;             // normalizers configured at this node
   bool ignored = false;              // left out of any encoding it lies in
   bool index_children = false;       // some child key is an array index
   std::uint64_t child_lengths = 0;   // bit n: a child key of n bytes (bit 63: 63 bytes or more)
@@ -59,7 +59,7 @@ struct plan_edge {
 
 class hash_plan {
  public:
-  struct normalised_path {
+  struct normalized_path {
     field_path path;
     std::uint8_t bits = 0;
   };
@@ -67,7 +67,7 @@ class hash_plan {
   /// `watched` must be sorted and free of duplicates; an empty `watched` makes the root slot 0
   /// (whole-record mode).
   static hash_plan build(const std::vector<field_path>& watched, const std::vector<field_path>& ignored,
-                         const std::vector<normalised_path>& normalised,
+                         const std::vector<normalized_path>& normalized,
                          const std::vector<field_path>& extras) {
     struct tmp_node {
       std::map<std::string, std::uint32_t> children;
@@ -100,7 +100,7 @@ class hash_plan {
         tmp[insert(watched[i])].info.slot = static_cast<std::int32_t>(i);
     }
     for (const auto& p : ignored) tmp[insert(p)].info.ignored = true;
-    for (const auto& n : normalised) tmp[insert(n.path)].info.norm |= n.bits;
+    for (const auto& n : normalized) tmp[insert(n.path)].info.norm |= n.bits;
     for (std::size_t i = 0; i < extras.size(); ++i)
       tmp[insert(extras[i])].info.extras |= std::uint64_t{1} << i;
 
@@ -147,7 +147,7 @@ class hash_plan {
       n.slot_lo = lo == UINT32_MAX ? 0 : lo;
       n.slot_hi = lo == UINT32_MAX ? 0 : hi;
     }
-    // Normalisers in effect for each slot: those configured on the slot's path or above it.
+    // Normalizers in effect for each slot: those configured on the slot's path or above it.
     plan.slot_norm_.assign(plan.slot_count_, 0);
     if (!watched.empty()) {
       for (std::size_t i = 0; i < watched.size(); ++i) {

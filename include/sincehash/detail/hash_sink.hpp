@@ -9,7 +9,7 @@
 //            | 0x04 len text                         number: canonical decimal text
 //                                                    (detail/canonical_number.hpp)
 //            | 0x05 len bytes                        string: UTF-8 bytes, JSON escapes resolved
-//            | 0x0A i64                              instant (normaliser): ns since the Unix epoch
+//            | 0x0A i64                              instant (normalizer): ns since the Unix epoch
 //            | 0x06 element* 0x07                    array, in order; an ignored element is 0x00
 //            | 0x08 (0x0B len key value)* 0x09       object, members sorted by key bytes (unsigned),
 //                                                    ignored members left out; a duplicated key
@@ -302,7 +302,7 @@ class record_sink {
     return ok;
   }
 
-  // Strings, booleans, null and missing values without normalisers: one resize, plain copies.
+  // Strings, booleans, null and missing values without normalizers: one resize, plain copies.
   bool located_fast_path(const value_view* values, std::size_t count) {
     std::size_t total = 0;
     for (std::size_t i = 0; i < count; ++i) {

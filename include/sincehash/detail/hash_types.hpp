@@ -9,24 +9,24 @@
 
 namespace sincehash {
 
-/// A per-field normaliser applied before hashing. All are off by default: a change to a watched
+/// A per-field normalizer applied before hashing. All are off by default: a change to a watched
 /// value is never hidden unless the configuration asks for it. Applied to every string inside the
 /// value at the configured path (object keys are never changed), always in the order
 /// trim → instant → lower, whatever order the configuration lists them in.
-enum class normaliser : std::uint8_t {
+enum class normalizer : std::uint8_t {
   trim,     ///< strip leading and trailing ASCII white space (space, \t, \n, \v, \f, \r)
   lower,    ///< map capital letters to small ones: ASCII, Latin-1, Greek and Cyrillic (simple mapping)
   instant,  ///< a string that parses as an ISO 8601 date is hashed as the instant it names
 };
 
-/// The stable name of a normaliser as written in configurations and fingerprints.
-[[nodiscard]] constexpr const char* to_string(normaliser n) noexcept {
+/// The stable name of a normalizer as written in configurations and fingerprints.
+[[nodiscard]] constexpr const char* to_string(normalizer n) noexcept {
   switch (n) {
-    case normaliser::trim:
+    case normalizer::trim:
       return "trim";
-    case normaliser::lower:
+    case normalizer::lower:
       return "lower";
-    case normaliser::instant:
+    case normalizer::instant:
       return "instant";
   }
   return "unknown";

@@ -44,15 +44,15 @@ struct redis_options {
   std::chrono::milliseconds command_timeout{30'000};  ///< for one round trip
   fault_hook fault_injector;                          ///< test only: see `fault_hook`
 
-  /// Settings from a URI `redis://[[user]:password@]host[:port][/database]`. Throws
-  /// `sincehash::error` with `errc::invalid_argument` naming the part that is wrong.
-  [[nodiscard]] static redis_options from_uri(std::string_view uri) {
+  /// Settings from a URI `redis://[[user]:password@]host[:port][/database]`; on a bad one an
+  /// `errc::invalid_argument` naming the part that is wrong.
+  [[nodiscard]] static result<redis_options> from_uri(std::string_view uri) {
     redis_options o;
-    auto bad = [&](const std::string& why) -> error {
-      return error(errc::invalid_argument, "redis URI '" + std::string(uri) + "': " + why);
+    auto bad = [&](const std::string& why) {
+      return fail(errc::invalid_argument, "redis URI '" + std::string(uri) + "': " + why);
     };
     constexpr std::string_view scheme = "redis://";
-    if (uri.substr(0, scheme.size()) != scheme) throw bad("must start with redis://");
+    if (uri.substr(0, scheme.size()) != scheme) return bad("must start with redis://");
     std::string_view rest = uri.substr(scheme.size());
     std::size_t slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
@@ -72,32 +72,37 @@ struct redis_options {
     std::size_t colon = authority.rfind(':');
     if (!authority.empty() && authority.front() == '[') {
       std::size_t close = authority.find(']');
-      if (close == std::string_view::npos) throw bad("an IPv6 address without its closing ']'");
+      if (close == std::string_view::npos) return bad("an IPv6 address without its closing ']'");
       host = authority.substr(1, close - 1);
       colon =
           close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1 : std::string_view::npos;
     } else if (colon != std::string_view::npos) {
       host = authority.substr(0, colon);
     }
-    if (colon != std::string_view::npos)
-      o.port = parse_int(authority.substr(colon + 1), 1, 65535, bad, "port");
+    if (colon != std::string_view::npos) {
+      auto port = parse_int(authority.substr(colon + 1), 1, 65535, "port");
+      if (!port) return bad(port.error().message);
+      o.port = *port;
+    }
     authority = host;
-    if (authority.empty()) throw bad("no host");
+    if (authority.empty()) return bad("no host");
     o.host = std::string(authority);
     if (slash != std::string_view::npos && slash + 1 < rest.size()) {
-      o.database = parse_int(rest.substr(slash + 1), 0, 1 << 20, bad, "database number");
+      auto database = parse_int(rest.substr(slash + 1), 0, 1 << 20, "database number");
+      if (!database) return bad(database.error().message);
+      o.database = *database;
     }
     return o;
   }
 
  private:
-  template <class Bad>
-  static int parse_int(std::string_view text, int low, int high, Bad& bad, const char* what) {
+  static result<int> parse_int(std::string_view text, int low, int high, const char* what) {
     int v = 0;
     auto r = std::from_chars(text.data(), text.data() + text.size(), v);
     if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || v < low || v > high)
-      throw bad(std::string("the ") + what + " '" + std::string(text) + "' is not a number from " +
-                std::to_string(low) + " to " + std::to_string(high));
+      return fail(errc::invalid_argument, std::string("the ") + what + " '" + std::string(text) +
+                                              "' is not a number from " + std::to_string(low) + " to " +
+                                              std::to_string(high));
     return v;
   }
 };
@@ -145,8 +150,8 @@ class redis_store {
     std::lock_guard<std::mutex> lock(mutex_);
     connect();
   }
-  /// Connects to the server named by `uri` (see `redis_options::from_uri`).
-  explicit redis_store(std::string_view uri) : redis_store(redis_options::from_uri(uri)) {}
+  /// Connects to the server named by `uri` (see `redis_options::from_uri`); throws its error.
+  explicit redis_store(std::string_view uri) : redis_store(redis_options::from_uri(uri).value()) {}
   redis_store(const redis_store&) = delete;
   redis_store& operator=(const redis_store&) = delete;
   ~redis_store() { disconnect(); }
