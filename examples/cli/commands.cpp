@@ -36,6 +36,8 @@
 #include "detector_type.hpp"
 #include "output.hpp"
 
+#include <sincehash/event_json.hpp>
+
 namespace sincehash_cli {
 
 using namespace sincehash;
@@ -221,7 +223,7 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
     total += r.stats;
     out.write_events(r.events, buf);
     buf.clear();
-    for (const auto& x : r.rejected) append_reject(buf, x);
+    for (const auto& x : r.rejected) append_reject_json(buf, x);
     rej.write(buf);
     out.flush();
     rej.flush();

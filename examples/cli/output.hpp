@@ -19,30 +19,6 @@
 
 namespace sincehash_cli {
 
-/// Appends `s` as a JSON string; bytes that are not well-formed UTF-8 become U+FFFD.
-void append_json_string(std::string& out, std::string_view s);
-
-/// Appends a value as the source wrote it: a number or boolean as is, a string quoted, else null.
-void append_value(std::string& out, std::string_view text, sincehash::value_kind kind);
-
-/// An event's text up to its record: `{"type":...,"record":` (`"record":null` for a deletion).
-void append_event_head(std::string& out, const sincehash::event& e);
-
-/// The record bytes an event carries (none for a deletion); after them comes "}\n".
-std::string_view event_record(const sincehash::event& e);
-
-/// True when `json` holds a line break: it is then written compacted to stay on one line.
-bool spans_lines(std::string_view json) noexcept;
-
-/// Appends the JSON text `json` without its insignificant white space (strings untouched).
-void append_compact(std::string& out, std::string_view json);
-
-/// Appends a record's JSON text: its bytes as they are, or compacted when it spans lines.
-void append_record(std::string& out, std::string_view json);
-
-/// Appends one rejects line (valid JSON whatever the record's bytes), with its newline.
-void append_reject(std::string& out, const sincehash::rejected_record& r);
-
 /// What a run did: counts of the batches it classified, and how many input records (invalid ones
 /// included) belong to the batches it committed.
 struct run_progress {

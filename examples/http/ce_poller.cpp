@@ -28,6 +28,7 @@
 
 #include <sincehash/config.hpp>
 #include <sincehash/detector.hpp>
+#include <sincehash/event_json.hpp>
 #include <sincehash/input.hpp>
 #include <sincehash/store/sqlite.hpp>
 
@@ -102,25 +103,15 @@ std::vector<std::string> fetch_changes(httplib::Client& crm, const std::string& 
   }
 }
 
-/// The callback body: {"events":[{"type","id","updated","event_id","record"}, ...]}, with each
-/// record's original bytes and the id and date written as the source wrote them.
+/// The callback body: {"events":[{"type","id","updated","event_id","record"}, ...]}: each event
+/// as the command-line tool writes it, with its record's original bytes and the id and date
+/// written as the source wrote them.
 std::string events_body(const std::vector<sincehash::event>& events) {
-  auto value = [](const std::string& text, sincehash::value_kind kind) {
-    if (kind == sincehash::value_kind::number) return text;
-    if (kind == sincehash::value_kind::string) return json(text).dump();
-    return std::string("null");
-  };
   std::string out = "{\"events\":[";
   for (std::size_t i = 0; i < events.size(); ++i) {
-    const sincehash::event& e = events[i];
     if (i > 0) out += ',';
-    out += "{\"type\":\"";
-    out += sincehash::to_string(e.type);
-    out += "\",\"id\":" + value(e.id, e.id_kind);
-    out += ",\"updated\":" + value(e.updated, e.updated_kind);
-    out += ",\"event_id\":\"" + e.event_id + "\",\"record\":";
-    out += e.record.empty() ? std::string_view("null") : e.record;
-    out += '}';
+    sincehash::append_event_json(out, events[i]);
+    out.pop_back();  // the line's newline
   }
   out += "]}";
   return out;

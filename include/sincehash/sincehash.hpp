@@ -11,6 +11,7 @@
 #include "sincehash/detector.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/error.hpp"
+#include "sincehash/event_json.hpp"
 #include "sincehash/field_path.hpp"
 #include "sincehash/hasher.hpp"
 #include "sincehash/input.hpp"
