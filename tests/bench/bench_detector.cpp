@@ -59,14 +59,7 @@ const page& page_of(std::size_t bytes, int version) {
   return p;
 }
 
-resource_settings settings() {
-  resource_settings s;
-  s.id_field = field_path::parse("id").value();
-  s.updated = date_field{field_path::parse("properties.lastmodifieddate").value(), date_format{}};
-  s.created = date_field{field_path::parse("properties.createdate").value(), date_format{}};
-  s.watched = {"properties.email", "properties.firstname", "properties.lastname"};
-  return s;
-}
+resource_settings settings() { return sincehash_bench::crm_settings(); }
 
 template <class Hasher>
 void sync(change_detector<memory_store, Hasher>& d, const page& pg) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <sincehash/settings.hpp>
 #include <sincehash/time.hpp>
 
 namespace sincehash_bench {
@@ -62,6 +63,20 @@ inline std::vector<std::string> crm_records(std::size_t count, std::size_t targe
     out.push_back(std::move(r));
   }
   return out;
+}
+
+/// The settings the benchmarks classify these records with: the id, the two dates, three watched
+/// fields.
+inline sincehash::resource_settings crm_settings() {
+  using sincehash::field_path;
+  sincehash::resource_settings s;
+  s.id_field = field_path::parse("id").value();
+  s.updated = sincehash::date_field{field_path::parse("properties.lastmodifieddate").value(),
+                                    sincehash::date_format{}};
+  s.created =
+      sincehash::date_field{field_path::parse("properties.createdate").value(), sincehash::date_format{}};
+  s.watched = {"properties.email", "properties.firstname", "properties.lastname"};
+  return s;
 }
 
 }  // namespace sincehash_bench
