@@ -181,7 +181,8 @@ void translate(std::exception_ptr p) {
     for (const auto& [from, to] : {std::pair<std::string, std::string>{"--state", "state"},
                                    {"--key-file", "key_file"},
                                    {"--now", "now"}}) {
-      if (m.rfind(from, 0) == 0) m = to + m.substr(from.size());
+      for (auto at = m.find(from); at != std::string::npos; at = m.find(from, at + to.size()))
+        m.replace(at, from.size(), to);
     }
     raise(e.code == 2 ? py::reinterpret_borrow<py::object>(PyExc_ValueError) : store_error_type, m);
   } catch (const error& e) {
