@@ -128,8 +128,12 @@ py::str text_of(std::string_view s) {
 // A value as the source wrote it: a number as int or float, a string as str, else None.
 py::object value_of(std::string_view text, value_kind kind) {
   if (kind == value_kind::number) {
-    py::object json = py::module_::import("json");
-    return json.attr("loads")(py::str(std::string(text)));
+    const std::string literal(text);
+    const bool integer = literal.find_first_of(".eE") == std::string::npos;
+    PyObject* number = integer ? PyLong_FromString(literal.c_str(), nullptr, 10)
+                               : PyFloat_FromString(py::str(literal).ptr());
+    if (number == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(number);
   }
   if (kind == value_kind::boolean) return py::bool_(text == "true");
   if (kind == value_kind::missing || kind == value_kind::null) return py::none();
