@@ -5,6 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <sincehash/config.hpp>
 #include <sincehash/detector.hpp>
 #include <sincehash/input.hpp>
@@ -13,6 +16,7 @@
 #include <sincehash/since.hpp>
 #include <sincehash/version.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +29,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -74,12 +79,26 @@ struct owned_input {
 
 // Frames `text` as the tool frames its input (one JSON array, a page with "results" or
 // "records", or NDJSON; a byte order mark skipped). A cut-off array or page is a ValueError.
-void frame_text(const std::string& text, owned_input& out) {
+void frame_text(std::string_view text, owned_input& out) {
   if (text.empty()) return;
-  std::FILE* f = fmemopen(const_cast<char*>(text.data()), text.size(), "rb");
-  if (f == nullptr) throw std::runtime_error("sincehash: cannot read the records from memory");
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
-  record_reader reader(f, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
+  // The reader takes a descriptor of a file in memory: it maps it rather than copying it in pieces.
+  const int fd = ::memfd_create("sincehash-records", MFD_CLOEXEC);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(), "sincehash: holding the records in memory");
+  std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw std::system_error(errno, std::generic_category(), "sincehash: holding the records in memory");
+    done += static_cast<std::size_t>(n);
+  }
+  if (::lseek(fd, 0, SEEK_SET) != 0)
+    throw std::system_error(errno, std::generic_category(), "sincehash: holding the records in memory");
+  record_reader reader(fd, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
   std::vector<input_record> batch;
   try {
     while (reader.next_batch(batch))
@@ -94,9 +113,10 @@ void frame_text(const std::string& text, owned_input& out) {
 std::shared_ptr<owned_input> take_records(const py::handle& records) {
   auto in = std::make_shared<owned_input>();
   if (py::isinstance<py::bytes>(records) || py::isinstance<py::bytearray>(records)) {
-    frame_text(py::cast<std::string>(py::module_::import("builtins").attr("bytes")(records)), *in);
+    const py::bytes copy = py::module_::import("builtins").attr("bytes")(records);
+    frame_text(py::cast<std::string_view>(copy), *in);
   } else if (py::isinstance<py::str>(records)) {
-    frame_text(py::cast<std::string>(records), *in);
+    frame_text(py::cast<std::string_view>(records), *in);
   } else {
     py::object dumps = py::module_::import("json").attr("dumps");
     std::size_t position = 0;
