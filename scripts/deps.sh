@@ -10,7 +10,8 @@ profile=${1:-test}
 demo=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libxxhash-dev libsqlite3-dev libsimdjson-dev
       libcli11-dev libhiredis-dev libpq-dev libsodium-dev)
 test=("${demo[@]}" doctest-dev libcpp-httplib-dev
-      libhowardhinnant-date-dev python3 sqlite3 tzdata redis-server postgresql)
+      libhowardhinnant-date-dev python3 sqlite3 tzdata redis-server postgresql
+      pybind11-dev python3-pybind11 python3-pytest python3-flask python3-venv)
 ci=("${test[@]}" clang clang-format libclang-rt-14-dev libbenchmark-dev)
 
 case "$profile" in

@@ -35,6 +35,7 @@
 
 #include "detector_type.hpp"
 #include "output.hpp"
+#include "state.hpp"
 
 #include <sincehash/event_json.hpp>
 
@@ -43,76 +44,6 @@ namespace sincehash_cli {
 using namespace sincehash;
 
 namespace {
-
-pinnable_clock make_clock(const options& o) {
-  pinnable_clock c;
-  if (o.now) {
-    auto t = parse_iso8601(*o.now);
-    if (!t) usage_error("--now: " + t.error().describe());
-    c.pinned = *t;
-  }
-  return c;
-}
-
-// The file of a SQLite state URI (PATH or sqlite:PATH); a usage error when there is none.
-std::string sqlite_path(const std::string& uri) {
-  const std::string path = std::string_view(uri).rfind("sqlite:", 0) == 0 ? uri.substr(7) : uri;
-  if (path.empty())
-    usage_error("--state " + uri + ": no path after \"sqlite:\" (sqlite:PATH names the state file)");
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    usage_error("--state " + uri + ": is a directory; name a state file (it is created if missing)");
-  return path;
-}
-
-#ifdef SINCEHASH_HAS_SODIUM
-key_ring load_key_file(const std::string& path) {
-  try {
-    return key_ring::load(path);
-  } catch (const error& e) {
-    const std::string m = e.message();
-    usage_error(m.rfind("key file ", 0) == 0 ? "--key-file " + m.substr(9) : "--key-file " + path + ": " + m);
-  }
-}
-#endif
-
-// Opens the state named by --state (sealed with --key-file's keys when given) and calls
-// `f(store, algorithm)` with it and the hash algorithm its detector uses: keyed BLAKE2b derived
-// for `partition` with keys, XXH3 without (refusing a partition that is encrypted). Returns what
-// `f` returns. Every back end is one store type, so `f` is instantiated once per algorithm.
-// `partition` is empty for commands that work on every partition.
-// With `open_mode::read_only` nothing is created or written (since, status).
-template <class F>
-decltype(auto) with_store(const options& o, const std::string& partition, F&& f,
-                          open_mode mode = open_mode::read_write) {
-  const std::string& uri = *o.state;
-  if (uri.find("://") == std::string::npos && uri != "memory:") (void)sqlite_path(uri);
-  const auto open = [&](auto&&... keys) {
-    try {
-      return open_store(uri, keys..., mode);
-    } catch (const error& e) {
-      if (e.code() == errc::invalid_argument || e.code() == errc::unsupported)
-        usage_error("--state: " + e.message());
-      throw;
-    }
-  };
-#ifdef SINCEHASH_HAS_SODIUM
-  if (o.key_file) {
-    const key_ring keys = load_key_file(*o.key_file);
-    any_store store = open(keys);
-    return f(store, blake2b_keyed(keys, partition));
-  }
-  any_store store = open();
-  if (!partition.empty() && holds_sealed_state(store, partition)) {
-    usage_error("--state " + *o.state + ": partition '" + partition + "' is encrypted; pass its --key-file");
-  }
-#else
-  if (o.key_file)
-    usage_error("--key-file " + *o.key_file + ": this build of sincehash has no libsodium (encrypted state)");
-  any_store store = open();
-#endif
-  return f(store, xxh3_64{});
-}
 
 // A test-only switch, SINCEHASH_TEST_CONCURRENCY: "no-lease" runs without the partition's
 // lease, "unchecked" also commits without conditions — so that a test can show what the lease
@@ -140,9 +71,6 @@ resource_settings load_resource(const options& o) {
     usage_error(message);
   }
 }
-
-// The partition of the run: distinct (instance, resource) pairs never share one.
-std::string partition_of(const options& o) { return partition_key(o.instance, *o.resource); }
 
 // Commits a batch whose events were delivered. Should records have changed under it (another
 // writer), they are classified again, the events that makes are written and flushed, and the
@@ -345,75 +273,6 @@ int cmd_purge(const options& o, std::FILE* out) {
   finish_output(out, "the purge count (the states were purged)");
   return 0;
 }
-
-namespace {
-
-// `t` as RFC 3339 in UTC (a JSON string), or null.
-void append_instant(std::string& out, const std::optional<instant>& t) {
-  if (t)
-    append_json_string(out, format_rfc3339(*t, 3));
-  else
-    out += "null";
-}
-
-// One partition's status line. A `sealed` partition (read without its key file) shows what is
-// kept in clear — its records' expiry and its rescans — with `"sealed":true`, its offset unknown.
-template <class Store>
-std::string status_line(Store& store, const std::string& partition, const resource_settings* settings,
-                        instant now, bool sealed = false) {
-  const std::optional<offset_value> off = sealed ? std::nullopt : store.offset(partition);
-  std::optional<std::string> since;
-  if (settings != nullptr)
-    since = since_value(*settings, off, partition);
-  else if (off)
-    since = off->text;  // no configuration: no lookback to apply
-  std::size_t records = 0;
-  store.for_each(partition, [&](std::string_view, const record_state& s) {
-    if (!expired(s, now)) ++records;
-  });
-  const std::optional<instant> last = store.last_rescan(partition);
-  const auto names = split_partition_key(partition);
-  std::string line = "{\"partition\":";
-  append_json_string(line, partition);
-  line += ",\"instance\":";
-  if (names)
-    append_json_string(line, names->first);
-  else
-    line += "null";
-  line += ",\"resource\":";
-  if (names)
-    append_json_string(line, names->second);
-  else
-    line += "null";
-  line += ",\"offset\":";
-  if (off)
-    append_json_string(line, off->text);
-  else
-    line += "null";
-  line += ",\"since\":";
-  if (since)
-    append_json_string(line, *since);
-  else
-    line += "null";
-  line += ",\"records\":" + std::to_string(records);
-  if (sealed) line += ",\"sealed\":true";
-  line += ",\"rescan\":{\"active\":";
-  line += store.rescan_active(partition) ? "true" : "false";
-  line += ",\"last\":";
-  append_instant(line, last);
-  line += ",\"next_due\":";
-  if (settings != nullptr && settings->rescan) {
-    append_instant(line, last ? settings->rescan->next_after(*last) : std::nullopt);
-    line += ",\"due\":";
-    line += settings->rescan->due(last, now) ? "true" : "false";
-  } else {
-    line += "null,\"due\":null";
-  }
-  line += "}}\n";
-  return line;
-}
-
-}  // namespace
 
 int cmd_status(const options& o, std::FILE* out) {
   std::optional<resource_settings> settings;

@@ -17,11 +17,6 @@
 
 namespace sincehash_cli {
 
-unsigned options::default_threads() {
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : (cores > 4 ? 4 : cores);
-}
-
 namespace {
 
 struct command_help {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace sincehash_cli {
 
@@ -33,7 +34,10 @@ struct options {
 
   /// Records are read (parsed, hashed) by this many threads, the cores, at most 4; with more
   /// than one, the next batch is read while the current one is classified.
-  static unsigned default_threads();
+  static unsigned default_threads() {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores == 0 ? 1 : (cores > 4 ? 4 : cores);
+  }
 };
 
 /// Reads the command line. Returns nullopt when it asked for help or the version, which was

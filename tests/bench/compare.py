@@ -2,7 +2,7 @@
 """sincehash process (SQLite state) against a Python reference connector, in the same run.
 
 usage: compare.py PATH_TO_SINCEHASH [--records N] [--sizes 1200,4000] [--threads 1,2] [--repeat 3]
-                  [--pipe]
+                  [--pipe] [--module DIR]
 
 For each record size it generates CRM-like NDJSON (HubSpot-style contacts), then runs
   - a first sync (every record new),
@@ -16,6 +16,9 @@ keys, a dict of id -> hash, strptime of the modification date. It prints records
 resident memory and the ratio sincehash / Python; every measurement is the fastest of --repeat runs,
 on both sides. sincehash reads the NDJSON file as its stdin; with --pipe, through a pipe from `cat`
 (as from a connector that writes records to it).
+With --module DIR (where the Python module `sincehash` was built, e.g. build/bench/python), a
+Python connector on the module runs too (rows "module"): it reads the NDJSON 10,000 lines at a
+time, calls Detector.process, writes each event and calls Detector.commit, on a SQLite state.
 """
 import argparse
 import json
@@ -60,6 +63,29 @@ for path in sys.argv[1:]:  # several inputs in one process: the state carries ov
             state[rec["id"]] = (digest, updated)
     sys.stdout.flush()
     seconds.append(time.perf_counter() - start)
+sys.stderr.write(json.dumps({"seconds": seconds}) + "\n")
+'''
+
+MODULE_CONNECTOR = r'''
+import json, sys, time
+import sincehash
+config, state, inputs = sys.argv[1], sys.argv[2], sys.argv[3:]
+seconds = []
+with sincehash.Detector(config, state, "contacts") as d:
+    for path in inputs:  # several inputs in one process, as the reference
+        start = time.perf_counter()
+        with open(path, "rb") as lines:
+            while True:
+                page = lines.readlines(12 << 20)  # about 10,000 records of 1.2 KB
+                if not page:
+                    break
+                batch = d.process(b"".join(page))
+                out = sys.stdout
+                for e in batch.events:
+                    out.write('{"type":"%s","id":%s,"record":%s}\n' % (e["type"], json.dumps(e["id"]), e["record"]))
+                out.flush()
+                d.commit(batch)
+        seconds.append(time.perf_counter() - start)
 sys.stderr.write(json.dumps({"seconds": seconds}) + "\n")
 '''
 
@@ -122,6 +148,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of every measurement, each side; the fastest counts (less noise)")
     ap.add_argument("--pipe", action="store_true", help="feed sincehash through a pipe instead of the file")
+    ap.add_argument("--module", help="the directory holding the built Python module: adds its rows")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,16 +183,27 @@ def main():
                 summary = json.loads(runs[threads][2][2].strip().splitlines()[-1])
             # The Python reference keeps its state in memory: a later sync runs in the same process
             # after the first one and times each input itself.
-            def python(*inputs):
+            def python(*inputs, script=ref, before=(), fresh=None):
                 best = None
                 for _ in range(args.repeat):
-                    secs, rss, err = measure([sys.executable, ref] + list(inputs), os.devnull)
+                    if fresh:
+                        for suffix in ("", "-wal", "-shm"):
+                            if os.path.exists(fresh + suffix):
+                                os.remove(fresh + suffix)
+                    secs, rss, err = measure([sys.executable, script] + list(before) + list(inputs), os.devnull)
                     run = (json.loads(err.strip().splitlines()[-1])["seconds"][-1], rss)
                     best = run if best is None or run[0] < best[0] else best
                 return best
             p_first = python(v0)
             p_repeat = python(v0, v0)
             p_bulk = python(v0, v1)
+            if args.module:
+                connector = os.path.join(tmp, "module_connector.py")
+                with open(connector, "w") as f:
+                    f.write("import sys; sys.path.insert(0, %r)\n" % os.path.abspath(args.module) + MODULE_CONNECTOR)
+                mstate = os.path.join(tmp, "module-%d.db" % size)
+                on_module = dict(script=connector, before=(cfg, mstate), fresh=mstate)
+                m_runs = (python(v0, **on_module), python(v0, v0, **on_module), python(v0, v1, **on_module))
             n = args.records
             for threads, (s_first, s_repeat, s_bulk) in sorted(runs.items()):
                 for name, s, p_secs, p_rss in (("first sync", s_first, p_first[0], p_first[1]),
@@ -173,12 +211,17 @@ def main():
                                                ("bulk update", s_bulk, p_bulk[0], p_bulk[1])):
                     rows.append((size, name, threads, n / s[0], mb / s[0], s[1], n / p_secs, p_rss,
                                  p_secs / s[0]))
+            if args.module:
+                for name, (m_secs, m_rss), (p_secs, p_rss) in zip(("first sync", "repeat sync", "bulk update"),
+                                                                  m_runs, (p_first, p_repeat, p_bulk)):
+                    rows.append((size, name, "module", n / m_secs, mb / m_secs, m_rss, n / p_secs, p_rss,
+                                 p_secs / m_secs))
             print("size %d: bulk update dispatched %d of %d (sincehash summary: %s)" %
                   (size, summary["created"] + summary["updated"], n, json.dumps(summary)), file=sys.stderr)
     print("| record size | run | threads | sincehash records/s | MB/s | peak RSS MiB | Python records/s | Python peak RSS MiB | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size, name, threads, rps, mbps, rss, prps, prss, ratio in rows:
-        print("| %d B | %s | %d | %.0f | %.1f | %.1f | %.0f | %.1f | %.1fx |" %
+        print("| %d B | %s | %s | %.0f | %.1f | %.1f | %.0f | %.1f | %.1fx |" %
               (size, name, threads, rps, mbps, rss, prps, prss, ratio))
 
 
