@@ -3,6 +3,8 @@
 
 // Shared by the store back ends: a commit batch turned into key-ordered row operations.
 
+#include <sincehash/detail/state_codec.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
 
@@ -57,9 +59,7 @@ template <class IdOf>
     throw error(errc::invalid_argument, "a commit batch holds more than 2^32-1 entries in one list");
   }
   for (const auto& u : batch.upserts) {
-    const digest& d = u.second.hash;
-    bool ok = (d.bits == 0 && d.low == 0 && d.high == 0) || (d.bits == 64 && d.high == 0) || d.bits == 128;
-    if (!ok) {
+    if (!digest_well_formed(u.second.hash)) {
       throw error(errc::invalid_argument,
                   "the digest of record id '" + u.first +
                       "' is malformed: bits must be 0 (all zero), 64 (high zero) or 128");

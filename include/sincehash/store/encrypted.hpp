@@ -57,7 +57,10 @@
 #include <utility>
 #include <vector>
 
+#include "sincehash/detail/state_codec.hpp"
 #include "sincehash/detail/store_batch.hpp"
+#include "sincehash/detail/store_errors.hpp"
+#include "sincehash/detail/store_forwarding.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/sodium.hpp"
 #include "sincehash/store.hpp"
@@ -94,25 +97,14 @@ namespace detail {
 inline constexpr std::uint8_t sealed_format = 1;
 inline constexpr std::size_t sealed_header = 1 + 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 
-inline void seal_put_u32(std::string& out, std::uint32_t v) {
-  for (int k = 0; k < 4; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
-}
-inline void seal_put_u64(std::string& out, std::uint64_t v) {
-  for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
-}
+// Sealed values and their associated data are little-endian (state_codec.hpp); a byte string
+// is its length (4 bytes) and its bytes.
 inline void seal_put_bytes(std::string& out, std::string_view s) {
-  seal_put_u32(out, static_cast<std::uint32_t>(s.size()));
+  put_le(out, s.size(), 4);
   out.append(s.data(), s.size());
 }
-inline std::uint64_t seal_get_u64(std::string_view s, std::size_t at) noexcept {
-  std::uint64_t v = 0;
-  for (int k = 7; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(k)]);
-  return v;
-}
 inline std::uint32_t seal_get_u32(std::string_view s, std::size_t at) noexcept {
-  std::uint32_t v = 0;
-  for (int k = 3; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(k)]);
-  return v;
+  return static_cast<std::uint32_t>(get_le(s.data() + at, 4));
 }
 
 inline std::string sealed_printable_id(std::string_view id) {
@@ -164,7 +156,7 @@ class seal_keys {
     std::string out;
     out.reserve(sealed_header + plaintext.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES);
     out.push_back(static_cast<char>(sealed_format));
-    seal_put_u32(out, id);
+    put_le(out, id, 4);
     unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
     randombytes_buf(nonce, sizeof nonce);
     out.append(reinterpret_cast<const char*>(nonce), sizeof nonce);
@@ -249,21 +241,19 @@ class seal_keys {
 /// stays in clear and why). `Inner` is any store (store.hpp) that persists
 /// `record_state::sealed`; it is not owned and must outlive this object. Implements the whole
 /// contract of store.hpp with the inner store's thread safety; commits on one partition are
-/// additionally serialised by this object. Errors of the inner store propagate unchanged.
+/// additionally serialised by this object. Errors of the inner store propagate unchanged. What it
+/// does not change (fingerprint texts, which are hashing settings and never record data; counts;
+/// purges, on the expiry times kept in clear; rescan starts and stops; the inner store's lease
+/// and fences) it passes to the inner store as it is (detail/store_forwarding.hpp).
 template <class Inner>
-class encrypted_store {
-  static_assert(is_state_store_v<Inner>,
-                "sincehash::encrypted_store requires Inner to satisfy the state store contract (store.hpp)");
+class encrypted_store : public detail::forwarding_store<Inner> {
+  using detail::forwarding_store<Inner>::inner_;
 
  public:
   /// Seals into `inner` with `keys` (copied; derived subkeys are kept, wiped on destruction).
   encrypted_store(Inner& inner, const key_ring& keys, encrypted_store_options options = {})
-      : inner_(&inner), keys_(keys), options_(options) {}
-  encrypted_store(const encrypted_store&) = delete;
-  encrypted_store& operator=(const encrypted_store&) = delete;
+      : detail::forwarding_store<Inner>(inner), keys_(keys), options_(options) {}
 
-  /// The inner store.
-  [[nodiscard]] Inner& inner() noexcept { return *inner_; }
   /// The id under which `id` of `partition` is kept in the inner store (itself, or its blind index).
   [[nodiscard]] std::string stored_id(std::string_view partition, std::string_view id) const {
     return options_.blind_index ? keys_.blind(partition, id) : std::string(id);
@@ -273,17 +263,10 @@ class encrypted_store {
   [[nodiscard]] std::vector<std::optional<record_state>> get_many(std::string_view partition,
                                                                   const std::vector<std::string_view>& ids) {
     std::vector<std::string> blinded;
-    std::vector<std::string_view> inner_ids;
-    if (options_.blind_index) {
-      blinded.reserve(ids.size());
-      for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
-      inner_ids.assign(blinded.begin(), blinded.end());
-    }
-    std::vector<std::optional<record_state>> out =
-        inner_->get_many(partition, options_.blind_index ? inner_ids : ids);
+    const std::vector<std::string_view> inner_ids = kept_ids(partition, ids, blinded);
+    std::vector<std::optional<record_state>> out = inner_->get_many(partition, inner_ids);
     for (std::size_t i = 0; i < out.size(); ++i) {
-      if (out[i])
-        out[i] = open_state(partition, options_.blind_index ? inner_ids[i] : ids[i], *out[i], nullptr);
+      if (out[i]) out[i] = open_state(partition, inner_ids[i], *out[i], nullptr);
     }
     return out;
   }
@@ -293,17 +276,10 @@ class encrypted_store {
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
     std::vector<std::string> blinded;
-    std::vector<std::string_view> inner_ids;
-    if (options_.blind_index) {
-      blinded.reserve(ids.size());
-      for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
-      inner_ids.assign(blinded.begin(), blinded.end());
-    }
-    store_snapshot snap = inner_->snapshot(partition, options_.blind_index ? inner_ids : ids);
+    const std::vector<std::string_view> inner_ids = kept_ids(partition, ids, blinded);
+    store_snapshot snap = inner_->snapshot(partition, inner_ids);
     for (std::size_t i = 0; i < snap.states.size(); ++i) {
-      if (snap.states[i])
-        snap.states[i] =
-            open_state(partition, options_.blind_index ? inner_ids[i] : ids[i], *snap.states[i], nullptr);
+      if (snap.states[i]) snap.states[i] = open_state(partition, inner_ids[i], *snap.states[i], nullptr);
     }
     if (snap.offset) snap.offset = open_offset(partition, *snap.offset);
     return snap;
@@ -357,21 +333,9 @@ class encrypted_store {
       }
       std::sort(clear.begin(), clear.end());
       clear.erase(std::unique(clear.begin(), clear.end()), clear.end());
-      throw detail::store_conflict("encrypted_store", partition, std::move(clear));
+      throw detail::store_conflict(store_name, partition, std::move(clear));
     }
   }
-
-  /// See store.hpp and store/lease.hpp: the inner store's lease.
-  [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
-                                           std::chrono::milliseconds ttl) {
-    return inner_->acquire_lease(partition, owner, ttl);
-  }
-  /// See store.hpp: the inner store's lease.
-  [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
-    return inner_->renew_lease(lease, ttl);
-  }
-  /// See store.hpp: the inner store's lease.
-  bool release_lease(const store_lease& lease) { return inner_->release_lease(lease); }
 
   /// See store.hpp. Throws `errc::crypto_error` when the stored offset does not open.
   [[nodiscard]] std::optional<offset_value> offset(std::string_view partition) {
@@ -386,15 +350,6 @@ class encrypted_store {
     inner_->reset_offset(partition, forget_records);
   }
 
-  /// See store.hpp. Fingerprint texts (hashing settings, never record data) are kept in clear.
-  [[nodiscard]] std::uint32_t intern_fingerprint(std::string_view partition, std::string_view text) {
-    return inner_->intern_fingerprint(partition, text);
-  }
-  /// See store.hpp.
-  [[nodiscard]] std::optional<std::string> fingerprint_text(std::string_view partition, std::uint32_t id) {
-    return inner_->fingerprint_text(partition, id);
-  }
-
   /// See store.hpp. `f` receives clear ids and opened states; throws `errc::crypto_error` at the
   /// first state that does not open.
   template <class F>
@@ -406,22 +361,6 @@ class encrypted_store {
     });
   }
 
-  /// See store.hpp (expiry times are kept in clear for this).
-  std::size_t purge_expired(instant now) { return inner_->purge_expired(now); }
-  /// See store.hpp.
-  std::size_t purge_expired(std::string_view partition, instant now) {
-    return inner_->purge_expired(partition, now);
-  }
-  /// See store.hpp.
-  [[nodiscard]] std::size_t count(std::string_view partition) { return inner_->count(partition); }
-  /// See store.hpp.
-  [[nodiscard]] std::vector<std::string> partitions() { return inner_->partitions(); }
-  /// See store.hpp.
-  void begin_rescan(std::string_view partition) { inner_->begin_rescan(partition); }
-  /// See store.hpp.
-  void abandon_rescan(std::string_view partition) { inner_->abandon_rescan(partition); }
-  /// See store.hpp.
-  [[nodiscard]] bool rescan_active(std::string_view partition) { return inner_->rescan_active(partition); }
   /// See store.hpp. With `blind_index`, the clear ids are read from the sealed states.
   [[nodiscard]] std::vector<std::string> rescan_unseen(std::string_view partition) {
     std::vector<std::string> ids = inner_->rescan_unseen(partition);
@@ -439,12 +378,9 @@ class encrypted_store {
     std::sort(out.begin(), out.end());
     return out;
   }
-  /// See store.hpp.
-  [[nodiscard]] std::optional<instant> last_rescan(std::string_view partition) {
-    return inner_->last_rescan(partition);
-  }
 
  private:
+  static constexpr const char* store_name = "encrypted_store";
   static constexpr std::string_view state_label = "sincehash/state";
   static constexpr std::string_view offset_label = "sincehash/offset";
 
@@ -452,6 +388,15 @@ class encrypted_store {
     std::mutex mutex;     // serialises this object's commits on the partition
     bool marked = false;  // sealed_partition_marker interned (under `mutex`)
   };
+
+  // `ids` as the inner store keeps them; with a blind index they point into `blinded`.
+  std::vector<std::string_view> kept_ids(std::string_view partition, const std::vector<std::string_view>& ids,
+                                         std::vector<std::string>& blinded) const {
+    if (!options_.blind_index) return ids;
+    blinded.reserve(ids.size());
+    for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
+    return std::vector<std::string_view>(blinded.begin(), blinded.end());
+  }
 
   partition_data& partition_entry(std::string_view partition) {
     std::lock_guard<std::mutex> lock(directory_mutex_);
@@ -465,30 +410,23 @@ class encrypted_store {
     std::string ad;
     detail::seal_put_bytes(ad, partition);
     detail::seal_put_bytes(ad, stored);
-    detail::seal_put_u64(ad, static_cast<std::uint64_t>(s.last_seen.time_since_epoch().count()));
+    detail::put_le(ad, static_cast<std::uint64_t>(detail::ns_of(s.last_seen)), 8);
     ad.push_back(s.expires ? '\x01' : '\x00');
-    detail::seal_put_u64(ad,
-                         s.expires ? static_cast<std::uint64_t>(s.expires->time_since_epoch().count()) : 0);
+    detail::put_le(ad, s.expires ? static_cast<std::uint64_t>(detail::ns_of(*s.expires)) : 0, 8);
     return ad;
   }
 
   record_state seal_state(std::string_view partition, std::string_view stored, std::string_view id,
                           const record_state& s) const {
+    // The digest is well formed: `commit` refused the batch otherwise (store_batch.hpp).
     const std::uint8_t bits_code = s.hash.bits == 128 ? 2 : (s.hash.bits == 64 ? 1 : 0);
-    if (s.hash.bits != 0 && s.hash.bits != 64 && s.hash.bits != 128) {
-      throw error(errc::invalid_argument, "encrypted_store: the digest of id " +
-                                              detail::sealed_printable_id(id) + " in partition '" +
-                                              std::string(partition) + "' has " +
-                                              std::to_string(s.hash.bits) + " bits (0, 64 or 128 expected)");
-    }
     std::string plain;
     plain.reserve(37 + s.sealed.size() + id.size());
     plain.push_back(static_cast<char>((s.updated ? 1 : 0) | (bits_code << 1) | (s.sealed.empty() ? 0 : 8)));
-    detail::seal_put_u64(plain, s.hash.low);
-    detail::seal_put_u64(plain, s.hash.high);
-    detail::seal_put_u64(plain,
-                         s.updated ? static_cast<std::uint64_t>(s.updated->time_since_epoch().count()) : 0);
-    detail::seal_put_u32(plain, s.fingerprint);
+    detail::put_le(plain, s.hash.low, 8);
+    detail::put_le(plain, s.hash.high, 8);
+    detail::put_le(plain, s.updated ? static_cast<std::uint64_t>(detail::ns_of(*s.updated)) : 0, 8);
+    detail::put_le(plain, s.fingerprint, 4);
     if (!s.sealed.empty()) detail::seal_put_bytes(plain, s.sealed);
     if (options_.blind_index) detail::seal_put_bytes(plain, id);
     record_state out;
@@ -539,11 +477,11 @@ class encrypted_store {
     const auto flags = static_cast<unsigned char>(p[0]);
     record_state out;
     const unsigned bits_code = (flags >> 1) & 3u;
-    out.hash.low = detail::seal_get_u64(p, 1);
-    out.hash.high = detail::seal_get_u64(p, 9);
+    out.hash.low = detail::get_le(p.data() + 1, 8);
+    out.hash.high = detail::get_le(p.data() + 9, 8);
     out.hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
     if (flags & 1u)
-      out.updated = instant(std::chrono::nanoseconds(static_cast<std::int64_t>(detail::seal_get_u64(p, 17))));
+      out.updated = detail::instant_of(static_cast<std::int64_t>(detail::get_le(p.data() + 17, 8)));
     out.fingerprint = detail::seal_get_u32(p, 25);
     out.last_seen = s.last_seen;
     out.expires = s.expires;
@@ -555,11 +493,11 @@ class encrypted_store {
   offset_value seal_offset(std::string_view partition, const offset_value& o, std::int64_t generation) const {
     std::string plain;
     plain.push_back(static_cast<char>(o.kind));
-    detail::seal_put_u64(plain, static_cast<std::uint64_t>(o.number));
+    detail::put_le(plain, static_cast<std::uint64_t>(o.number), 8);
     plain.append(o.text);
     std::string ad;
     detail::seal_put_bytes(ad, partition);
-    detail::seal_put_u64(ad, static_cast<std::uint64_t>(generation));
+    detail::put_le(ad, static_cast<std::uint64_t>(generation), 8);
     std::string sealed = keys_.seal(offset_label, plain, ad);
     return offset_value{
         offset_kind::integer,
@@ -588,7 +526,7 @@ class encrypted_store {
     if (why.empty()) {
       std::string ad;
       detail::seal_put_bytes(ad, partition);
-      detail::seal_put_u64(ad, static_cast<std::uint64_t>(stored.number));
+      detail::put_le(ad, static_cast<std::uint64_t>(stored.number), 8);
       plain = keys_.open(offset_label, bytes, ad, why);
     }
     if (plain && (plain->size() < 9 || static_cast<unsigned char>((*plain)[0]) > 2)) {
@@ -600,12 +538,11 @@ class encrypted_store {
     }
     offset_value out;
     out.kind = static_cast<offset_kind>((*plain)[0]);
-    out.number = static_cast<std::int64_t>(detail::seal_get_u64(*plain, 1));
+    out.number = static_cast<std::int64_t>(detail::get_le(plain->data() + 1, 8));
     out.text = plain->substr(9);
     return out;
   }
 
-  Inner* inner_;
   detail::seal_keys keys_;
   encrypted_store_options options_;
   std::mutex directory_mutex_;
