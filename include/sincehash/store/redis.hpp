@@ -424,7 +424,8 @@ class redis_store : public detail::store_fences {
     return static_cast<std::size_t>(r->integer);
   }
 
-  /// See store.hpp. The partitions ever written under this key prefix that still hold a key.
+  /// See store.hpp. The partitions ever written under this key prefix that still hold a key
+  /// (a partition that only ever had a lease is not listed).
   [[nodiscard]] std::vector<std::string> partitions() {
     std::lock_guard<std::mutex> lock(mutex_);
     return registered_partitions();
@@ -815,18 +816,30 @@ class redis_store : public detail::store_fences {
     std::vector<std::string> names;
     for (std::size_t i = 0; i < r->elements; ++i) names.emplace_back(view(r->element[i]));
     std::sort(names.begin(), names.end());
+    // Per partition: its keys of data, the fields of its meta hash, and whether one of them is
+    // the lease's token counter (a meta hash holding nothing else is a lease only).
     std::vector<command> cs;
     for (const std::string& p : names) {
       command e;
       e.add("EXISTS");
-      for (const char* part : {"rec", "meta", "fpid", "seen"}) e.own(key(p, part));
+      for (const char* part : {"rec", "fpid", "seen"}) e.own(key(p, part));
       cs.push_back(std::move(e));
+      command fields;
+      fields.add("HLEN");
+      fields.own(key(p, "meta"));
+      cs.push_back(std::move(fields));
+      command token;
+      token.add("HEXISTS");
+      token.own(key(p, "meta"));
+      token.add("tok");
+      cs.push_back(std::move(token));
     }
     std::vector<std::string> out;
     if (cs.empty()) return out;
     std::vector<reply> rs = run(cs, "listing the partitions");
+    auto number = [&](std::size_t i) { return rs[i]->type == REDIS_REPLY_INTEGER ? rs[i]->integer : 0; };
     for (std::size_t i = 0; i < names.size(); ++i) {
-      if (rs[i]->type == REDIS_REPLY_INTEGER && rs[i]->integer > 0) out.push_back(std::move(names[i]));
+      if (number(3 * i) > 0 || number(3 * i + 1) > number(3 * i + 2)) out.push_back(std::move(names[i]));
     }
     return out;
   }
