@@ -24,6 +24,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/shared_store_checks.hpp"  // after doctest
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -59,6 +61,7 @@ namespace {
 // write of a commit. `reopen()` (durable back ends only) drops the object and opens the same data.
 struct memory_fixture {
   static constexpr bool durable = false;
+  static constexpr bool newest_wins = false;  // a commit writes an older dated state too
   sincehash::fault_hook fault;
   std::unique_ptr<sincehash::memory_store> store;
   memory_fixture() {
@@ -87,6 +90,7 @@ std::filesystem::path fresh_path(const char* tag) {
 
 struct sqlite_fixture {
   static constexpr bool durable = true;
+  static constexpr bool newest_wins = false;
   sincehash::fault_hook fault;
   std::filesystem::path path = fresh_path("conformance");
   std::unique_ptr<sincehash::sqlite_store> store;
@@ -125,6 +129,7 @@ sincehash_test::redis_server& shared_redis() {
 
 struct redis_fixture {
   static constexpr bool durable = true;
+  static constexpr bool newest_wins = true;  // an older dated state is kept out
   sincehash::fault_hook fault;
   std::string prefix;
   std::unique_ptr<sincehash::redis_store> store;
@@ -163,6 +168,7 @@ sincehash_test::postgres_server& shared_postgres() {
 // Each fixture gets its own schema, so it starts empty (and runs the migrations).
 struct postgres_fixture {
   static constexpr bool durable = true;
+  static constexpr bool newest_wins = true;
   sincehash::fault_hook fault;
   std::string schema;
   std::unique_ptr<sincehash::postgres_store> store;
@@ -200,6 +206,7 @@ struct postgres_fixture {
 template <class InnerFixture>
 struct encrypted_fixture {
   static constexpr bool durable = InnerFixture::durable;
+  static constexpr bool newest_wins = false;  // the inner store never sees the sealed dates
   using inner_type = std::remove_reference_t<decltype(*std::declval<InnerFixture&>())>;
   using store_type = sincehash::encrypted_store<inner_type>;
   // An encrypting store over an inner store object of its own (what `another()` opens).
@@ -1654,6 +1661,39 @@ TEST_CASE_TEMPLATE(
     CHECK(b->renew_lease(taken.lease, 10s));
     CHECK_FALSE(a->acquire_lease(p, "host-1:pid-100", 10s).granted);
   }
+}
+
+// The checks of support/shared_store_checks.hpp, on every back end; each opens its store objects
+// on the fixture's data.
+TEST_CASE_TEMPLATE(
+    "versioned store: a snapshot reads what get_many, offset and rescan_active read, at any size", F,
+    SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_snapshot_agrees([&] { return f.another(); });
+}
+
+TEST_CASE_TEMPLATE("versioned store: versions change with every write of an id, also after an erasure", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_versions([&] { return f.another(); }, F::newest_wins);
+}
+
+TEST_CASE_TEMPLATE("versioned store: each kind of change names exactly its ids; a fence is checked first", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_conflicts([&] { return f.another(); });
+}
+
+TEST_CASE_TEMPLATE("versioned store: with the read sequence, a concurrent change of any kind is detected", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_read_sequence([&] { return f.another(); });
+}
+
+TEST_CASE_TEMPLATE("versioned store: two objects interleaving on dated states: conflict, re-read, apply", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_interleaved([&] { return f.another(); });
 }
 
 TEST_CASE("memory_store: objects on one store's data share states and leases, each with fences of its own") {
