@@ -99,6 +99,28 @@ template <class IdOf>
   return plan;
 }
 
+// Calls a commit's `fault_hook` (when set) before each row write, with the write's 0-based index.
+class store_write_steps {
+ public:
+  explicit store_write_steps(const fault_hook& hook) noexcept : hook_(hook) {}
+  void operator()() {
+    if (hook_) hook_(step_);
+    ++step_;
+  }
+
+ private:
+  const fault_hook& hook_;
+  std::size_t step_ = 0;
+};
+
+// A snapshot of `n` ids before anything is read: no offset, no rescan, sequence 0, no states.
+[[nodiscard]] inline store_snapshot store_empty_snapshot(std::size_t n) {
+  store_snapshot out;
+  out.states.resize(n);
+  out.versions.assign(n, 0);
+  return out;
+}
+
 // True when committing `proposed` over `stored` moves the offset forward (throws
 // `errc::invalid_argument` when their kinds differ).
 [[nodiscard]] inline bool store_offset_advances(const std::optional<offset_value>& stored,

@@ -6,9 +6,11 @@
 // whether anything was written.
 
 #include <sincehash/error.hpp>
+#include <sincehash/store.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +48,17 @@ namespace sincehash::detail {
   return error(errc::conflict, std::string(store_name) + ": commit completes a rescan of '" +
                                    std::string(partition) +
                                    "' but none is active (completed or abandoned meanwhile)");
+}
+
+/// The offset stored as (`kind`, `text`, `number`); throws `errc::store_error` for a kind this
+/// library does not know (`where`: the store's name and what it reads from).
+[[nodiscard]] inline offset_value store_offset(std::string_view where, std::int64_t kind, std::string text,
+                                               std::int64_t number) {
+  if (kind < 0 || kind > 2) {
+    throw error(errc::store_error,
+                std::string(where) + ": an unknown offset kind " + std::to_string(kind) + " is stored");
+  }
+  return offset_value{static_cast<offset_kind>(kind), std::move(text), number};
 }
 
 /// Throws `errc::invalid_argument` for a lease's time to live under 1 ms.

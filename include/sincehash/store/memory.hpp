@@ -89,9 +89,7 @@ class memory_store : public detail::store_fences {
   /// See store.hpp. Everything under one read lock on the partition: costs what `get_many` does.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) const {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     const part* p = find(partition);
     if (p == nullptr) return out;
     std::shared_lock<std::shared_mutex> lock(p->mutex);
@@ -142,14 +140,13 @@ class memory_store : public detail::store_fences {
     undo.reserve(plan.ops.size() + plan.marks.size());
     std::vector<std::pair<std::string, std::optional<std::string>>> sealed_undo;
     const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
-    std::size_t step = 0;
+    detail::store_write_steps before_write(options_.fault_injector);
     try {
       for (std::size_t i = 0; i < plan.ops.size(); ++i) {
         const detail::store_op& op = plan.ops[i];
         std::string_view id = detail::store_op_id(batch, op);
         std::uint32_t idx = p.table.find(id, hashes[i]);
-        if (options_.fault_injector) options_.fault_injector(step);
-        ++step;
+        before_write();
         const std::string* new_sealed =
             op.kind == detail::store_op_kind::upsert ? &batch.upserts[op.index].second.sealed : nullptr;
         if ((new_sealed != nullptr && !new_sealed->empty()) || !p.sealed.empty()) {
@@ -187,8 +184,7 @@ class memory_store : public detail::store_fences {
         for (std::size_t i = 0; i < plan.marks.size(); ++i) {
           std::uint32_t idx = p.table.find(batch.rescan_seen[plan.marks[i]], mark_hashes[i]);
           if (idx == detail::memory_none) continue;
-          if (options_.fault_injector) options_.fault_injector(step);
-          ++step;
+          before_write();
           undo.push_back({undo_kind::overwrite, idx, mark_hashes[i], p.table.entry(idx)});
           p.table.entry(idx).flags |= detail::memory_seen;
         }

@@ -132,9 +132,7 @@ class postgres_store : public detail::store_fences {
   /// partition's row (offset, rescan flag, sequence) and the ids' rows with their versions.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     detail::pg_array arr(detail::pg_oid_bytea);
     for (std::string_view id : ids) arr.add(id);
     params p;
@@ -148,10 +146,7 @@ class postgres_store : public detail::store_fences {
     for (int i = 0; i < n; ++i) {
       if (PQgetisnull(r.get(), i, 0)) {
         if (!PQgetisnull(r.get(), i, 1)) {
-          const int kind = int2_at(r, i, 1);
-          if (kind < 0 || kind > 2) fail("an unknown offset kind " + std::to_string(kind) + " is stored");
-          out.offset =
-              offset_value{static_cast<offset_kind>(kind), std::string(bytes_at(r, i, 2)), int8_at(r, i, 3)};
+          out.offset = offset_at(r, i, 1);
         }
         out.rescan_active = PQgetvalue(r.get(), i, 4)[0] != 0;
         out.sequence = static_cast<std::uint64_t>(int8_at(r, i, 5));
@@ -176,11 +171,7 @@ class postgres_store : public detail::store_fences {
   /// (see `acquire_lease`) and its lease expired or was granted again since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
-    std::size_t step = 0;
-    auto before_write = [&] {
-      if (options_.fault_injector) options_.fault_injector(step);
-      ++step;
-    };
+    detail::store_write_steps before_write(options_.fault_injector);
     detail::pg_array ids(detail::pg_oid_bytea), hashes(detail::pg_oid_bytea), fps(detail::pg_oid_int8),
         updated(detail::pg_oid_int8), seen(detail::pg_oid_int8), expires(detail::pg_oid_int8),
         erased(detail::pg_oid_bytea), marks(detail::pg_oid_bytea), sealed(detail::pg_oid_bytea);
@@ -288,13 +279,7 @@ class postgres_store : public detail::store_fences {
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::get_offset, p, "reading the offset of '" + std::string(partition) + "'");
     if (PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0)) return std::nullopt;
-    offset_value o;
-    const int kind = int2_at(r, 0, 0);
-    if (kind < 0 || kind > 2) fail("an unknown offset kind " + std::to_string(kind) + " is stored");
-    o.kind = static_cast<offset_kind>(kind);
-    o.text = std::string(bytes_at(r, 0, 1));
-    o.number = int8_at(r, 0, 2);
-    return o;
+    return offset_at(r, 0, 0);
   }
 
   /// See store.hpp. One transaction in one pipeline (the commit check, then the reset).
@@ -732,6 +717,11 @@ class postgres_store : public detail::store_fences {
   static std::optional<instant> opt_instant_at(const result& r, int row, int col) {
     if (PQgetisnull(r.get(), row, col)) return std::nullopt;
     return detail::instant_of(int8_at(r, row, col));
+  }
+  // The offset in columns first (kind), first + 1 (text) and first + 2 (number).
+  offset_value offset_at(const result& r, int row, int first) const {
+    return detail::store_offset("postgres_store (schema " + options_.schema + ")", int2_at(r, row, first),
+                                std::string(bytes_at(r, row, first + 1)), int8_at(r, row, first + 2));
   }
   static record_state state_at(const result& r, int row, int first) {
     record_state s;

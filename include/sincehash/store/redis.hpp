@@ -180,11 +180,7 @@ class redis_store : public detail::store_fences {
   /// (see `acquire_lease`) and the lease expired or was granted to another owner since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
-    std::size_t step = 0;
-    auto before_write = [&] {
-      if (options_.fault_injector) options_.fault_injector(step);
-      ++step;
-    };
+    detail::store_write_steps before_write(options_.fault_injector);
     std::lock_guard<std::mutex> lock(mutex_);
     command c;
     c.add("EVALSHA");
@@ -266,9 +262,7 @@ class redis_store : public detail::store_fences {
   /// EXEC, sent together; the server runs the two reads as one, with nothing in between.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<command> cs(ids.empty() ? 3 : 4);
     cs.front().add("MULTI");
@@ -616,15 +610,12 @@ class redis_store : public detail::store_fences {
   // The offset from the meta fields kind, text and number (the first three of `e`).
   std::optional<offset_value> offset_of(redisReply* const* e, std::string_view partition) const {
     if (e[0]->type != REDIS_REPLY_STRING) return std::nullopt;
-    std::string_view kind = view(e[0]);
-    if (kind.size() != 1 || kind[0] < '0' || kind[0] > '2')
-      fail_reply("an unknown offset kind '" + std::string(kind) + "' is stored for '" +
-                 std::string(partition) + "'");
-    offset_value o;
-    o.kind = static_cast<offset_kind>(kind[0] - '0');
-    if (e[1]->type == REDIS_REPLY_STRING) o.text = std::string(view(e[1]));
-    if (e[2]->type == REDIS_REPLY_STRING) o.number = to_int64(view(e[2]), "an offset");
-    return o;
+    const std::string_view kind = view(e[0]);
+    const std::int64_t code = kind.size() == 1 && kind[0] >= '0' && kind[0] <= '9' ? kind[0] - '0' : -1;
+    std::string text = e[1]->type == REDIS_REPLY_STRING ? std::string(view(e[1])) : std::string();
+    const std::int64_t number = e[2]->type == REDIS_REPLY_STRING ? to_int64(view(e[2]), "an offset") : 0;
+    return detail::store_offset("redis_store (" + where() + ") for '" + std::string(partition) + "'", code,
+                                std::move(text), number);
   }
 
   std::int64_t to_int64(std::string_view text, const char* what) const {

@@ -145,9 +145,7 @@ class sqlite_store : public detail::store_fences {
   /// reads them (with their versions).
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     std::lock_guard<std::mutex> lock(mutex_);
     read_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(partition);
@@ -182,11 +180,7 @@ class sqlite_store : public detail::store_fences {
     const bool writes = !plan.ops.empty() || (row.rescan_active && !plan.marks.empty()) || move_offset ||
                         batch.complete_rescan;
     const auto version = static_cast<std::int64_t>(row.sequence + 1);
-    std::size_t step = 0;
-    auto before_write = [&] {
-      if (options_.fault_injector) options_.fault_injector(step);
-      ++step;
-    };
+    detail::store_write_steps before_write(options_.fault_injector);
     const auto& ops = plan.ops;
     unsigned char digest_bytes[write_chunk][16];  // bound without a copy: they outlive each statement
     for (std::size_t k = 0; k < ops.size();) {
@@ -801,10 +795,7 @@ class sqlite_store : public detail::store_fences {
     c.bind(1, pid);
     if (!c.step()) return row;
     if (!c.is_null(0)) {
-      std::int64_t kind = c.integer(0);
-      if (kind < 0 || kind > 2)
-        throw error(errc::store_error, "sqlite_store: unknown offset kind " + std::to_string(kind));
-      row.offset = offset_value{static_cast<offset_kind>(kind), std::string(c.text(1)), c.integer(2)};
+      row.offset = detail::store_offset(store_name, c.integer(0), std::string(c.text(1)), c.integer(2));
     }
     row.rescan_active = c.integer(3) != 0;
     row.last_rescan = c.opt_instant(4);
