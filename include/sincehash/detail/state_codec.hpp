@@ -9,10 +9,11 @@
 //     each little-endian (SQLite and PostgreSQL columns, Redis values);
 //   - a digest is well formed when `bits` is 0 with both halves zero, 64 with `high` zero, or
 //     128; a commit refuses any other (store_batch.hpp).
-// The layouts built from these pieces are documented where they are stored: detail/store_redis.hpp
-// (a Redis value) and store/encrypted.hpp (a sealed state's plaintext).
+// The layouts built from them: a Redis value (detail/store_redis.hpp) and, below, the plaintext of
+// a sealed state (store/encrypted.hpp).
 
 #include <sincehash/digest.hpp>
+#include <sincehash/store.hpp>
 #include <sincehash/time.hpp>
 
 #include <chrono>
@@ -116,6 +117,65 @@ inline void put_digest(std::string& out, const digest& d) {
     d.bits = 128;
   }
   return d;
+}
+
+// A byte string as its length (4 bytes, little-endian), then its bytes.
+inline void put_sized(std::string& out, std::string_view s) {
+  put_le(out, s.size(), 4);
+  out.append(s.data(), s.size());
+}
+
+// Takes a byte string `put_sized` wrote off the front of `rest`; false when it does not fit.
+[[nodiscard]] inline bool take_sized(std::string_view& rest, std::string_view& field) noexcept {
+  if (rest.size() < 4) return false;
+  const std::uint64_t n = get_le(rest.data(), 4);
+  if (rest.size() - 4 < n) return false;
+  field = rest.substr(4, static_cast<std::size_t>(n));
+  rest.remove_prefix(4 + static_cast<std::size_t>(n));
+  return true;
+}
+
+// The plaintext of a sealed state: the fields the encrypting store hides, little-endian,
+//   flags (bit 0: updated present; bits 1-2: digest size 0/64/128 bits as 0/1/2; bit 3: the
+//   state's own sealed bytes follow) | digest low (8) | digest high (8) | updated ns (8, signed)
+//   | fingerprint (4) | [the state's sealed bytes, sized] | [`*id`, sized, when `id` is given].
+// `s.hash` is well formed.
+[[nodiscard]] inline std::string sealed_plaintext(const record_state& s, const std::string_view* id) {
+  const unsigned bits_code = s.hash.bits == 128 ? 2u : (s.hash.bits == 64 ? 1u : 0u);
+  std::string out;
+  out.reserve(37 + s.sealed.size() + (id != nullptr ? id->size() : 0));
+  out.push_back(static_cast<char>((s.updated ? 1u : 0u) | (bits_code << 1) | (s.sealed.empty() ? 0u : 8u)));
+  put_le(out, s.hash.low, 8);
+  put_le(out, s.hash.high, 8);
+  put_le(out, s.updated ? static_cast<std::uint64_t>(ns_of(*s.updated)) : 0, 8);
+  put_le(out, s.fingerprint, 4);
+  if (!s.sealed.empty()) put_sized(out, s.sealed);
+  if (id != nullptr) put_sized(out, *id);
+  return out;
+}
+
+// Reads what `sealed_plaintext` wrote into `out`'s digest, updated date, fingerprint and sealed
+// bytes, and the id into `id` when `with_id` (a view into `plain`). False, with `out` unchanged,
+// when it is malformed: too short, or a length that does not fit exactly.
+[[nodiscard]] inline bool read_sealed_plaintext(std::string_view plain, bool with_id, record_state& out,
+                                                std::string_view& id) {
+  constexpr std::size_t fixed = 29;
+  if (plain.size() < fixed) return false;
+  const auto flags = static_cast<unsigned char>(plain[0]);
+  std::string_view rest = plain.substr(fixed);
+  std::string_view nested;
+  if ((flags & 8u) && !take_sized(rest, nested)) return false;
+  if (with_id && !take_sized(rest, id)) return false;
+  if (!rest.empty()) return false;
+  const unsigned bits_code = (flags >> 1) & 3u;
+  out.hash.low = get_le(plain.data() + 1, 8);
+  out.hash.high = get_le(plain.data() + 9, 8);
+  out.hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
+  out.updated.reset();
+  if (flags & 1u) out.updated = instant_of(static_cast<std::int64_t>(get_le(plain.data() + 17, 8)));
+  out.fingerprint = static_cast<std::uint32_t>(get_le(plain.data() + 25, 4));
+  out.sealed = std::string(nested);
+  return true;
 }
 
 }  // namespace sincehash::detail

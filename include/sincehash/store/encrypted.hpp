@@ -97,16 +97,6 @@ namespace detail {
 inline constexpr std::uint8_t sealed_format = 1;
 inline constexpr std::size_t sealed_header = 1 + 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 
-// Sealed values and their associated data are little-endian (state_codec.hpp); a byte string
-// is its length (4 bytes) and its bytes.
-inline void seal_put_bytes(std::string& out, std::string_view s) {
-  put_le(out, s.size(), 4);
-  out.append(s.data(), s.size());
-}
-inline std::uint32_t seal_get_u32(std::string_view s, std::size_t at) noexcept {
-  return static_cast<std::uint32_t>(get_le(s.data() + at, 4));
-}
-
 inline std::string sealed_printable_id(std::string_view id) {
   std::string out = "'";
   for (char ch : id) {
@@ -188,7 +178,7 @@ class seal_keys {
       why = "its sealed value has unknown format " + std::to_string(static_cast<unsigned char>(sealed[0]));
       return std::nullopt;
     }
-    const std::uint32_t id = seal_get_u32(sealed, 1);
+    const auto id = static_cast<std::uint32_t>(get_le(sealed.data() + 1, 4));
     const unsigned char* key = find(id);
     if (key == nullptr) {
       why = "it is sealed under key id " + std::to_string(id) + ", which the key ring does not hold";
@@ -213,8 +203,8 @@ class seal_keys {
   // 32 hex digits of keyed BLAKE2b over (partition, id).
   [[nodiscard]] std::string blind(std::string_view partition, std::string_view id) const {
     std::string msg;
-    seal_put_bytes(msg, partition);
-    seal_put_bytes(msg, id);
+    put_sized(msg, partition);
+    put_sized(msg, id);
     unsigned char out[16];
     crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
                        blind_.data(), blind_.size());
@@ -408,8 +398,8 @@ class encrypted_store : public detail::forwarding_store<Inner> {
 
   static std::string state_ad(std::string_view partition, std::string_view stored, const record_state& s) {
     std::string ad;
-    detail::seal_put_bytes(ad, partition);
-    detail::seal_put_bytes(ad, stored);
+    detail::put_sized(ad, partition);
+    detail::put_sized(ad, stored);
     detail::put_le(ad, static_cast<std::uint64_t>(detail::ns_of(s.last_seen)), 8);
     ad.push_back(s.expires ? '\x01' : '\x00');
     detail::put_le(ad, s.expires ? static_cast<std::uint64_t>(detail::ns_of(*s.expires)) : 0, 8);
@@ -419,16 +409,7 @@ class encrypted_store : public detail::forwarding_store<Inner> {
   record_state seal_state(std::string_view partition, std::string_view stored, std::string_view id,
                           const record_state& s) const {
     // The digest is well formed: `commit` refused the batch otherwise (store_batch.hpp).
-    const std::uint8_t bits_code = s.hash.bits == 128 ? 2 : (s.hash.bits == 64 ? 1 : 0);
-    std::string plain;
-    plain.reserve(37 + s.sealed.size() + id.size());
-    plain.push_back(static_cast<char>((s.updated ? 1 : 0) | (bits_code << 1) | (s.sealed.empty() ? 0 : 8)));
-    detail::put_le(plain, s.hash.low, 8);
-    detail::put_le(plain, s.hash.high, 8);
-    detail::put_le(plain, s.updated ? static_cast<std::uint64_t>(detail::ns_of(*s.updated)) : 0, 8);
-    detail::put_le(plain, s.fingerprint, 4);
-    if (!s.sealed.empty()) detail::seal_put_bytes(plain, s.sealed);
-    if (options_.blind_index) detail::seal_put_bytes(plain, id);
+    std::string plain = detail::sealed_plaintext(s, options_.blind_index ? &id : nullptr);
     record_state out;
     out.last_seen = s.last_seen;
     out.expires = s.expires;
@@ -443,24 +424,10 @@ class encrypted_store : public detail::forwarding_store<Inner> {
                           std::string* clear_id) const {
     std::string why;
     std::optional<std::string> plain = keys_.open(state_label, s.sealed, state_ad(partition, stored, s), why);
-    std::string_view nested;
+    record_state out;
     std::string_view id_inside;
     if (plain) {
-      // Fixed part, then the optional length-prefixed fields; every length must fit exactly.
-      std::string_view rest = std::string_view(*plain);
-      auto take = [&](std::string_view& field) {
-        if (rest.size() < 4) return false;
-        const std::uint32_t n = detail::seal_get_u32(rest, 0);
-        if (rest.size() - 4 < n) return false;
-        field = rest.substr(4, n);
-        rest.remove_prefix(4 + static_cast<std::size_t>(n));
-        return true;
-      };
-      bool ok = rest.size() >= 29;
-      if (ok) rest.remove_prefix(29);
-      if (ok && (static_cast<unsigned char>((*plain)[0]) & 8u)) ok = take(nested);
-      if (ok && options_.blind_index) ok = take(id_inside);
-      if (!ok || !rest.empty()) {
+      if (!detail::read_sealed_plaintext(*plain, options_.blind_index, out, id_inside)) {
         why = "its sealed value is malformed";
         plain.reset();
       } else if (options_.blind_index && keys_.blind(partition, id_inside) != stored) {
@@ -473,19 +440,8 @@ class encrypted_store : public detail::forwarding_store<Inner> {
                                           detail::sealed_printable_id(stored) + " in partition '" +
                                           std::string(partition) + "' cannot be opened: " + why);
     }
-    const std::string& p = *plain;
-    const auto flags = static_cast<unsigned char>(p[0]);
-    record_state out;
-    const unsigned bits_code = (flags >> 1) & 3u;
-    out.hash.low = detail::get_le(p.data() + 1, 8);
-    out.hash.high = detail::get_le(p.data() + 9, 8);
-    out.hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
-    if (flags & 1u)
-      out.updated = detail::instant_of(static_cast<std::int64_t>(detail::get_le(p.data() + 17, 8)));
-    out.fingerprint = detail::seal_get_u32(p, 25);
     out.last_seen = s.last_seen;
     out.expires = s.expires;
-    out.sealed = std::string(nested);
     if (clear_id != nullptr) *clear_id = std::string(id_inside);
     return out;
   }
@@ -496,7 +452,7 @@ class encrypted_store : public detail::forwarding_store<Inner> {
     detail::put_le(plain, static_cast<std::uint64_t>(o.number), 8);
     plain.append(o.text);
     std::string ad;
-    detail::seal_put_bytes(ad, partition);
+    detail::put_sized(ad, partition);
     detail::put_le(ad, static_cast<std::uint64_t>(generation), 8);
     std::string sealed = keys_.seal(offset_label, plain, ad);
     return offset_value{
@@ -525,7 +481,7 @@ class encrypted_store : public detail::forwarding_store<Inner> {
     std::optional<std::string> plain;
     if (why.empty()) {
       std::string ad;
-      detail::seal_put_bytes(ad, partition);
+      detail::put_sized(ad, partition);
       detail::put_le(ad, static_cast<std::uint64_t>(stored.number), 8);
       plain = keys_.open(offset_label, bytes, ad, why);
     }
