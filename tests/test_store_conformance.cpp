@@ -149,8 +149,8 @@ struct redis_fixture {
   }
   sincehash::redis_store& operator*() { return *store; }
   std::unique_ptr<sincehash::redis_store> another() {
-    sincehash::redis_options o = sincehash::redis_options::from_uri(shared_redis().uri());
-    o.key_prefix = prefix;
+    sincehash::redis_options o = store->options();  // the same server and key prefix
+    o.fault_injector = nullptr;
     return std::make_unique<sincehash::redis_store>(std::move(o));
   }
 };
