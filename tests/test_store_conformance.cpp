@@ -2,6 +2,7 @@
 // type (see memory_fixture / sqlite_fixture) to `SINCEHASH_STORE_FIXTURES`, and once it offers
 // snapshots, conditional commits and leases, to `SINCEHASH_VERSIONED_FIXTURES` too (its fixture
 // then also has `another()`: a second store object on the same data, as another worker opens).
+// Every back end is judged both plain and under the encrypting decorator.
 #include <sincehash/detector.hpp>
 #include <sincehash/store.hpp>
 #include <sincehash/store/memory.hpp>
@@ -22,6 +23,8 @@
 #endif
 
 #include <doctest/doctest.h>
+
+#include "support/shared_store_checks.hpp"  // after doctest
 
 #include <algorithm>
 #include <atomic>
@@ -58,6 +61,7 @@ namespace {
 // write of a commit. `reopen()` (durable back ends only) drops the object and opens the same data.
 struct memory_fixture {
   static constexpr bool durable = false;
+  static constexpr bool newest_wins = false;  // a commit writes an older dated state too
   sincehash::fault_hook fault;
   std::unique_ptr<sincehash::memory_store> store;
   memory_fixture() {
@@ -86,6 +90,7 @@ std::filesystem::path fresh_path(const char* tag) {
 
 struct sqlite_fixture {
   static constexpr bool durable = true;
+  static constexpr bool newest_wins = false;
   sincehash::fault_hook fault;
   std::filesystem::path path = fresh_path("conformance");
   std::unique_ptr<sincehash::sqlite_store> store;
@@ -124,6 +129,7 @@ sincehash_test::redis_server& shared_redis() {
 
 struct redis_fixture {
   static constexpr bool durable = true;
+  static constexpr bool newest_wins = true;  // an older dated state is kept out
   sincehash::fault_hook fault;
   std::string prefix;
   std::unique_ptr<sincehash::redis_store> store;
@@ -142,6 +148,11 @@ struct redis_fixture {
     store = std::make_unique<sincehash::redis_store>(std::move(o));
   }
   sincehash::redis_store& operator*() { return *store; }
+  std::unique_ptr<sincehash::redis_store> another() {
+    sincehash::redis_options o = store->options();  // the same server and key prefix
+    o.fault_injector = nullptr;
+    return std::make_unique<sincehash::redis_store>(std::move(o));
+  }
 };
 #define SINCEHASH_STORE_FIXTURES_REDIS , redis_fixture
 #else
@@ -157,6 +168,7 @@ sincehash_test::postgres_server& shared_postgres() {
 // Each fixture gets its own schema, so it starts empty (and runs the migrations).
 struct postgres_fixture {
   static constexpr bool durable = true;
+  static constexpr bool newest_wins = true;
   sincehash::fault_hook fault;
   std::string schema;
   std::unique_ptr<sincehash::postgres_store> store;
@@ -176,6 +188,12 @@ struct postgres_fixture {
     store = std::make_unique<sincehash::postgres_store>(std::move(o));
   }
   sincehash::postgres_store& operator*() { return *store; }
+  std::unique_ptr<sincehash::postgres_store> another() {
+    sincehash::postgres_options o;
+    o.conninfo = shared_postgres().uri();
+    o.schema = schema;
+    return std::make_unique<sincehash::postgres_store>(std::move(o));
+  }
 };
 #define SINCEHASH_STORE_FIXTURES_POSTGRES , postgres_fixture
 #else
@@ -188,8 +206,14 @@ struct postgres_fixture {
 template <class InnerFixture>
 struct encrypted_fixture {
   static constexpr bool durable = InnerFixture::durable;
-  using store_type =
-      sincehash::encrypted_store<std::remove_reference_t<decltype(*std::declval<InnerFixture&>())>>;
+  static constexpr bool newest_wins = false;  // the inner store never sees the sealed dates
+  using inner_type = std::remove_reference_t<decltype(*std::declval<InnerFixture&>())>;
+  using store_type = sincehash::encrypted_store<inner_type>;
+  // An encrypting store over an inner store object of its own (what `another()` opens).
+  struct owning_store : private std::unique_ptr<inner_type>, public store_type {
+    explicit owning_store(std::unique_ptr<inner_type> inner)
+        : std::unique_ptr<inner_type>(std::move(inner)), store_type(**this, keys()) {}
+  };
   sincehash::fault_hook fault;
   InnerFixture inner;
   std::unique_ptr<store_type> store;
@@ -209,6 +233,10 @@ struct encrypted_fixture {
     store = std::make_unique<store_type>(*inner, keys());
   }
   store_type& operator*() { return *store; }
+  template <class I = InnerFixture>
+  auto another() -> decltype(std::declval<I&>().another(), std::unique_ptr<owning_store>()) {
+    return std::make_unique<owning_store>(inner.another());
+  }
 };
 using encrypted_memory_fixture = encrypted_fixture<memory_fixture>;
 #define SINCEHASH_ENCRYPTED_MEMORY_FIXTURE , encrypted_memory_fixture
@@ -245,7 +273,7 @@ using encrypted_postgres_fixture = encrypted_fixture<postgres_fixture>;
               SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
 
 // The back ends offering snapshots with versions, conditional commits and leases (store.hpp).
-#define SINCEHASH_VERSIONED_FIXTURES memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE
+#define SINCEHASH_VERSIONED_FIXTURES SINCEHASH_STORE_FIXTURES
 
 instant at(std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); }
 
@@ -1193,6 +1221,18 @@ TEST_CASE_TEMPLATE(
   CHECK(version_of(s, p, "a") == a2);
   s.abandon_rescan(p);
   moved("a rescan abandoned");
+  s.begin_rescan(p);
+  moved("a rescan begun again");
+  commit_batch complete;
+  complete.rescan_seen = {"a"};
+  complete.complete_rescan = true;
+  complete.rescan_completed_at = at(50);
+  s.commit(p, complete);
+  moved("a rescan completed");
+  CHECK_FALSE(s.rescan_active(p));
+  CHECK(s.last_rescan(p) == at(50));
+  CHECK(version_of(s, p, "a") == a2);  // seen, not written
+  CHECK(version_of(s, p, "b") == b2);
 
   s.commit(p, upserting({{"gone", state(3, 3, std::nullopt, 100)}}));
   moved("a state with an expiry");
@@ -1623,6 +1663,39 @@ TEST_CASE_TEMPLATE(
   }
 }
 
+// The checks of support/shared_store_checks.hpp, on every back end; each opens its store objects
+// on the fixture's data.
+TEST_CASE_TEMPLATE(
+    "versioned store: a snapshot reads what get_many, offset and rescan_active read, at any size", F,
+    SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_snapshot_agrees([&] { return f.another(); });
+}
+
+TEST_CASE_TEMPLATE("versioned store: versions change with every write of an id, also after an erasure", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_versions([&] { return f.another(); }, F::newest_wins);
+}
+
+TEST_CASE_TEMPLATE("versioned store: each kind of change names exactly its ids; a fence is checked first", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_conflicts([&] { return f.another(); });
+}
+
+TEST_CASE_TEMPLATE("versioned store: with the read sequence, a concurrent change of any kind is detected", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_read_sequence([&] { return f.another(); });
+}
+
+TEST_CASE_TEMPLATE("versioned store: two objects interleaving on dated states: conflict, re-read, apply", F,
+                   SINCEHASH_VERSIONED_FIXTURES) {
+  F f;
+  sincehash_test::check_interleaved([&] { return f.another(); });
+}
+
 TEST_CASE("memory_store: objects on one store's data share states and leases, each with fences of its own") {
   auto first = std::make_unique<sincehash::memory_store>();
   sincehash::memory_store second(*first, sincehash::memory_store_shared);
@@ -1644,6 +1717,32 @@ TEST_CASE("memory_store: objects on one store's data share states and leases, ea
   CHECK(third.release_lease(held.lease));  // the holder's object is gone: take its lease over
   CHECK(third.acquire_lease("p", "third", 10s).granted);
 }
+
+#ifdef SINCEHASH_HAS_SODIUM
+TEST_CASE("encrypted_store with a blind index: a conflict names the clear ids, and nothing applies") {
+  sincehash::memory_store inner;
+  sincehash::memory_store other_inner(inner, sincehash::memory_store_shared);
+  sincehash::encrypted_store_options o;
+  o.blind_index = true;
+  const sincehash::key_ring keys = encrypted_memory_fixture::keys();
+  sincehash::encrypted_store<sincehash::memory_store> s(inner, keys, o);
+  sincehash::encrypted_store<sincehash::memory_store> other(other_inner, keys, o);
+  s.commit("p", upserting({{"alice@example.com", state(1, 1)}, {"bob@example.com", state(2, 2)}}));
+  const std::vector<std::string_view> ids{"alice@example.com", "bob@example.com", "carol@example.com"};
+  const sincehash::store_snapshot snap = s.snapshot("p", ids);
+  other.commit("p", upserting({{"bob@example.com", state(3, 3)}, {"carol@example.com", state(4, 4)}}));
+  const commit_batch mine = upserting({{"alice@example.com", state(5, 5)},
+                                       {"bob@example.com", state(6, 6)},
+                                       {"carol@example.com", state(7, 7)}});
+  CHECK(conflict_ids([&] { s.commit("p", conditioned(mine, snap, ids)); }) ==
+        svs{"bob@example.com", "carol@example.com"});
+  CHECK(get_one(s, "p", "alice@example.com") == state(1, 1));
+  CHECK(get_one(s, "p", "bob@example.com") == state(3, 3));
+  const sincehash::store_snapshot fresh = s.snapshot("p", ids);
+  s.commit("p", conditioned(mine, fresh, ids));
+  CHECK(get_one(other, "p", "carol@example.com") == state(7, 7));
+}
+#endif
 
 // ---- detectors racing on one partition ----------------------------------------------------
 

@@ -291,33 +291,6 @@ TEST_CASE("postgres_store: a snapshot and a conditional commit are one round tri
   CHECK(relay.round_trips() - wire == 3);
 }
 
-TEST_CASE("postgres_store: a snapshot agrees with get_many, offset and rescan_active") {
-  const std::string schema = fresh_schema();
-  sincehash_test::check_snapshot_agrees(
-      [&] { return std::make_unique<postgres_store>(options_for(schema)); });
-}
-
-TEST_CASE("postgres_store: versions change with every write and grow after an erasure") {
-  const std::string schema = fresh_schema();
-  sincehash_test::check_versions([&] { return std::make_unique<postgres_store>(options_for(schema)); });
-}
-
-TEST_CASE(
-    "postgres_store: a commit whose conditions no longer hold throws commit_conflict and applies nothing") {
-  const std::string schema = fresh_schema();
-  sincehash_test::check_conflicts([&] { return std::make_unique<postgres_store>(options_for(schema)); });
-}
-
-TEST_CASE("postgres_store: with the read sequence, a concurrent change is still detected") {
-  const std::string schema = fresh_schema();
-  sincehash_test::check_read_sequence([&] { return std::make_unique<postgres_store>(options_for(schema)); });
-}
-
-TEST_CASE("postgres_store: two objects interleaving: the later commit conflicts, then applies re-read") {
-  const std::string schema = fresh_schema();
-  sincehash_test::check_interleaved([&] { return std::make_unique<postgres_store>(options_for(schema)); });
-}
-
 TEST_CASE("postgres_store: every snapshot is read at one point in time") {
   const std::string schema = fresh_schema();
   sincehash_test::check_snapshot_consistent(

@@ -300,32 +300,6 @@ TEST_CASE("redis_store: a snapshot and a conditional commit are one round trip e
   CHECK(relay.round_trips() - wire == 3);
 }
 
-TEST_CASE("redis_store: a snapshot agrees with get_many, offset and rescan_active") {
-  const std::string prefix = fresh_prefix();
-  sincehash_test::check_snapshot_agrees([&] { return std::make_unique<redis_store>(options_for(prefix)); });
-}
-
-TEST_CASE("redis_store: versions change with every write and grow after an erasure") {
-  const std::string prefix = fresh_prefix();
-  sincehash_test::check_versions([&] { return std::make_unique<redis_store>(options_for(prefix)); });
-}
-
-TEST_CASE(
-    "redis_store: a commit whose conditions no longer hold throws commit_conflict and applies nothing") {
-  const std::string prefix = fresh_prefix();
-  sincehash_test::check_conflicts([&] { return std::make_unique<redis_store>(options_for(prefix)); });
-}
-
-TEST_CASE("redis_store: with the read sequence, a concurrent change is still detected") {
-  const std::string prefix = fresh_prefix();
-  sincehash_test::check_read_sequence([&] { return std::make_unique<redis_store>(options_for(prefix)); });
-}
-
-TEST_CASE("redis_store: two objects interleaving: the later commit conflicts, then applies re-read") {
-  const std::string prefix = fresh_prefix();
-  sincehash_test::check_interleaved([&] { return std::make_unique<redis_store>(options_for(prefix)); });
-}
-
 TEST_CASE("redis_store: every snapshot is read at one point in time") {
   const std::string prefix = fresh_prefix();
   sincehash_test::check_snapshot_consistent(

@@ -247,22 +247,6 @@ using fault_hook = std::function<void(std::size_t write_index)>;
 
 namespace detail {
 
-/// The message and exception for conditions of a commit that no longer hold; `ids` sorted.
-[[nodiscard]] inline commit_conflict store_conflict(std::string_view store_name, std::string_view partition,
-                                                    std::vector<std::string> ids) {
-  std::string msg = std::string(store_name) + ": " + std::to_string(ids.size()) + " record" +
-                    (ids.size() == 1 ? "" : "s") + " of '" + std::string(partition) +
-                    "' changed since they were read (";
-  const std::size_t shown = ids.size() < 5 ? ids.size() : 5;
-  for (std::size_t i = 0; i < shown; ++i) {
-    if (i != 0) msg += ", ";
-    msg += "'" + ids[i] + "'";
-  }
-  if (shown < ids.size()) msg += ", ...";
-  msg += "); nothing was committed";
-  return commit_conflict(std::move(msg), std::move(ids));
-}
-
 template <class...>
 using store_void_t = void;
 

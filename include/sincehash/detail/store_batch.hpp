@@ -3,6 +3,8 @@
 
 // Shared by the store back ends: a commit batch turned into key-ordered row operations.
 
+#include <sincehash/detail/state_codec.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
 
@@ -57,9 +59,7 @@ template <class IdOf>
     throw error(errc::invalid_argument, "a commit batch holds more than 2^32-1 entries in one list");
   }
   for (const auto& u : batch.upserts) {
-    const digest& d = u.second.hash;
-    bool ok = (d.bits == 0 && d.low == 0 && d.high == 0) || (d.bits == 64 && d.high == 0) || d.bits == 128;
-    if (!ok) {
+    if (!digest_well_formed(u.second.hash)) {
       throw error(errc::invalid_argument,
                   "the digest of record id '" + u.first +
                       "' is malformed: bits must be 0 (all zero), 64 (high zero) or 128");
@@ -97,6 +97,28 @@ template <class IdOf>
     plan.marks.push_back(m);
   }
   return plan;
+}
+
+// Calls a commit's `fault_hook` (when set) before each row write, with the write's 0-based index.
+class store_write_steps {
+ public:
+  explicit store_write_steps(const fault_hook& hook) noexcept : hook_(hook) {}
+  void operator()() {
+    if (hook_) hook_(step_);
+    ++step_;
+  }
+
+ private:
+  const fault_hook& hook_;
+  std::size_t step_ = 0;
+};
+
+// A snapshot of `n` ids before anything is read: no offset, no rescan, sequence 0, no states.
+[[nodiscard]] inline store_snapshot store_empty_snapshot(std::size_t n) {
+  store_snapshot out;
+  out.states.resize(n);
+  out.versions.assign(n, 0);
+  return out;
 }
 
 // True when committing `proposed` over `stored` moves the offset forward (throws

@@ -6,7 +6,7 @@
 // Not synchronised: the caller holds the partition's lock (or write transaction) around a call
 // and persists the changed `local_lease`. The rules are those of store/lease.hpp.
 
-#include <sincehash/error.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/store/lease.hpp>
 
 #include <chrono>
@@ -25,15 +25,6 @@ struct local_lease {
 
   [[nodiscard]] bool live(std::int64_t now_ms) const noexcept { return held && expires_ms > now_ms; }
 };
-
-// Throws `errc::invalid_argument` for a time to live under 1 ms.
-inline void local_lease_check_ttl(std::string_view store_name, std::chrono::milliseconds ttl) {
-  if (ttl.count() < 1) {
-    throw error(errc::invalid_argument, std::string(store_name) +
-                                            ": a lease's ttl must be at least 1 ms, not " +
-                                            std::to_string(ttl.count()) + " ms");
-  }
-}
 
 // Grants `owner` the lease unless another owner holds a live one; a grant (also a repeated one to
 // the holder) takes the next token.
@@ -99,8 +90,7 @@ inline void local_lease_check_fence(const local_lease& l, std::uint64_t token, s
   } else {
     why = "the lease under fencing token " + std::to_string(token) + " is no longer held";
   }
-  throw error(errc::conflict, std::string(store_name) + ": " + std::string(what) + " of '" +
-                                  std::string(partition) + "' refused: " + why + "; nothing was written");
+  throw store_fence_refused(store_name, what, partition, why);
 }
 
 }  // namespace sincehash::detail

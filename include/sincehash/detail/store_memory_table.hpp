@@ -6,6 +6,7 @@
 // in the low 26 bits, 6 bits of the id's hash above them so most mismatches cost no entry read)
 // with linear probing and backward-shift deletion (no tombstones).
 
+#include <sincehash/detail/state_codec.hpp>
 #include <sincehash/detail/xxhash.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
@@ -56,14 +57,14 @@ inline constexpr std::size_t memory_max_entries = memory_slot_mask - 1;
   e.high = s.hash.high;
   e.bits = s.hash.bits;
   e.fingerprint = static_cast<std::uint16_t>(s.fingerprint);
-  e.last_seen = s.last_seen.time_since_epoch().count();
+  e.last_seen = ns_of(s.last_seen);
   if (s.updated) {
     e.flags |= memory_has_updated;
-    e.updated = s.updated->time_since_epoch().count();
+    e.updated = ns_of(*s.updated);
   }
   if (s.expires) {
     e.flags |= memory_has_expires;
-    e.expires = s.expires->time_since_epoch().count();
+    e.expires = ns_of(*s.expires);
   }
   e.id_ref = id_ref;
   return e;
@@ -75,9 +76,9 @@ inline constexpr std::size_t memory_max_entries = memory_slot_mask - 1;
   s.hash.high = e.high;
   s.hash.bits = e.bits;
   s.fingerprint = e.fingerprint;
-  s.last_seen = instant(std::chrono::nanoseconds(e.last_seen));
-  if (e.flags & memory_has_updated) s.updated = instant(std::chrono::nanoseconds(e.updated));
-  if (e.flags & memory_has_expires) s.expires = instant(std::chrono::nanoseconds(e.expires));
+  s.last_seen = instant_of(e.last_seen);
+  if (e.flags & memory_has_updated) s.updated = instant_of(e.updated);
+  if (e.flags & memory_has_expires) s.expires = instant_of(e.expires);
   return s;
 }
 

@@ -4,6 +4,7 @@
 // Internals of postgres_store: the binary wire format of parameters and results, and the schema
 // with its migrations.
 
+#include <sincehash/detail/state_codec.hpp>
 #include <sincehash/digest.hpp>
 #include <sincehash/time.hpp>
 
@@ -24,14 +25,10 @@ inline constexpr unsigned pg_oid_int2 = 21;
 inline constexpr unsigned pg_oid_int4 = 23;
 inline constexpr unsigned pg_oid_text = 25;
 
-inline void pg_put32(std::string& out, std::uint32_t v) {
-  for (int k = 3; k >= 0; --k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
-}
+// Integers travel big-endian (network order).
+inline void pg_put32(std::string& out, std::uint32_t v) { put_be(out, v, 4); }
 
-inline void pg_put64(std::string& out, std::int64_t v) {
-  const auto u = static_cast<std::uint64_t>(v);
-  for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((u >> (8 * k)) & 0xFF));
-}
+inline void pg_put64(std::string& out, std::int64_t v) { put_be(out, static_cast<std::uint64_t>(v), 8); }
 
 [[nodiscard]] inline std::string pg_int8(std::int64_t v) {
   std::string s;
@@ -41,15 +38,12 @@ inline void pg_put64(std::string& out, std::int64_t v) {
 
 [[nodiscard]] inline std::string pg_int2(std::int16_t v) {
   std::string s;
-  s.push_back(static_cast<char>((static_cast<std::uint16_t>(v) >> 8) & 0xFF));
-  s.push_back(static_cast<char>(static_cast<std::uint16_t>(v) & 0xFF));
+  put_be(s, static_cast<std::uint16_t>(v), 2);
   return s;
 }
 
 [[nodiscard]] inline std::int64_t pg_get64(const char* p) noexcept {
-  std::uint64_t u = 0;
-  for (int k = 0; k < 8; ++k) u = (u << 8) | static_cast<unsigned char>(p[k]);
-  return static_cast<std::int64_t>(u);
+  return static_cast<std::int64_t>(get_be(p, 8));
 }
 
 // A one-dimensional array in PostgreSQL's binary format, built element by element.
@@ -94,32 +88,6 @@ class pg_array {
   std::size_t n_ = 0;
   bool has_null_ = false;
 };
-
-[[nodiscard]] inline std::string pg_digest(const digest& d) {
-  std::string out;
-  for (int k = 0; k < 8 && d.bits >= 64; ++k) out.push_back(static_cast<char>((d.low >> (8 * k)) & 0xFF));
-  for (int k = 0; k < 8 && d.bits == 128; ++k) out.push_back(static_cast<char>((d.high >> (8 * k)) & 0xFF));
-  return out;
-}
-
-[[nodiscard]] inline digest pg_read_digest(std::string_view b) noexcept {
-  digest d;
-  auto word = [&](std::size_t at) {
-    std::uint64_t v = 0;
-    for (std::size_t k = 0; k < 8; ++k)
-      v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[at + k])) << (8 * k);
-    return v;
-  };
-  if (b.size() >= 8) {
-    d.low = word(0);
-    d.bits = 64;
-  }
-  if (b.size() >= 16) {
-    d.high = word(8);
-    d.bits = 128;
-  }
-  return d;
-}
 
 // pg_migrations[v] brings a schema from version v to v + 1. They run inside one transaction with
 // the store's schema first on the search path.

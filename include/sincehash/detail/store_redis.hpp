@@ -26,6 +26,7 @@
 // value keeps a stable version that no later write can have. Older releases refuse values with
 // flag 8 as malformed rather than misread them.
 
+#include <sincehash/detail/state_codec.hpp>
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
@@ -46,31 +47,16 @@ inline constexpr std::size_t redis_version_bytes_size = 8;  // at the end, with 
 /// The version of a state stored before versions were kept.
 inline constexpr std::uint64_t redis_legacy_version = 1;
 
-inline void redis_put_ordered(std::string& out, std::int64_t v) {
-  const std::uint64_t u = static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63);
-  for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((u >> (8 * k)) & 0xFF));
-}
-
-[[nodiscard]] inline std::int64_t redis_get_ordered(const char* p) noexcept {
-  std::uint64_t u = 0;
-  for (int k = 0; k < 8; ++k) u = (u << 8) | static_cast<unsigned char>(p[k]);
-  return static_cast<std::int64_t>(u ^ (std::uint64_t{1} << 63));
-}
-
 [[nodiscard]] inline std::string redis_ordered(std::int64_t v) {
   std::string s;
-  redis_put_ordered(s, v);
+  put_ordered(s, v);
   return s;
-}
-
-[[nodiscard]] inline std::int64_t redis_ns(instant t) noexcept {
-  return static_cast<std::int64_t>(t.time_since_epoch().count());
 }
 
 // 8 bytes, unsigned big-endian: a version as the commit script compares it.
 [[nodiscard]] inline std::string redis_version_bytes(std::uint64_t v) {
   std::string out;
-  for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
+  put_be(out, v, 8);
   return out;
 }
 
@@ -81,14 +67,11 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
   out.push_back(
       static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4) | 8));
   out.push_back(static_cast<char>(s.hash.bits / 8));
-  redis_put_ordered(out, s.updated ? redis_ns(*s.updated) : 0);
-  redis_put_ordered(out, redis_ns(s.last_seen));
-  redis_put_ordered(out, s.expires ? redis_ns(*s.expires) : 0);
-  for (int k = 3; k >= 0; --k) out.push_back(static_cast<char>((s.fingerprint >> (8 * k)) & 0xFF));
-  if (s.hash.bits >= 64)
-    for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.low >> (8 * k)) & 0xFF));
-  if (s.hash.bits == 128)
-    for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((s.hash.high >> (8 * k)) & 0xFF));
+  put_ordered(out, s.updated ? ns_of(*s.updated) : 0);
+  put_ordered(out, ns_of(s.last_seen));
+  put_ordered(out, s.expires ? ns_of(*s.expires) : 0);
+  put_be(out, s.fingerprint, 4);
+  put_digest(out, s.hash);
   out += s.sealed;
   return out;
 }
@@ -105,14 +88,13 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
     stored_version = 0;
     if (stored.size() >= redis_state_head + redis_version_bytes_size) {
       v = stored.substr(0, stored.size() - redis_version_bytes_size);
-      for (std::size_t k = v.size(); k < stored.size(); ++k)
-        stored_version = (stored_version << 8) | static_cast<unsigned char>(stored[k]);
+      stored_version = get_be(stored.data() + v.size(), 8);
     }
   }
   const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
   const bool has_sealed = (flags & 4u) != 0;
-  if (v.size() < redis_state_head || (digest_bytes != 0 && digest_bytes != 8 && digest_bytes != 16) ||
-      (flags & ~15u) != 0 || stored_version == 0 ||
+  if (v.size() < redis_state_head || !digest_size_valid(digest_bytes) || (flags & ~15u) != 0 ||
+      stored_version == 0 ||
       (has_sealed ? v.size() <= redis_state_head + digest_bytes
                   : v.size() != redis_state_head + digest_bytes)) {
     throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(stored.size()) +
@@ -120,21 +102,11 @@ inline void redis_put_ordered(std::string& out, std::int64_t v) {
                                        std::string(where));
   }
   record_state s;
-  auto at = [](std::int64_t ns) { return instant(std::chrono::nanoseconds(ns)); };
-  if (flags & 1) s.updated = at(redis_get_ordered(v.data() + 2));
-  s.last_seen = at(redis_get_ordered(v.data() + 10));
-  if (flags & 2) s.expires = at(redis_get_ordered(v.data() + 18));
-  for (std::size_t k = 26; k < 30; ++k)
-    s.fingerprint = (s.fingerprint << 8) | static_cast<unsigned char>(v[k]);
-  auto word = [&](std::size_t from) {
-    std::uint64_t w = 0;
-    for (std::size_t k = 0; k < 8; ++k)
-      w |= static_cast<std::uint64_t>(static_cast<unsigned char>(v[from + k])) << (8 * k);
-    return w;
-  };
-  if (digest_bytes >= 8) s.hash.low = word(redis_state_head);
-  if (digest_bytes == 16) s.hash.high = word(redis_state_head + 8);
-  s.hash.bits = static_cast<std::uint16_t>(digest_bytes * 8);
+  if (flags & 1) s.updated = instant_of(get_ordered(v.data() + 2));
+  s.last_seen = instant_of(get_ordered(v.data() + 10));
+  if (flags & 2) s.expires = instant_of(get_ordered(v.data() + 18));
+  s.fingerprint = static_cast<std::uint32_t>(get_be(v.data() + 26, 4));
+  s.hash = read_digest(v.substr(redis_state_head, digest_bytes));
   if (has_sealed) s.sealed = std::string(v.substr(redis_state_head + digest_bytes));
   if (version != nullptr) *version = stored_version;
   return s;

@@ -4,6 +4,7 @@
 // Thin helpers over the sqlite3 C API for sqlite_store: error mapping, a statement cursor that
 // always resets, and the schema with its migrations.
 
+#include <sincehash/detail/state_codec.hpp>
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/time.hpp>
@@ -41,7 +42,7 @@ class sqlite_cursor {
   void bind(int i, std::int64_t v) { check(sqlite3_bind_int64(stmt_, i, v)); }
   void bind(int i, std::optional<instant> v) {
     if (v) {
-      bind(i, static_cast<std::int64_t>(v->time_since_epoch().count()));
+      bind(i, ns_of(*v));
     } else {
       check(sqlite3_bind_null(stmt_, i));
     }
@@ -54,12 +55,10 @@ class sqlite_cursor {
   void bind_text(int i, std::string_view v) {
     check(sqlite3_bind_text64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
-  // Binds `d` as 0, 8 or 16 little-endian bytes written to `buf` (16 bytes), which must stay
-  // valid until the statement ran: SQLite reads it without a copy.
+  // Binds `d`'s bytes (state_codec.hpp) written to `buf` (16 bytes), which must stay valid until
+  // the statement ran: SQLite reads it without a copy.
   void bind_digest(int i, const digest& d, unsigned char* buf) {
-    for (int k = 0; k < 8; ++k) buf[k] = static_cast<unsigned char>(d.low >> (8 * k));
-    for (int k = 0; k < 8; ++k) buf[8 + k] = static_cast<unsigned char>(d.high >> (8 * k));
-    check(sqlite3_bind_blob(stmt_, i, buf, d.bits / 8, SQLITE_STATIC));
+    check(sqlite3_bind_blob(stmt_, i, buf, static_cast<int>(write_digest(d, buf)), SQLITE_STATIC));
   }
 
   // True while a row is available.
@@ -80,7 +79,7 @@ class sqlite_cursor {
   [[nodiscard]] std::int64_t integer(int col) const noexcept { return sqlite3_column_int64(stmt_, col); }
   [[nodiscard]] std::optional<instant> opt_instant(int col) const noexcept {
     if (is_null(col)) return std::nullopt;
-    return instant(std::chrono::nanoseconds(integer(col)));
+    return instant_of(integer(col));
   }
   [[nodiscard]] std::string_view blob(int col) const noexcept {
     const void* p = sqlite3_column_blob(stmt_, col);
@@ -92,25 +91,7 @@ class sqlite_cursor {
     auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col));
     return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p), n);
   }
-  [[nodiscard]] digest digest_at(int col) const noexcept {
-    std::string_view b = blob(col);
-    digest d;
-    auto word = [&](std::size_t at) {
-      std::uint64_t v = 0;
-      for (std::size_t k = 0; k < 8; ++k)
-        v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[at + k])) << (8 * k);
-      return v;
-    };
-    if (b.size() >= 8) {
-      d.low = word(0);
-      d.bits = 64;
-    }
-    if (b.size() >= 16) {
-      d.high = word(8);
-      d.bits = 128;
-    }
-    return d;
-  }
+  [[nodiscard]] digest digest_at(int col) const noexcept { return read_digest(blob(col)); }
 
  private:
   void check(int rc) {

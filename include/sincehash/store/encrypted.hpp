@@ -57,7 +57,10 @@
 #include <utility>
 #include <vector>
 
+#include "sincehash/detail/state_codec.hpp"
 #include "sincehash/detail/store_batch.hpp"
+#include "sincehash/detail/store_errors.hpp"
+#include "sincehash/detail/store_forwarding.hpp"
 #include "sincehash/error.hpp"
 #include "sincehash/sodium.hpp"
 #include "sincehash/store.hpp"
@@ -93,27 +96,6 @@ namespace detail {
 
 inline constexpr std::uint8_t sealed_format = 1;
 inline constexpr std::size_t sealed_header = 1 + 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-
-inline void seal_put_u32(std::string& out, std::uint32_t v) {
-  for (int k = 0; k < 4; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
-}
-inline void seal_put_u64(std::string& out, std::uint64_t v) {
-  for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
-}
-inline void seal_put_bytes(std::string& out, std::string_view s) {
-  seal_put_u32(out, static_cast<std::uint32_t>(s.size()));
-  out.append(s.data(), s.size());
-}
-inline std::uint64_t seal_get_u64(std::string_view s, std::size_t at) noexcept {
-  std::uint64_t v = 0;
-  for (int k = 7; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(k)]);
-  return v;
-}
-inline std::uint32_t seal_get_u32(std::string_view s, std::size_t at) noexcept {
-  std::uint32_t v = 0;
-  for (int k = 3; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(k)]);
-  return v;
-}
 
 inline std::string sealed_printable_id(std::string_view id) {
   std::string out = "'";
@@ -164,7 +146,7 @@ class seal_keys {
     std::string out;
     out.reserve(sealed_header + plaintext.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES);
     out.push_back(static_cast<char>(sealed_format));
-    seal_put_u32(out, id);
+    put_le(out, id, 4);
     unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
     randombytes_buf(nonce, sizeof nonce);
     out.append(reinterpret_cast<const char*>(nonce), sizeof nonce);
@@ -196,7 +178,7 @@ class seal_keys {
       why = "its sealed value has unknown format " + std::to_string(static_cast<unsigned char>(sealed[0]));
       return std::nullopt;
     }
-    const std::uint32_t id = seal_get_u32(sealed, 1);
+    const auto id = static_cast<std::uint32_t>(get_le(sealed.data() + 1, 4));
     const unsigned char* key = find(id);
     if (key == nullptr) {
       why = "it is sealed under key id " + std::to_string(id) + ", which the key ring does not hold";
@@ -221,8 +203,8 @@ class seal_keys {
   // 32 hex digits of keyed BLAKE2b over (partition, id).
   [[nodiscard]] std::string blind(std::string_view partition, std::string_view id) const {
     std::string msg;
-    seal_put_bytes(msg, partition);
-    seal_put_bytes(msg, id);
+    put_sized(msg, partition);
+    put_sized(msg, id);
     unsigned char out[16];
     crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
                        blind_.data(), blind_.size());
@@ -249,21 +231,19 @@ class seal_keys {
 /// stays in clear and why). `Inner` is any store (store.hpp) that persists
 /// `record_state::sealed`; it is not owned and must outlive this object. Implements the whole
 /// contract of store.hpp with the inner store's thread safety; commits on one partition are
-/// additionally serialised by this object. Errors of the inner store propagate unchanged.
+/// additionally serialised by this object. Errors of the inner store propagate unchanged. What it
+/// does not change (fingerprint texts, which are hashing settings and never record data; counts;
+/// purges, on the expiry times kept in clear; rescan starts and stops; the inner store's lease
+/// and fences) it passes to the inner store as it is (detail/store_forwarding.hpp).
 template <class Inner>
-class encrypted_store {
-  static_assert(is_state_store_v<Inner>,
-                "sincehash::encrypted_store requires Inner to satisfy the state store contract (store.hpp)");
+class encrypted_store : public detail::forwarding_store<Inner> {
+  using detail::forwarding_store<Inner>::inner_;
 
  public:
   /// Seals into `inner` with `keys` (copied; derived subkeys are kept, wiped on destruction).
   encrypted_store(Inner& inner, const key_ring& keys, encrypted_store_options options = {})
-      : inner_(&inner), keys_(keys), options_(options) {}
-  encrypted_store(const encrypted_store&) = delete;
-  encrypted_store& operator=(const encrypted_store&) = delete;
+      : detail::forwarding_store<Inner>(inner), keys_(keys), options_(options) {}
 
-  /// The inner store.
-  [[nodiscard]] Inner& inner() noexcept { return *inner_; }
   /// The id under which `id` of `partition` is kept in the inner store (itself, or its blind index).
   [[nodiscard]] std::string stored_id(std::string_view partition, std::string_view id) const {
     return options_.blind_index ? keys_.blind(partition, id) : std::string(id);
@@ -273,17 +253,10 @@ class encrypted_store {
   [[nodiscard]] std::vector<std::optional<record_state>> get_many(std::string_view partition,
                                                                   const std::vector<std::string_view>& ids) {
     std::vector<std::string> blinded;
-    std::vector<std::string_view> inner_ids;
-    if (options_.blind_index) {
-      blinded.reserve(ids.size());
-      for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
-      inner_ids.assign(blinded.begin(), blinded.end());
-    }
-    std::vector<std::optional<record_state>> out =
-        inner_->get_many(partition, options_.blind_index ? inner_ids : ids);
+    const std::vector<std::string_view> inner_ids = kept_ids(partition, ids, blinded);
+    std::vector<std::optional<record_state>> out = inner_->get_many(partition, inner_ids);
     for (std::size_t i = 0; i < out.size(); ++i) {
-      if (out[i])
-        out[i] = open_state(partition, options_.blind_index ? inner_ids[i] : ids[i], *out[i], nullptr);
+      if (out[i]) out[i] = open_state(partition, inner_ids[i], *out[i], nullptr);
     }
     return out;
   }
@@ -293,17 +266,10 @@ class encrypted_store {
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
     std::vector<std::string> blinded;
-    std::vector<std::string_view> inner_ids;
-    if (options_.blind_index) {
-      blinded.reserve(ids.size());
-      for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
-      inner_ids.assign(blinded.begin(), blinded.end());
-    }
-    store_snapshot snap = inner_->snapshot(partition, options_.blind_index ? inner_ids : ids);
+    const std::vector<std::string_view> inner_ids = kept_ids(partition, ids, blinded);
+    store_snapshot snap = inner_->snapshot(partition, inner_ids);
     for (std::size_t i = 0; i < snap.states.size(); ++i) {
-      if (snap.states[i])
-        snap.states[i] =
-            open_state(partition, options_.blind_index ? inner_ids[i] : ids[i], *snap.states[i], nullptr);
+      if (snap.states[i]) snap.states[i] = open_state(partition, inner_ids[i], *snap.states[i], nullptr);
     }
     if (snap.offset) snap.offset = open_offset(partition, *snap.offset);
     return snap;
@@ -357,21 +323,9 @@ class encrypted_store {
       }
       std::sort(clear.begin(), clear.end());
       clear.erase(std::unique(clear.begin(), clear.end()), clear.end());
-      throw detail::store_conflict("encrypted_store", partition, std::move(clear));
+      throw detail::store_conflict(store_name, partition, std::move(clear));
     }
   }
-
-  /// See store.hpp and store/lease.hpp: the inner store's lease.
-  [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
-                                           std::chrono::milliseconds ttl) {
-    return inner_->acquire_lease(partition, owner, ttl);
-  }
-  /// See store.hpp: the inner store's lease.
-  [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
-    return inner_->renew_lease(lease, ttl);
-  }
-  /// See store.hpp: the inner store's lease.
-  bool release_lease(const store_lease& lease) { return inner_->release_lease(lease); }
 
   /// See store.hpp. Throws `errc::crypto_error` when the stored offset does not open.
   [[nodiscard]] std::optional<offset_value> offset(std::string_view partition) {
@@ -386,15 +340,6 @@ class encrypted_store {
     inner_->reset_offset(partition, forget_records);
   }
 
-  /// See store.hpp. Fingerprint texts (hashing settings, never record data) are kept in clear.
-  [[nodiscard]] std::uint32_t intern_fingerprint(std::string_view partition, std::string_view text) {
-    return inner_->intern_fingerprint(partition, text);
-  }
-  /// See store.hpp.
-  [[nodiscard]] std::optional<std::string> fingerprint_text(std::string_view partition, std::uint32_t id) {
-    return inner_->fingerprint_text(partition, id);
-  }
-
   /// See store.hpp. `f` receives clear ids and opened states; throws `errc::crypto_error` at the
   /// first state that does not open.
   template <class F>
@@ -406,22 +351,6 @@ class encrypted_store {
     });
   }
 
-  /// See store.hpp (expiry times are kept in clear for this).
-  std::size_t purge_expired(instant now) { return inner_->purge_expired(now); }
-  /// See store.hpp.
-  std::size_t purge_expired(std::string_view partition, instant now) {
-    return inner_->purge_expired(partition, now);
-  }
-  /// See store.hpp.
-  [[nodiscard]] std::size_t count(std::string_view partition) { return inner_->count(partition); }
-  /// See store.hpp.
-  [[nodiscard]] std::vector<std::string> partitions() { return inner_->partitions(); }
-  /// See store.hpp.
-  void begin_rescan(std::string_view partition) { inner_->begin_rescan(partition); }
-  /// See store.hpp.
-  void abandon_rescan(std::string_view partition) { inner_->abandon_rescan(partition); }
-  /// See store.hpp.
-  [[nodiscard]] bool rescan_active(std::string_view partition) { return inner_->rescan_active(partition); }
   /// See store.hpp. With `blind_index`, the clear ids are read from the sealed states.
   [[nodiscard]] std::vector<std::string> rescan_unseen(std::string_view partition) {
     std::vector<std::string> ids = inner_->rescan_unseen(partition);
@@ -439,12 +368,9 @@ class encrypted_store {
     std::sort(out.begin(), out.end());
     return out;
   }
-  /// See store.hpp.
-  [[nodiscard]] std::optional<instant> last_rescan(std::string_view partition) {
-    return inner_->last_rescan(partition);
-  }
 
  private:
+  static constexpr const char* store_name = "encrypted_store";
   static constexpr std::string_view state_label = "sincehash/state";
   static constexpr std::string_view offset_label = "sincehash/offset";
 
@@ -452,6 +378,15 @@ class encrypted_store {
     std::mutex mutex;     // serialises this object's commits on the partition
     bool marked = false;  // sealed_partition_marker interned (under `mutex`)
   };
+
+  // `ids` as the inner store keeps them; with a blind index they point into `blinded`.
+  std::vector<std::string_view> kept_ids(std::string_view partition, const std::vector<std::string_view>& ids,
+                                         std::vector<std::string>& blinded) const {
+    if (!options_.blind_index) return ids;
+    blinded.reserve(ids.size());
+    for (std::string_view id : ids) blinded.push_back(keys_.blind(partition, id));
+    return std::vector<std::string_view>(blinded.begin(), blinded.end());
+  }
 
   partition_data& partition_entry(std::string_view partition) {
     std::lock_guard<std::mutex> lock(directory_mutex_);
@@ -463,34 +398,18 @@ class encrypted_store {
 
   static std::string state_ad(std::string_view partition, std::string_view stored, const record_state& s) {
     std::string ad;
-    detail::seal_put_bytes(ad, partition);
-    detail::seal_put_bytes(ad, stored);
-    detail::seal_put_u64(ad, static_cast<std::uint64_t>(s.last_seen.time_since_epoch().count()));
+    detail::put_sized(ad, partition);
+    detail::put_sized(ad, stored);
+    detail::put_le(ad, static_cast<std::uint64_t>(detail::ns_of(s.last_seen)), 8);
     ad.push_back(s.expires ? '\x01' : '\x00');
-    detail::seal_put_u64(ad,
-                         s.expires ? static_cast<std::uint64_t>(s.expires->time_since_epoch().count()) : 0);
+    detail::put_le(ad, s.expires ? static_cast<std::uint64_t>(detail::ns_of(*s.expires)) : 0, 8);
     return ad;
   }
 
   record_state seal_state(std::string_view partition, std::string_view stored, std::string_view id,
                           const record_state& s) const {
-    const std::uint8_t bits_code = s.hash.bits == 128 ? 2 : (s.hash.bits == 64 ? 1 : 0);
-    if (s.hash.bits != 0 && s.hash.bits != 64 && s.hash.bits != 128) {
-      throw error(errc::invalid_argument, "encrypted_store: the digest of id " +
-                                              detail::sealed_printable_id(id) + " in partition '" +
-                                              std::string(partition) + "' has " +
-                                              std::to_string(s.hash.bits) + " bits (0, 64 or 128 expected)");
-    }
-    std::string plain;
-    plain.reserve(37 + s.sealed.size() + id.size());
-    plain.push_back(static_cast<char>((s.updated ? 1 : 0) | (bits_code << 1) | (s.sealed.empty() ? 0 : 8)));
-    detail::seal_put_u64(plain, s.hash.low);
-    detail::seal_put_u64(plain, s.hash.high);
-    detail::seal_put_u64(plain,
-                         s.updated ? static_cast<std::uint64_t>(s.updated->time_since_epoch().count()) : 0);
-    detail::seal_put_u32(plain, s.fingerprint);
-    if (!s.sealed.empty()) detail::seal_put_bytes(plain, s.sealed);
-    if (options_.blind_index) detail::seal_put_bytes(plain, id);
+    // The digest is well formed: `commit` refused the batch otherwise (store_batch.hpp).
+    std::string plain = detail::sealed_plaintext(s, options_.blind_index ? &id : nullptr);
     record_state out;
     out.last_seen = s.last_seen;
     out.expires = s.expires;
@@ -505,24 +424,10 @@ class encrypted_store {
                           std::string* clear_id) const {
     std::string why;
     std::optional<std::string> plain = keys_.open(state_label, s.sealed, state_ad(partition, stored, s), why);
-    std::string_view nested;
+    record_state out;
     std::string_view id_inside;
     if (plain) {
-      // Fixed part, then the optional length-prefixed fields; every length must fit exactly.
-      std::string_view rest = std::string_view(*plain);
-      auto take = [&](std::string_view& field) {
-        if (rest.size() < 4) return false;
-        const std::uint32_t n = detail::seal_get_u32(rest, 0);
-        if (rest.size() - 4 < n) return false;
-        field = rest.substr(4, n);
-        rest.remove_prefix(4 + static_cast<std::size_t>(n));
-        return true;
-      };
-      bool ok = rest.size() >= 29;
-      if (ok) rest.remove_prefix(29);
-      if (ok && (static_cast<unsigned char>((*plain)[0]) & 8u)) ok = take(nested);
-      if (ok && options_.blind_index) ok = take(id_inside);
-      if (!ok || !rest.empty()) {
+      if (!detail::read_sealed_plaintext(*plain, options_.blind_index, out, id_inside)) {
         why = "its sealed value is malformed";
         plain.reset();
       } else if (options_.blind_index && keys_.blind(partition, id_inside) != stored) {
@@ -535,19 +440,8 @@ class encrypted_store {
                                           detail::sealed_printable_id(stored) + " in partition '" +
                                           std::string(partition) + "' cannot be opened: " + why);
     }
-    const std::string& p = *plain;
-    const auto flags = static_cast<unsigned char>(p[0]);
-    record_state out;
-    const unsigned bits_code = (flags >> 1) & 3u;
-    out.hash.low = detail::seal_get_u64(p, 1);
-    out.hash.high = detail::seal_get_u64(p, 9);
-    out.hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
-    if (flags & 1u)
-      out.updated = instant(std::chrono::nanoseconds(static_cast<std::int64_t>(detail::seal_get_u64(p, 17))));
-    out.fingerprint = detail::seal_get_u32(p, 25);
     out.last_seen = s.last_seen;
     out.expires = s.expires;
-    out.sealed = std::string(nested);
     if (clear_id != nullptr) *clear_id = std::string(id_inside);
     return out;
   }
@@ -555,11 +449,11 @@ class encrypted_store {
   offset_value seal_offset(std::string_view partition, const offset_value& o, std::int64_t generation) const {
     std::string plain;
     plain.push_back(static_cast<char>(o.kind));
-    detail::seal_put_u64(plain, static_cast<std::uint64_t>(o.number));
+    detail::put_le(plain, static_cast<std::uint64_t>(o.number), 8);
     plain.append(o.text);
     std::string ad;
-    detail::seal_put_bytes(ad, partition);
-    detail::seal_put_u64(ad, static_cast<std::uint64_t>(generation));
+    detail::put_sized(ad, partition);
+    detail::put_le(ad, static_cast<std::uint64_t>(generation), 8);
     std::string sealed = keys_.seal(offset_label, plain, ad);
     return offset_value{
         offset_kind::integer,
@@ -587,8 +481,8 @@ class encrypted_store {
     std::optional<std::string> plain;
     if (why.empty()) {
       std::string ad;
-      detail::seal_put_bytes(ad, partition);
-      detail::seal_put_u64(ad, static_cast<std::uint64_t>(stored.number));
+      detail::put_sized(ad, partition);
+      detail::put_le(ad, static_cast<std::uint64_t>(stored.number), 8);
       plain = keys_.open(offset_label, bytes, ad, why);
     }
     if (plain && (plain->size() < 9 || static_cast<unsigned char>((*plain)[0]) > 2)) {
@@ -600,12 +494,11 @@ class encrypted_store {
     }
     offset_value out;
     out.kind = static_cast<offset_kind>((*plain)[0]);
-    out.number = static_cast<std::int64_t>(detail::seal_get_u64(*plain, 1));
+    out.number = static_cast<std::int64_t>(detail::get_le(plain->data() + 1, 8));
     out.text = plain->substr(9);
     return out;
   }
 
-  Inner* inner_;
   detail::seal_keys keys_;
   encrypted_store_options options_;
   std::mutex directory_mutex_;

@@ -2,6 +2,7 @@
 #define SINCEHASH_STORE_MEMORY_HPP
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/detail/store_fences.hpp>
 #include <sincehash/detail/store_local_lease.hpp>
 #include <sincehash/detail/store_memory_table.hpp>
@@ -61,7 +62,7 @@ inline constexpr memory_store_shared_t memory_store_shared{};
 /// conditions and fence and applies its rows, and calls on different partitions do not wait for
 /// each other. `for_each`'s callback runs under the partition's read lock and must not call the
 /// store.
-class memory_store {
+class memory_store : public detail::store_fences {
  public:
   /// An empty store.
   explicit memory_store(memory_store_options options = {})
@@ -88,9 +89,7 @@ class memory_store {
   /// See store.hpp. Everything under one read lock on the partition: costs what `get_many` does.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) const {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     const part* p = find(partition);
     if (p == nullptr) return out;
     std::shared_lock<std::shared_mutex> lock(p->mutex);
@@ -128,10 +127,8 @@ class memory_store {
     std::optional<offset_value> next_offset;
     bool move_offset = batch.offset && detail::store_offset_advances(p.offset, *batch.offset);
     if (move_offset) next_offset = *batch.offset;
-    if (batch.complete_rescan && !p.rescan_active) {
-      throw error(errc::conflict, "memory_store: commit completes a rescan of '" + std::string(partition) +
-                                      "' but none is active (completed or abandoned meanwhile)");
-    }
+    if (batch.complete_rescan && !p.rescan_active)
+      throw detail::store_no_active_rescan(store_name, partition);
     if (!batch.expect.empty() && !(batch.read_sequence && *batch.read_sequence == p.sequence)) {
       check_expected(p, partition, batch.expect);
     }
@@ -143,14 +140,13 @@ class memory_store {
     undo.reserve(plan.ops.size() + plan.marks.size());
     std::vector<std::pair<std::string, std::optional<std::string>>> sealed_undo;
     const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
-    std::size_t step = 0;
+    detail::store_write_steps before_write(options_.fault_injector);
     try {
       for (std::size_t i = 0; i < plan.ops.size(); ++i) {
         const detail::store_op& op = plan.ops[i];
         std::string_view id = detail::store_op_id(batch, op);
         std::uint32_t idx = p.table.find(id, hashes[i]);
-        if (options_.fault_injector) options_.fault_injector(step);
-        ++step;
+        before_write();
         const std::string* new_sealed =
             op.kind == detail::store_op_kind::upsert ? &batch.upserts[op.index].second.sealed : nullptr;
         if ((new_sealed != nullptr && !new_sealed->empty()) || !p.sealed.empty()) {
@@ -188,8 +184,7 @@ class memory_store {
         for (std::size_t i = 0; i < plan.marks.size(); ++i) {
           std::uint32_t idx = p.table.find(batch.rescan_seen[plan.marks[i]], mark_hashes[i]);
           if (idx == detail::memory_none) continue;
-          if (options_.fault_injector) options_.fault_injector(step);
-          ++step;
+          before_write();
           undo.push_back({undo_kind::overwrite, idx, mark_hashes[i], p.table.entry(idx)});
           p.table.entry(idx).flags |= detail::memory_seen;
         }
@@ -398,24 +393,21 @@ class memory_store {
   /// `ttl` must be at least 1 ms (else `errc::invalid_argument`).
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
-    detail::local_lease_check_ttl(store_name, ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     part& p = obtain(partition);
     lease_result out;
     {
       std::unique_lock<std::shared_mutex> lock(p.mutex);
       out = detail::local_lease_acquire(p.lease, partition, owner, lease_now(), ttl);
     }
-    if (out.granted) {
-      std::lock_guard<std::mutex> lock(fence_mutex_);
-      fences_.set(partition, out.lease.token);
-    }
+    fence_granted(partition, out.granted, out.lease.token);
     return out;
   }
 
   /// Extends a held lease to `ttl` from now. False (and nothing changed) when the lease expired or
   /// was granted to another owner or under another token meanwhile.
   [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
-    detail::local_lease_check_ttl(store_name, ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     part* p = find(lease.partition);
     if (p == nullptr) return false;
     std::unique_lock<std::shared_mutex> lock(p->mutex);
@@ -432,28 +424,8 @@ class memory_store {
       std::unique_lock<std::shared_mutex> lock(p->mutex);
       held = detail::local_lease_release(p->lease, lease, lease_now());
     }
-    std::lock_guard<std::mutex> lock(fence_mutex_);
-    fences_.clear_if(lease.partition, lease.token);
+    clear_fence_if(lease.partition, lease.token);
     return held;
-  }
-
-  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
-  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
-  /// `partition` is held under `token` when it runs.
-  void set_fence(std::string_view partition, std::uint64_t token) {
-    std::lock_guard<std::mutex> lock(fence_mutex_);
-    fences_.set(partition, token);
-  }
-
-  /// Commits on `partition` are no longer fenced by this object.
-  void clear_fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(fence_mutex_);
-    fences_.clear(partition);
-  }
-
-  /// The token this object fences commits on `partition` with; nullopt when unfenced.
-  [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) const {
-    return fence_of(partition);
   }
 
   /// Bytes this store's data holds for record states (index, state blocks, id chunks), all
@@ -504,11 +476,6 @@ class memory_store {
         .count();
   }
 
-  std::optional<std::uint64_t> fence_of(std::string_view partition) const {
-    std::lock_guard<std::mutex> lock(fence_mutex_);
-    return fences_.find(partition);
-  }
-
   // The states (and versions, when asked) of `ids`, under a lock on `p`.
   static void read_states(const part& p, const std::vector<std::string_view>& ids,
                           std::vector<std::optional<record_state>>& states,
@@ -553,7 +520,7 @@ class memory_store {
 
   static std::size_t purge(part& p, instant now) {
     std::unique_lock<std::shared_mutex> lock(p.mutex);
-    const std::int64_t limit = now.time_since_epoch().count();
+    const std::int64_t limit = detail::ns_of(now);
     std::vector<std::uint32_t> doomed;
     p.table.each([&](std::uint32_t idx) {
       const detail::memory_entry& e = p.table.entry(idx);
@@ -597,8 +564,6 @@ class memory_store {
 
   memory_store_options options_;
   std::shared_ptr<shared_data> data_;
-  mutable std::mutex fence_mutex_;
-  detail::fence_table fences_;
 };
 
 static_assert(is_state_store_v<memory_store>, "sincehash::memory_store must implement the store contract");

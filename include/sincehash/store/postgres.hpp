@@ -4,6 +4,7 @@
 // A state store in PostgreSQL, shared by many workers (link sincehash::postgres).
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/detail/store_fences.hpp>
 #include <sincehash/detail/store_postgres.hpp>
 #include <sincehash/error.hpp>
@@ -76,7 +77,7 @@ struct postgres_options {
 /// reported as possibly applied (whole: it is one transaction). Thread safety: every member
 /// function may be called concurrently; one object runs one call at a time. `for_each`'s
 /// callback runs under that lock and must not call the same object.
-class postgres_store {
+class postgres_store : public detail::store_fences {
  public:
   /// The schema version this library writes and understands.
   static constexpr int schema_version = detail::pg_schema_version;
@@ -131,9 +132,7 @@ class postgres_store {
   /// partition's row (offset, rescan flag, sequence) and the ids' rows with their versions.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     detail::pg_array arr(detail::pg_oid_bytea);
     for (std::string_view id : ids) arr.add(id);
     params p;
@@ -147,10 +146,7 @@ class postgres_store {
     for (int i = 0; i < n; ++i) {
       if (PQgetisnull(r.get(), i, 0)) {
         if (!PQgetisnull(r.get(), i, 1)) {
-          const int kind = int2_at(r, i, 1);
-          if (kind < 0 || kind > 2) fail("an unknown offset kind " + std::to_string(kind) + " is stored");
-          out.offset =
-              offset_value{static_cast<offset_kind>(kind), std::string(bytes_at(r, i, 2)), int8_at(r, i, 3)};
+          out.offset = offset_at(r, i, 1);
         }
         out.rescan_active = PQgetvalue(r.get(), i, 4)[0] != 0;
         out.sequence = static_cast<std::uint64_t>(int8_at(r, i, 5));
@@ -175,11 +171,7 @@ class postgres_store {
   /// (see `acquire_lease`) and its lease expired or was granted again since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
-    std::size_t step = 0;
-    auto before_write = [&] {
-      if (options_.fault_injector) options_.fault_injector(step);
-      ++step;
-    };
+    detail::store_write_steps before_write(options_.fault_injector);
     detail::pg_array ids(detail::pg_oid_bytea), hashes(detail::pg_oid_bytea), fps(detail::pg_oid_int8),
         updated(detail::pg_oid_int8), seen(detail::pg_oid_int8), expires(detail::pg_oid_int8),
         erased(detail::pg_oid_bytea), marks(detail::pg_oid_bytea), sealed(detail::pg_oid_bytea);
@@ -191,11 +183,11 @@ class postgres_store {
       if (op.kind == detail::store_op_kind::upsert) {
         const auto& u = batch.upserts[op.index];
         ids.add(u.first);
-        hashes.add(detail::pg_digest(u.second.hash));
+        hashes.add(detail::digest_bytes(u.second.hash));
         fps.add_int8(static_cast<std::int64_t>(u.second.fingerprint));
-        updated.add_int8(ns_of(u.second.updated));
-        seen.add_int8(ns(u.second.last_seen));
-        expires.add_int8(ns_of(u.second.expires));
+        updated.add_int8(detail::ns_of(u.second.updated));
+        seen.add_int8(detail::ns_of(u.second.last_seen));
+        expires.add_int8(detail::ns_of(u.second.expires));
         sealed.add(u.second.sealed);
         mark_ids.push_back(u.first);
       } else {
@@ -257,24 +249,21 @@ class postgres_store {
     if (batch.complete_rescan) {
       params c;
       c.int8(pid);
-      c.int8(ns(batch.rescan_completed_at));
+      c.int8(detail::ns_of(batch.rescan_completed_at));
       calls.emplace_back(stmt::complete_rescan, std::move(c));
     }
     pipeline_error failure = transaction(calls, what);
     if (failure.sqlstate.empty()) return;
     check_fenced(failure, partition, "commit");
     if (failure.sqlstate == "SH004") {
-      throw detail::store_conflict("postgres_store", partition, conflict_ids(failure.detail));
+      throw detail::store_conflict(store_name, partition, conflict_ids(failure.detail));
     }
     if (failure.sqlstate == "SH002") {
       offset_value stored;
       stored.kind = static_cast<offset_kind>(failure.message.empty() ? 0 : failure.message[0] - '0');
       (void)compare_offsets(*batch.offset, stored);  // throws, naming both kinds
     }
-    if (failure.sqlstate == "SH003") {
-      throw error(errc::conflict, "postgres_store: commit completes a rescan of '" + std::string(partition) +
-                                      "' but none is active (completed or abandoned meanwhile)");
-    }
+    if (failure.sqlstate == "SH003") throw detail::store_no_active_rescan(store_name, partition);
     if (failure.sqlstate == "40001" || failure.sqlstate == "40P01" || failure.sqlstate == "55P03") {
       throw error(errc::conflict, "postgres_store: " + what + ": " + failure.message + " (SQLSTATE " +
                                       failure.sqlstate + "); nothing was written");
@@ -290,13 +279,7 @@ class postgres_store {
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::get_offset, p, "reading the offset of '" + std::string(partition) + "'");
     if (PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0)) return std::nullopt;
-    offset_value o;
-    const int kind = int2_at(r, 0, 0);
-    if (kind < 0 || kind > 2) fail("an unknown offset kind " + std::to_string(kind) + " is stored");
-    o.kind = static_cast<offset_kind>(kind);
-    o.text = std::string(bytes_at(r, 0, 1));
-    o.number = int8_at(r, 0, 2);
-    return o;
+    return offset_at(r, 0, 0);
   }
 
   /// See store.hpp. One transaction in one pipeline (the commit check, then the reset).
@@ -357,7 +340,7 @@ class postgres_store {
   /// See store.hpp. One function call: each partition with expired states in turn, its row locked.
   std::size_t purge_expired(instant now) {
     params p;
-    p.int8(ns(now));
+    p.int8(detail::ns_of(now));
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::purge_all, p, "purging expired states");
     return static_cast<std::size_t>(int8_at(r, 0, 0));
@@ -367,7 +350,7 @@ class postgres_store {
   std::size_t purge_expired(std::string_view partition, instant now) {
     params p;
     p.bytes(partition);
-    p.int8(ns(now));
+    p.int8(detail::ns_of(now));
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::purge_one, p, "purging expired states of '" + std::string(partition) + "'");
     return static_cast<std::size_t>(int8_at(r, 0, 0));
@@ -438,7 +421,7 @@ class postgres_store {
     std::lock_guard<std::mutex> lock(mutex_);
     result r = exec(stmt::get_last_rescan, p, "reading the last rescan of '" + std::string(partition) + "'");
     if (PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0)) return std::nullopt;
-    return instant(std::chrono::nanoseconds(int8_at(r, 0, 0)));
+    return detail::instant_of(int8_at(r, 0, 0));
   }
 
   /// Grants `owner` the lease of `partition` for `ttl` (server clock) unless another owner holds
@@ -448,7 +431,7 @@ class postgres_store {
   /// `ttl` must be at least 1 ms.
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
-    check_ttl(ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     std::lock_guard<std::mutex> lock(mutex_);
     params p;
     p.int8(obtain_partition(partition));
@@ -462,14 +445,14 @@ class postgres_store {
     out.lease.token = static_cast<std::uint64_t>(int8_at(r, 0, 1));
     out.lease.owner = PQgetisnull(r.get(), 0, 2) ? std::string() : std::string(bytes_at(r, 0, 2));
     out.remaining = std::chrono::milliseconds(PQgetisnull(r.get(), 0, 3) ? 0 : int8_at(r, 0, 3));
-    if (out.granted) fences_.set(out.lease.partition, out.lease.token);
+    fence_granted(partition, out.granted, out.lease.token);
     return out;
   }
 
   /// Extends a held lease to `ttl` from now (server clock). False (and nothing changed) when the
   /// lease expired or was granted to another owner or under another token meanwhile.
   [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
-    check_ttl(ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     std::lock_guard<std::mutex> lock(mutex_);
     params p;
     p.int8(obtain_partition(lease.partition));
@@ -489,28 +472,8 @@ class postgres_store {
     p.text(lease.owner);
     p.int8(static_cast<std::int64_t>(lease.token));
     result r = exec(stmt::release, p, "releasing the lease of '" + lease.partition + "'");
-    fences_.clear_if(lease.partition, lease.token);
+    clear_fence_if(lease.partition, lease.token);
     return PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] != 0;
-  }
-
-  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
-  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
-  /// `partition` is held under `token` when it runs.
-  void set_fence(std::string_view partition, std::uint64_t token) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.set(partition, token);
-  }
-
-  /// Commits on `partition` are no longer fenced by this object.
-  void clear_fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.clear(partition);
-  }
-
-  /// The token this object fences commits on `partition` with; nullopt when unfenced.
-  [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fences_.find(partition);
   }
 
   /// How many round trips to the server this object made (a pipeline counts once).
@@ -525,6 +488,8 @@ class postgres_store {
   }
 
  private:
+  static constexpr const char* store_name = "postgres_store";
+
   enum class stmt : std::size_t {
     find_partition,
     insert_partition,
@@ -725,20 +690,6 @@ class postgres_store {
     return o;
   }
 
-  static std::int64_t ns(instant t) noexcept {
-    return static_cast<std::int64_t>(t.time_since_epoch().count());
-  }
-  static std::optional<std::int64_t> ns_of(const std::optional<instant>& t) noexcept {
-    if (!t) return std::nullopt;
-    return ns(*t);
-  }
-
-  static void check_ttl(std::chrono::milliseconds ttl) {
-    if (ttl.count() < 1)
-      throw error(errc::invalid_argument, "postgres_store: a lease's ttl must be at least 1 ms, not " +
-                                              std::to_string(ttl.count()) + " ms");
-  }
-
   [[noreturn]] void fail(const std::string& what) const {
     throw error(errc::store_error, "postgres_store (schema " + options_.schema + "): " + what);
   }
@@ -765,14 +716,19 @@ class postgres_store {
   }
   static std::optional<instant> opt_instant_at(const result& r, int row, int col) {
     if (PQgetisnull(r.get(), row, col)) return std::nullopt;
-    return instant(std::chrono::nanoseconds(int8_at(r, row, col)));
+    return detail::instant_of(int8_at(r, row, col));
+  }
+  // The offset in columns first (kind), first + 1 (text) and first + 2 (number).
+  offset_value offset_at(const result& r, int row, int first) const {
+    return detail::store_offset("postgres_store (schema " + options_.schema + ")", int2_at(r, row, first),
+                                std::string(bytes_at(r, row, first + 1)), int8_at(r, row, first + 2));
   }
   static record_state state_at(const result& r, int row, int first) {
     record_state s;
-    s.hash = detail::pg_read_digest(bytes_at(r, row, first));
+    s.hash = detail::read_digest(bytes_at(r, row, first));
     s.fingerprint = static_cast<std::uint32_t>(int8_at(r, row, first + 1));
     s.updated = opt_instant_at(r, row, first + 2);
-    s.last_seen = instant(std::chrono::nanoseconds(int8_at(r, row, first + 3)));
+    s.last_seen = detail::instant_of(int8_at(r, row, first + 3));
     s.expires = opt_instant_at(r, row, first + 4);
     s.sealed = std::string(bytes_at(r, row, first + 5));
     return s;
@@ -793,10 +749,7 @@ class postgres_store {
     std::string reason = conn_ != nullptr ? PQerrorMessage(conn_) : "no connection";
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
     disconnect();
-    throw error(errc::store_error,
-                "postgres_store: connection lost while " + what + ": " + reason +
-                    (in_doubt ? "; the commit may or may not have been applied (whole, never in part)" : "") +
-                    "; the next call reconnects");
+    throw detail::store_connection_lost(store_name, what, reason, in_doubt);
   }
 
   // Runs one prepared statement (connecting first when needed): one round trip.
@@ -865,7 +818,7 @@ class postgres_store {
                       bool complete, bool writes, const commit_batch* conditions = nullptr) {
     params g;
     g.int8(pid);
-    if (const std::optional<std::uint64_t> fence = fences_.find(partition)) {
+    if (const std::optional<std::uint64_t> fence = fence_of(partition)) {
       g.int8(static_cast<std::int64_t>(*fence));
     } else {
       g.null();
@@ -925,8 +878,7 @@ class postgres_store {
 
   static void check_fenced(const pipeline_error& failure, std::string_view partition, const char* what) {
     if (failure.sqlstate != "SH001") return;
-    throw error(errc::conflict, std::string("postgres_store: ") + what + " of '" + std::string(partition) +
-                                    "' refused: " + failure.message + "; nothing was written");
+    throw detail::store_fence_refused(store_name, what, partition, failure.message);
   }
 
   // Runs a write of `partition` (its id is the first parameter) in one transaction, sent as one
@@ -1061,7 +1013,6 @@ class postgres_store {
   PGconn* conn_ = nullptr;
   std::atomic<std::uint64_t> round_trips_{0};
   std::map<std::string, std::int64_t, std::less<>> partition_cache_;
-  detail::fence_table fences_;
   std::map<std::string, std::uint32_t, std::less<>> fingerprint_cache_;
 };
 

@@ -4,6 +4,7 @@
 // A state store in Redis, shared by many workers (link sincehash::redis).
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/detail/store_fences.hpp>
 #include <sincehash/detail/store_redis.hpp>
 #include <sincehash/error.hpp>
@@ -143,7 +144,7 @@ struct redis_options {
 /// Thread safety: every member function may be called concurrently; one object runs one call at
 /// a time (open one object per thread for parallel calls). `for_each`'s callback runs under that
 /// lock and must not call the same object.
-class redis_store {
+class redis_store : public detail::store_fences {
  public:
   /// Connects to the server (throws `errc::store_error` when it cannot).
   explicit redis_store(redis_options options) : options_(std::move(options)) {
@@ -184,11 +185,7 @@ class redis_store {
   /// (see `acquire_lease`) and the lease expired or was granted to another owner since.
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
-    std::size_t step = 0;
-    auto before_write = [&] {
-      if (options_.fault_injector) options_.fault_injector(step);
-      ++step;
-    };
+    detail::store_write_steps before_write(options_.fault_injector);
     std::lock_guard<std::mutex> lock(mutex_);
     command c;
     c.add("EVALSHA");
@@ -210,7 +207,7 @@ class redis_store {
       for (int k = 0; k < 4; ++k) c.add("");
     }
     c.add(batch.complete_rescan ? "1" : "0");
-    c.own(std::to_string(detail::redis_ns(batch.rescan_completed_at)));
+    c.own(std::to_string(detail::ns_of(batch.rescan_completed_at)));
     std::size_t erasures = plan.ops.size() - plan.upsert_count;
     c.own(std::to_string(plan.upsert_count));
     c.own(std::to_string(erasures));
@@ -227,7 +224,7 @@ class redis_store {
       const auto& u = batch.upserts[op.index];
       c.add(u.first);
       c.own(detail::redis_pack(u.second));
-      c.own(u.second.expires ? detail::redis_score(detail::redis_ns(*u.second.expires)) : std::string());
+      c.own(u.second.expires ? detail::redis_score(detail::ns_of(*u.second.expires)) : std::string());
     }
     for (const detail::store_op& op : plan.ops) {
       if (op.kind != detail::store_op_kind::erase) continue;
@@ -248,7 +245,7 @@ class redis_store {
       for (std::size_t i = 0; i < r->elements; ++i) ids.emplace_back(view(r->element[i]));
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-      throw detail::store_conflict("redis_store", partition, std::move(ids));
+      throw detail::store_conflict(store_name, partition, std::move(ids));
     }
     if (r->type == REDIS_REPLY_ERROR) {
       std::string_view text = view(r.get());
@@ -259,10 +256,8 @@ class redis_store {
         stored.kind = static_cast<offset_kind>(rest.empty() ? 0 : rest[0] - '0');
         (void)compare_offsets(*batch.offset, stored);  // throws, naming both kinds
       }
-      if (text.find("SINCEHASH_RESCAN") != std::string_view::npos) {
-        throw error(errc::conflict, "redis_store: commit completes a rescan of '" + std::string(partition) +
-                                        "' but none is active (completed or abandoned meanwhile)");
-      }
+      if (text.find("SINCEHASH_RESCAN") != std::string_view::npos)
+        throw detail::store_no_active_rescan(store_name, partition);
       fail_reply(what + ": " + std::string(text));
     }
   }
@@ -272,9 +267,7 @@ class redis_store {
   /// EXEC, sent together; the server runs the two reads as one, with nothing in between.
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<command> cs(ids.empty() ? 3 : 4);
     cs.front().add("MULTI");
@@ -430,7 +423,8 @@ class redis_store {
     return static_cast<std::size_t>(r->integer);
   }
 
-  /// See store.hpp. The partitions ever written under this key prefix that still hold a key.
+  /// See store.hpp. The partitions ever written under this key prefix that still hold a key
+  /// (a partition that only ever had a lease is not listed).
   [[nodiscard]] std::vector<std::string> partitions() {
     std::lock_guard<std::mutex> lock(mutex_);
     return registered_partitions();
@@ -476,7 +470,7 @@ class redis_store {
     c.add("lr");
     reply r = run_one(c, "reading the last rescan of '" + std::string(partition) + "'");
     if (r->type != REDIS_REPLY_STRING) return std::nullopt;
-    return instant(std::chrono::nanoseconds(to_int64(view(r.get()), "a rescan time")));
+    return detail::instant_of(to_int64(view(r.get()), "a rescan time"));
   }
 
   /// Grants `owner` the lease of `partition` for `ttl` (server clock) unless another owner holds
@@ -486,7 +480,7 @@ class redis_store {
   /// `ttl` must be at least 1 ms.
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
-    check_ttl(ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     std::lock_guard<std::mutex> lock(mutex_);
     command c = script_call(script_acquire, partition, {"lease", "meta"});
     c.add(owner);
@@ -501,14 +495,14 @@ class redis_store {
     out.lease.token = static_cast<std::uint64_t>(to_int64(view(r->element[1]), "a fencing token"));
     out.remaining = std::chrono::milliseconds(std::max<long long>(0, r->element[2]->integer));
     out.lease.owner = std::string(view(r->element[3]));
-    if (out.granted) fences_.set(out.lease.partition, out.lease.token);
+    fence_granted(partition, out.granted, out.lease.token);
     return out;
   }
 
   /// Extends a held lease to `ttl` from now (server clock). False (and nothing changed) when the
   /// lease expired or was granted to another owner or under another token meanwhile.
   [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
-    check_ttl(ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     return lease_call(lease, std::to_string(ttl.count()), "renewing");
   }
 
@@ -516,30 +510,8 @@ class redis_store {
   /// object's commits on its partition. False when it was no longer held under `lease.token`.
   bool release_lease(const store_lease& lease) {
     bool held = lease_call(lease, std::string(), "releasing");
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.clear_if(lease.partition, lease.token);
+    clear_fence_if(lease.partition, lease.token);
     return held;
-  }
-
-  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
-  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
-  /// `partition` is held under `token` when it runs. Use it to write from another object or
-  /// process than the one that acquired the lease.
-  void set_fence(std::string_view partition, std::uint64_t token) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.set(partition, token);
-  }
-
-  /// Commits on `partition` are no longer fenced by this object.
-  void clear_fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.clear(partition);
-  }
-
-  /// The token this object fences commits on `partition` with; nullopt when unfenced.
-  [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fences_.find(partition);
   }
 
   /// How many round trips to the server this object made (each may carry several commands).
@@ -549,6 +521,8 @@ class redis_store {
   [[nodiscard]] const redis_options& options() const noexcept { return options_; }
 
  private:
+  static constexpr const char* store_name = "redis_store";
+
   enum script_id : std::size_t {
     script_commit,
     script_purge,
@@ -610,14 +584,8 @@ class redis_store {
     return space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
   }
 
-  static void check_ttl(std::chrono::milliseconds ttl) {
-    if (ttl.count() < 1)
-      throw error(errc::invalid_argument, "redis_store: a lease's ttl must be at least 1 ms, not " +
-                                              std::to_string(ttl.count()) + " ms");
-  }
-
   std::string fence_arg(std::string_view partition) const {
-    const std::optional<std::uint64_t> token = fences_.find(partition);
+    const std::optional<std::uint64_t> token = fence_of(partition);
     return token ? std::to_string(*token) : std::string();
   }
 
@@ -626,8 +594,7 @@ class redis_store {
     if (r->type != REDIS_REPLY_ERROR) return;
     std::string_view text = view(r.get());
     if (text.find("SINCEHASH_FENCE") == std::string_view::npos) return;
-    throw error(errc::conflict, std::string("redis_store: ") + what + " of '" + std::string(partition) +
-                                    "' refused: " + std::string(after_tag(text)) + "; nothing was written");
+    throw detail::store_fence_refused(store_name, what, partition, after_tag(text));
   }
 
   std::string where() const { return "redis " + options_.host + ":" + std::to_string(options_.port); }
@@ -648,15 +615,12 @@ class redis_store {
   // The offset from the meta fields kind, text and number (the first three of `e`).
   std::optional<offset_value> offset_of(redisReply* const* e, std::string_view partition) const {
     if (e[0]->type != REDIS_REPLY_STRING) return std::nullopt;
-    std::string_view kind = view(e[0]);
-    if (kind.size() != 1 || kind[0] < '0' || kind[0] > '2')
-      fail_reply("an unknown offset kind '" + std::string(kind) + "' is stored for '" +
-                 std::string(partition) + "'");
-    offset_value o;
-    o.kind = static_cast<offset_kind>(kind[0] - '0');
-    if (e[1]->type == REDIS_REPLY_STRING) o.text = std::string(view(e[1]));
-    if (e[2]->type == REDIS_REPLY_STRING) o.number = to_int64(view(e[2]), "an offset");
-    return o;
+    const std::string_view kind = view(e[0]);
+    const std::int64_t code = kind.size() == 1 && kind[0] >= '0' && kind[0] <= '9' ? kind[0] - '0' : -1;
+    std::string text = e[1]->type == REDIS_REPLY_STRING ? std::string(view(e[1])) : std::string();
+    const std::int64_t number = e[2]->type == REDIS_REPLY_STRING ? to_int64(view(e[2]), "an offset") : 0;
+    return detail::store_offset("redis_store (" + where() + ") for '" + std::string(partition) + "'", code,
+                                std::move(text), number);
   }
 
   std::int64_t to_int64(std::string_view text, const char* what) const {
@@ -689,8 +653,8 @@ class redis_store {
 
   command purge_call(std::string_view partition, instant now) {
     command c = script_call(script_purge, partition, {"rec", "exp", "meta"});
-    c.own(detail::redis_score(detail::redis_ns(now)));
-    c.own(detail::redis_ordered(detail::redis_ns(now)));
+    c.own(detail::redis_score(detail::ns_of(now)));
+    c.own(detail::redis_ordered(detail::ns_of(now)));
     return c;
   }
 
@@ -782,10 +746,7 @@ class redis_store {
   [[noreturn]] void lost(const std::string& what, bool in_doubt) {
     std::string reason = ctx_ != nullptr && ctx_->errstr[0] != '\0' ? ctx_->errstr : "no reply";
     disconnect();
-    throw error(errc::store_error,
-                "redis_store (" + where() + "): connection lost while " + what + ": " + reason +
-                    (in_doubt ? "; the commit may or may not have been applied (whole, never in part)" : "") +
-                    "; the next call reconnects");
+    throw detail::store_connection_lost("redis_store (" + where() + ")", what, reason, in_doubt);
   }
 
   void connect() {
@@ -851,18 +812,30 @@ class redis_store {
     std::vector<std::string> names;
     for (std::size_t i = 0; i < r->elements; ++i) names.emplace_back(view(r->element[i]));
     std::sort(names.begin(), names.end());
+    // Per partition: its keys of data, the fields of its meta hash, and whether one of them is
+    // the lease's token counter (a meta hash holding nothing else is a lease only).
     std::vector<command> cs;
     for (const std::string& p : names) {
       command e;
       e.add("EXISTS");
-      for (const char* part : {"rec", "meta", "fpid", "seen"}) e.own(key(p, part));
+      for (const char* part : {"rec", "fpid", "seen"}) e.own(key(p, part));
       cs.push_back(std::move(e));
+      command fields;
+      fields.add("HLEN");
+      fields.own(key(p, "meta"));
+      cs.push_back(std::move(fields));
+      command token;
+      token.add("HEXISTS");
+      token.own(key(p, "meta"));
+      token.add("tok");
+      cs.push_back(std::move(token));
     }
     std::vector<std::string> out;
     if (cs.empty()) return out;
     std::vector<reply> rs = run(cs, "listing the partitions");
+    auto number = [&](std::size_t i) { return rs[i]->type == REDIS_REPLY_INTEGER ? rs[i]->integer : 0; };
     for (std::size_t i = 0; i < names.size(); ++i) {
-      if (rs[i]->type == REDIS_REPLY_INTEGER && rs[i]->integer > 0) out.push_back(std::move(names[i]));
+      if (number(3 * i) > 0 || number(3 * i + 1) > number(3 * i + 2)) out.push_back(std::move(names[i]));
     }
     return out;
   }
@@ -884,7 +857,6 @@ class redis_store {
   redisContext* ctx_ = nullptr;
   std::string sha_[script_count_];
   std::atomic<std::uint64_t> round_trips_{0};
-  detail::fence_table fences_;
   std::map<std::string, std::uint32_t, std::less<>> fingerprint_cache_;
 };
 

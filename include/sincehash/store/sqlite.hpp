@@ -4,6 +4,7 @@
 // The embedded default back end: one SQLite file (link sincehash::sqlite).
 
 #include <sincehash/detail/store_batch.hpp>
+#include <sincehash/detail/store_errors.hpp>
 #include <sincehash/detail/store_fences.hpp>
 #include <sincehash/detail/store_local_lease.hpp>
 #include <sincehash/detail/store_sqlite.hpp>
@@ -85,7 +86,7 @@ struct sqlite_options {
 /// called concurrently; one object runs one call at a time (open one object per thread for
 /// parallel reads). `for_each`'s callback runs under that lock and must not call the same object.
 /// Errors from SQLite throw `sincehash::error` with `errc::store_error` (or `errc::conflict`).
-class sqlite_store {
+class sqlite_store : public detail::store_fences {
  public:
   /// The schema version this library writes and understands.
   static constexpr int schema_version = detail::sqlite_schema_version;
@@ -144,9 +145,7 @@ class sqlite_store {
   /// reads them (with their versions).
   [[nodiscard]] store_snapshot snapshot(std::string_view partition,
                                         const std::vector<std::string_view>& ids) {
-    store_snapshot out;
-    out.states.resize(ids.size());
-    out.versions.assign(ids.size(), 0);
+    store_snapshot out = detail::store_empty_snapshot(ids.size());
     std::lock_guard<std::mutex> lock(mutex_);
     read_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(partition);
@@ -173,21 +172,15 @@ class sqlite_store {
     partition_row row = read_partition(pid);
     check_fence(row, partition, "commit");
     bool move_offset = batch.offset && detail::store_offset_advances(row.offset, *batch.offset);
-    if (batch.complete_rescan && !row.rescan_active) {
-      throw error(errc::conflict, "sqlite_store: commit completes a rescan of '" + std::string(partition) +
-                                      "' but none is active (completed or abandoned meanwhile)");
-    }
+    if (batch.complete_rescan && !row.rescan_active)
+      throw detail::store_no_active_rescan(store_name, partition);
     if (!batch.expect.empty() && !(batch.read_sequence && *batch.read_sequence == row.sequence)) {
       check_expected(pid, partition, batch.expect);
     }
     const bool writes = !plan.ops.empty() || (row.rescan_active && !plan.marks.empty()) || move_offset ||
                         batch.complete_rescan;
     const auto version = static_cast<std::int64_t>(row.sequence + 1);
-    std::size_t step = 0;
-    auto before_write = [&] {
-      if (options_.fault_injector) options_.fault_injector(step);
-      ++step;
-    };
+    detail::store_write_steps before_write(options_.fault_injector);
     const auto& ops = plan.ops;
     unsigned char digest_bytes[write_chunk][16];  // bound without a copy: they outlive each statement
     for (std::size_t k = 0; k < ops.size();) {
@@ -358,7 +351,7 @@ class sqlite_store {
   std::size_t purge_expired(instant now) {
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
-    const auto limit = static_cast<std::int64_t>(now.time_since_epoch().count());
+    const std::int64_t limit = detail::ns_of(now);
     {
       detail::sqlite_cursor c(db_, statement(stmt::bump_expiring));
       c.bind(1, limit);
@@ -382,7 +375,7 @@ class sqlite_store {
     {
       detail::sqlite_cursor c(db_, statement(stmt::purge_one));
       c.bind(1, *pid);
-      c.bind(2, static_cast<std::int64_t>(now.time_since_epoch().count()));
+      c.bind(2, detail::ns_of(now));
       c.run();
       n = static_cast<std::size_t>(sqlite3_changes64(db_));
     }
@@ -487,7 +480,7 @@ class sqlite_store {
   /// `errc::invalid_argument`). One write transaction.
   [[nodiscard]] lease_result acquire_lease(std::string_view partition, std::string_view owner,
                                            std::chrono::milliseconds ttl) {
-    detail::local_lease_check_ttl(store_name, ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
     std::int64_t pid = obtain_partition(partition, tx);
@@ -495,14 +488,14 @@ class sqlite_store {
     lease_result out = detail::local_lease_acquire(row.lease, partition, owner, lease_now(), ttl);
     if (out.granted) write_lease(pid, row.lease);
     tx.commit();
-    if (out.granted) fences_.set(partition, out.lease.token);
+    fence_granted(partition, out.granted, out.lease.token);
     return out;
   }
 
   /// Extends a held lease to `ttl` from now. False (and nothing changed) when the lease expired or
   /// was granted to another owner or under another token meanwhile.
   [[nodiscard]] bool renew_lease(const store_lease& lease, std::chrono::milliseconds ttl) {
-    detail::local_lease_check_ttl(store_name, ttl);
+    detail::store_check_lease_ttl(store_name, ttl);
     std::lock_guard<std::mutex> lock(mutex_);
     write_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(lease.partition);
@@ -521,7 +514,7 @@ class sqlite_store {
   /// `lease.token` by `lease.owner` (expired, released or granted again).
   bool release_lease(const store_lease& lease) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fences_.clear_if(lease.partition, lease.token);
+    clear_fence_if(lease.partition, lease.token);
     write_transaction tx(*this);
     std::optional<std::int64_t> pid = partition_id(lease.partition);
     if (!pid) return false;
@@ -533,27 +526,6 @@ class sqlite_store {
       tx.commit();
     }
     return held;
-  }
-
-  /// Fences this object's later commits, `reset_offset`, `begin_rescan` and `abandon_rescan` on
-  /// `partition` with `token`: each is refused (whole, `errc::conflict`) unless the lease of
-  /// `partition` is held under `token` when it runs. Use it to write from another object or
-  /// process than the one that acquired the lease.
-  void set_fence(std::string_view partition, std::uint64_t token) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.set(partition, token);
-  }
-
-  /// Commits on `partition` are no longer fenced by this object.
-  void clear_fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fences_.clear(partition);
-  }
-
-  /// The token this object fences commits on `partition` with; nullopt when unfenced.
-  [[nodiscard]] std::optional<std::uint64_t> fence(std::string_view partition) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fences_.find(partition);
   }
 
   /// Runs `PRAGMA integrity_check`: "ok", or SQLite's description of the damage.
@@ -772,7 +744,7 @@ class sqlite_store {
     c.bind_digest(first + 1, u.second.hash, digest_buffer);
     c.bind(first + 2, static_cast<std::int64_t>(u.second.fingerprint));
     c.bind(first + 3, u.second.updated);
-    c.bind(first + 4, static_cast<std::int64_t>(u.second.last_seen.time_since_epoch().count()));
+    c.bind(first + 4, detail::ns_of(u.second.last_seen));
     c.bind(first + 5, u.second.expires);
     if (u.second.sealed.empty()) {
       c.bind_null(first + 6);
@@ -787,8 +759,8 @@ class sqlite_store {
     s.fingerprint = static_cast<std::uint32_t>(c.integer(first + 1));
     // Most states are dated: read the number first, ask for NULL only when it reads as 0.
     const std::int64_t updated = c.integer(first + 2);
-    if (updated != 0 || !c.is_null(first + 2)) s.updated = instant(std::chrono::nanoseconds(updated));
-    s.last_seen = instant(std::chrono::nanoseconds(c.integer(first + 3)));
+    if (updated != 0 || !c.is_null(first + 2)) s.updated = detail::instant_of(updated);
+    s.last_seen = detail::instant_of(c.integer(first + 3));
     s.expires = c.opt_instant(first + 4);
     if (!c.is_null(first + 5)) s.sealed = std::string(c.blob(first + 5));
     return s;
@@ -823,10 +795,7 @@ class sqlite_store {
     c.bind(1, pid);
     if (!c.step()) return row;
     if (!c.is_null(0)) {
-      std::int64_t kind = c.integer(0);
-      if (kind < 0 || kind > 2)
-        throw error(errc::store_error, "sqlite_store: unknown offset kind " + std::to_string(kind));
-      row.offset = offset_value{static_cast<offset_kind>(kind), std::string(c.text(1)), c.integer(2)};
+      row.offset = detail::store_offset(store_name, c.integer(0), std::string(c.text(1)), c.integer(2));
     }
     row.rescan_active = c.integer(3) != 0;
     row.last_rescan = c.opt_instant(4);
@@ -869,7 +838,7 @@ class sqlite_store {
   // Throws `errc::conflict` when this object fences `partition` and its lease (in `row`) is not
   // live under that token.
   void check_fence(const partition_row& row, std::string_view partition, const char* what) const {
-    if (const std::optional<std::uint64_t> token = fences_.find(partition)) {
+    if (const std::optional<std::uint64_t> token = fence_of(partition)) {
       detail::local_lease_check_fence(row.lease, *token, lease_now(), store_name, partition, what);
     }
   }
@@ -1122,7 +1091,6 @@ class sqlite_store {
   sqlite3_stmt* statements_[static_cast<std::size_t>(stmt::size_)] = {};
   std::unordered_map<std::string, std::int64_t> partition_cache_;
   std::unordered_map<std::string, std::uint32_t> fingerprint_cache_;
-  detail::fence_table fences_;
 };
 
 static_assert(is_state_store_v<sqlite_store>, "sincehash::sqlite_store must implement the store contract");
