@@ -142,7 +142,7 @@ def measure(cmd, stdin_path, pipe=False):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sincehash")
-    ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--records", type=int, default=200000)
     ap.add_argument("--sizes", default="1200,4000")
     ap.add_argument("--threads", default="1,2", help="reader thread counts to run sincehash with")
     ap.add_argument("--repeat", type=int, default=3,
