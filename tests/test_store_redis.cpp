@@ -195,6 +195,18 @@ TEST_CASE("redis_store: values of the layouts without sealed bytes or versions r
         0);
   CHECK_THROWS_WITH_AS((void)s.snapshot("p", {"bad"}), doctest::Contains("malformed state"),
                        sincehash::error);
+  // Version 1 written with flag 8 (the sequence skips it), or a date's bytes set while its flag
+  // says it is absent: nothing the store writes, so malformed rather than misread.
+  CHECK(raw.integer({"HSET", rec, "bad",
+                     std::string(1, '\x09') + old.substr(1) + sincehash::detail::redis_version_bytes(1)}) ==
+        0);
+  CHECK_THROWS_WITH_AS((void)s.snapshot("p", {"bad"}), doctest::Contains("malformed state"),
+                       sincehash::error);
+  REQUIRE((old[0] & 1) == 1);
+  CHECK(raw.integer({"HSET", rec, "bad", std::string(1, static_cast<char>(old[0] & ~1)) + old.substr(1)}) ==
+        0);
+  CHECK_THROWS_WITH_AS((void)s.get_many("p", {"bad"}), doctest::Contains("malformed state"),
+                       sincehash::error);
 }
 
 TEST_CASE("redis_store: every key of a partition carries the partition as its hash tag") {

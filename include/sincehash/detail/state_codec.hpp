@@ -156,7 +156,8 @@ inline void put_sized(std::string& out, std::string_view s) {
 
 // Reads what `sealed_plaintext` wrote into `out`'s digest, updated date, fingerprint and sealed
 // bytes, and the id into `id` when `with_id` (a view into `plain`). False, with `out` unchanged,
-// when it is malformed: too short, or a length that does not fit exactly.
+// when it is not what `sealed_plaintext` writes: too short, a length that does not fit exactly,
+// an unknown flag, a malformed digest, a date's bytes set while the date is absent.
 [[nodiscard]] inline bool read_sealed_plaintext(std::string_view plain, bool with_id, record_state& out,
                                                 std::string_view& id) {
   constexpr std::size_t fixed = 29;
@@ -167,12 +168,20 @@ inline void put_sized(std::string& out, std::string_view s) {
   if ((flags & 8u) && !take_sized(rest, nested)) return false;
   if (with_id && !take_sized(rest, id)) return false;
   if (!rest.empty()) return false;
+  // Only what the encoder writes: known flags, a well-formed digest, zeros for an absent date,
+  // sealed bytes only when there are some.
   const unsigned bits_code = (flags >> 1) & 3u;
-  out.hash.low = get_le(plain.data() + 1, 8);
-  out.hash.high = get_le(plain.data() + 9, 8);
-  out.hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
+  digest hash;
+  hash.low = get_le(plain.data() + 1, 8);
+  hash.high = get_le(plain.data() + 9, 8);
+  hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
+  const std::uint64_t updated = get_le(plain.data() + 17, 8);
+  if ((flags & ~15u) != 0 || bits_code == 3 || !digest_well_formed(hash) || (!(flags & 1u) && updated != 0) ||
+      ((flags & 8u) && nested.empty()))
+    return false;
+  out.hash = hash;
   out.updated.reset();
-  if (flags & 1u) out.updated = instant_of(static_cast<std::int64_t>(get_le(plain.data() + 17, 8)));
+  if (flags & 1u) out.updated = instant_of(static_cast<std::int64_t>(updated));
   out.fingerprint = static_cast<std::uint32_t>(get_le(plain.data() + 25, 4));
   out.sealed = std::string(nested);
   return true;

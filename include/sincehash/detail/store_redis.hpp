@@ -93,8 +93,14 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
   }
   const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
   const bool has_sealed = (flags & 4u) != 0;
+  // An absent date is written as the ordered form of 0; a versioned value never has version 1.
+  static constexpr char ordered_zero[8] = {'\x80', 0, 0, 0, 0, 0, 0, 0};
+  const auto absent_ok = [&v](unsigned flag_set, std::size_t at) {
+    return flag_set != 0 || v.substr(at, 8) == std::string_view(ordered_zero, 8);
+  };
   if (v.size() < redis_state_head || !digest_size_valid(digest_bytes) || (flags & ~15u) != 0 ||
-      stored_version == 0 ||
+      stored_version == 0 || (versioned && stored_version == redis_legacy_version) ||
+      !absent_ok(flags & 1u, 2) || !absent_ok(flags & 2u, 18) ||
       (has_sealed ? v.size() <= redis_state_head + digest_bytes
                   : v.size() != redis_state_head + digest_bytes)) {
     throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(stored.size()) +
