@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """`sincehash process` with its state in SQLite, Redis and PostgreSQL, in the same run.
 
-usage: compare_shared.py PATH_TO_SINCEHASH [--records N] [--size BYTES]
+usage: compare_shared.py PATH_TO_SINCEHASH [--records N] [--size BYTES] [--baseline OTHER_SINCEHASH]
 
 Generates the CRM-like NDJSON of compare.py, then runs a first sync (every record new), a repeat
 sync (the same records: nothing changed) and a bulk update (every date moved, 2% of the records
 changed) through the tool with a fresh state in each back end. Redis and PostgreSQL (fsync on)
 run as real servers started here on 127.0.0.1 and stopped afterwards. Prints records/s per run
 and back end, and each rate as a ratio of SQLite's.
+
+With --baseline, a second build of the tool (an older one, say) runs the same steps on servers of
+its own, each step right after the first build's, and a second table gives each rate of the first
+build as a ratio of the baseline's.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -21,43 +26,66 @@ sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 import compare  # noqa: E402
 import servers  # noqa: E402
 
+BACKENDS = ("sqlite", "redis", "postgres")
+RUNS = ("first sync", "repeat sync", "bulk update")
+
+
+def states(stack, tmp, tag):
+    redis = stack.enter_context(servers.redis_server())
+    pg = stack.enter_context(servers.postgres_server(durable=True))
+    return {"sqlite": "sqlite:" + os.path.join(tmp, tag + "-state.db"), "redis": redis.uri(), "postgres": pg.uri()}
+
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sincehash")
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--size", type=int, default=1200)
+    ap.add_argument("--baseline", help="another sincehash binary, run beside the first on servers of its own")
     args = ap.parse_args()
     n = args.records
+    tools = {"new": args.sincehash}
+    if args.baseline:
+        tools["base"] = args.baseline
     results = {}
-    with tempfile.TemporaryDirectory() as tmp, servers.redis_server() as redis, \
-            servers.postgres_server(durable=True) as pg:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        where = {tag: states(stack, tmp, tag) for tag in tools}
         cfg = os.path.join(tmp, "config.json")
         with open(cfg, "w") as f:
             json.dump(compare.CONFIG, f)
         v0, v1 = os.path.join(tmp, "v0.ndjson"), os.path.join(tmp, "v1.ndjson")
         compare.generate(v0, n, args.size, 0)
         compare.generate(v1, n, args.size, 1)
-        states = {"sqlite": "sqlite:" + os.path.join(tmp, "state.db"), "redis": redis.uri(),
-                  "postgres": pg.uri()}
-        for backend, state in states.items():
-            cli = [args.sincehash, "process", "--config", cfg, "--resource", "contacts", "--state", state]
-            for run, path in (("first sync", v0), ("repeat sync", v0), ("bulk update", v1)):
-                secs, rss, err = compare.measure(cli, path)
-                summary = json.loads(err.strip().splitlines()[-1])
-                if summary["processed"] != n:
-                    sys.exit(f"{backend} {run}: processed {summary['processed']} of {n}")
-                results[(backend, run)] = (n / secs, rss)
+        for backend in BACKENDS:
+            for run, path in zip(RUNS, (v0, v0, v1)):
+                for tag, tool in tools.items():
+                    cli = [tool, "process", "--config", cfg, "--resource", "contacts", "--state", where[tag][backend]]
+                    secs, rss, err = compare.measure(cli, path)
+                    summary = json.loads(err.strip().splitlines()[-1])
+                    if summary["processed"] != n:
+                        sys.exit(f"{tag} {backend} {run}: processed {summary['processed']} of {n}")
+                    results[(tag, backend, run)] = (n / secs, rss)
+    names = {"sqlite": "SQLite", "redis": "Redis", "postgres": "PostgreSQL"}
     print(f"{n} records of about {args.size} bytes; records/s (peak RSS MiB), ratio to SQLite in this run")
-    print("| run | SQLite | Redis | PostgreSQL |")
+    print("| run | " + " | ".join(names[b] for b in BACKENDS) + " |")
     print("|---|---|---|---|")
-    for run in ("first sync", "repeat sync", "bulk update"):
-        base = results[("sqlite", run)][0]
+    for run in RUNS:
+        base = results[("new", "sqlite", run)][0]
         cells = []
-        for backend in ("sqlite", "redis", "postgres"):
-            rps, rss = results[(backend, run)]
+        for backend in BACKENDS:
+            rps, rss = results[("new", backend, run)]
             cells.append(f"{rps:.0f} ({rss:.0f}) {rps / base:.2f}x")
         print(f"| {run} | " + " | ".join(cells) + " |")
+    if "base" in tools:
+        print(f"\n{args.sincehash} against {args.baseline}: records/s, new / baseline")
+        print("| run | " + " | ".join(names[b] for b in BACKENDS) + " |")
+        print("|---|---|---|---|")
+        for run in RUNS:
+            cells = []
+            for backend in BACKENDS:
+                new, old = results[("new", backend, run)][0], results[("base", backend, run)][0]
+                cells.append(f"{new:.0f} / {old:.0f} = {new / old:.2f}x")
+            print(f"| {run} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

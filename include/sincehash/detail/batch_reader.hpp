@@ -149,8 +149,11 @@ class batch_reader {
     auto read = hasher.read(in.bytes, in.padding);
     if (!read) {
       is_json = read.error().code != errc::parse_error;
-      reason = read.error().code == errc::parse_error ? "not JSON: " + read.error().describe()
-                                                      : read.error().message;
+      reason = read.error().message;
+      if (read.error().code == errc::parse_error) {
+        if (reason.rfind("not JSON", 0) != 0) reason.insert(0, "not JSON: ");
+        if (read.error().position != no_position) reason += " (at byte " + std::to_string(read.error().position) + ")";
+      }
       return false;
     }
     is_json = true;
