@@ -259,19 +259,19 @@ TEST_CASE("redis_store: a snapshot and a conditional commit are one round trip e
   redis_store relayed(through);  // connecting loads the scripts: before anything is counted
   raw_redis raw;
 
-  // One round trip on the wire and by the store's count, carrying one script call (a commit) or
-  // one transaction (a snapshot: MULTI, two HMGETs, EXEC).
-  auto counted = [&](const char* what, auto&& call) {
+  // `trips` round trips on the wire and by the store's count, each carrying one script call (a
+  // commit) or one transaction (a snapshot: MULTI, two HMGETs, EXEC).
+  auto counted = [&](const char* what, auto&& call, std::uint64_t trips = 1) {
     const std::uint64_t wire = relay.round_trips();
     const std::uint64_t own = relayed.round_trips();
     const long long scripts = raw.calls_of("evalsha");
     const long long transactions = raw.calls_of("exec");
     call();
     INFO(std::string(what));
-    CHECK(relay.round_trips() - wire == 1);
-    CHECK(relayed.round_trips() - own == 1);
+    CHECK(relay.round_trips() - wire == trips);
+    CHECK(relayed.round_trips() - own == trips);
     const bool snapshot = std::string(what).find("snapshot") != std::string::npos;
-    CHECK(raw.calls_of("evalsha") - scripts == (snapshot ? 0 : 1));
+    CHECK(raw.calls_of("evalsha") - scripts == (snapshot ? 0 : static_cast<long long>(trips)));
     CHECK(raw.calls_of("exec") - transactions == (snapshot ? 1 : 0));
   };
 
@@ -297,11 +297,26 @@ TEST_CASE("redis_store: a snapshot and a conditional commit are one round trip e
   reread();
   for (auto& u : next.upserts) u.second = dated(8, 6000);
   counted("a commit whose read sequence still holds", [&] { relayed.commit("p", next); });
+  const sincehash::store_snapshot held = s.snapshot("p", ids);
+  CHECK(held.sequence > next.read_sequence.value());
+  for (std::size_t i = 0; i < next.upserts.size(); ++i) CHECK(held.versions[i] == held.sequence);
   reread();
+  // The sequence moved since the snapshot: the conditions, withheld at first, go on a second trip.
   s.commit("p", one_upsert("id-500", dated(9, 7000)));
-  counted("a commit refused by a conflict", [&] {
-    CHECK(sincehash_test::conflict_of(relayed, "p", next) == std::vector<std::string>{"id-500"});
-  });
+  counted(
+      "a commit refused by a conflict",
+      [&] { CHECK(sincehash_test::conflict_of(relayed, "p", next) == std::vector<std::string>{"id-500"}); },
+      2);
+  reread();
+  s.commit("p", one_upsert("id-999-elsewhere", dated(9, 7000)));
+  for (auto& u : next.upserts) u.second = dated(10, 8000);
+  counted(
+      "a commit whose conditions hold after the sequence moved", [&] { relayed.commit("p", next); }, 2);
+  const sincehash::store_snapshot after = s.snapshot("p", ids);
+  for (std::size_t i = 0; i < next.upserts.size(); ++i) {
+    CHECK(after.states[i] == next.upserts[i].second);
+    CHECK(after.versions[i] == after.sequence);
+  }
   counted("a snapshot of no ids", [&] { snap = relayed.snapshot("p", {}); });
 
   // Three reads the old way take three round trips: the relay tells them apart.

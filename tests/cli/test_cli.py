@@ -179,7 +179,7 @@ class cli_case(unittest.TestCase):
         self.assertEqual([r["line"] for r in rej], [2, 3, 4, 5, 6])
         self.assertEqual(rej[0]["record"], "not json")
         self.assertIn("not JSON", rej[0]["reason"])
-        self.assertEqual(rej[0]["reason"].count("JSON"), 1, rej[0]["reason"])
+        self.assertEqual(rej[0]["reason"].count("not JSON"), 1, rej[0]["reason"])
         self.assertIn("at byte", rej[0]["reason"])
         self.assertEqual(rej[1]["record"], ["an", "array"])
         self.assertIn("Id", rej[2]["reason"])

@@ -23,12 +23,10 @@ void require(bool condition) {
 
 // The Redis value the store holds for `s` at `version` (legacy: without one).
 std::string redis_stored(const record_state& s, std::uint64_t version) {
-  std::string out = detail::redis_pack(s);
-  if (version == detail::redis_legacy_version) {
-    out[0] = static_cast<char>(out[0] & ~8);
-  } else {
-    out += detail::redis_version_bytes(version);
-  }
+  if (version != detail::redis_legacy_version)
+    return detail::redis_pack(s, detail::redis_version_bytes(version));
+  std::string out = detail::redis_pack(s, {});
+  out[0] = static_cast<char>(out[0] & ~8);
   return out;
 }
 

@@ -60,8 +60,9 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
   return out;
 }
 
-// A state's value as the client sends it: flag 8, without the version the commit script appends.
-[[nodiscard]] inline std::string redis_pack(const record_state& s) {
+// A state's value as the client sends it: flag 8, ending in `version` (8 bytes, see
+// `redis_version_bytes`), which the commit script keeps or replaces by the sequence it bumps to.
+[[nodiscard]] inline std::string redis_pack(const record_state& s, std::string_view version) {
   std::string out;
   out.reserve(redis_state_head + 16 + s.sealed.size() + redis_version_bytes_size);
   out.push_back(
@@ -73,6 +74,7 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
   put_be(out, s.fingerprint, 4);
   put_digest(out, s.hash);
   out += s.sealed;
+  out += version;
   return out;
 }
 
@@ -190,11 +192,16 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
 // KEYS: records, expiries, rescan marks, meta, lease.
 // ARGV: fence token ('' = none), offset kind ('' = none), offset text, offset number, offset
 // order key, complete ('1'), completed at, #upserts, #erasures, #marks, #conditions, the read
-// sequence ('' = none), then (id, version as 8 bytes) per condition, (id, state, score) per
-// upsert, the erased ids, the marked ids. Every check runs before the first write. Returns the
-// number of upserts kept out (an older state), or an array of the ids whose condition failed
-// (then nothing was written). The sequence is bumped once when anything is written. Values read
-// by the checks are reused by the upserts (each id is upserted once; nothing runs in between).
+// sequence ('' = none), withheld ('1': the client holds conditions it did not send), then (id,
+// version as 8 bytes) per condition, (id, state, score) per upsert, the erased ids, the marked
+// ids. Every check runs before the first write. While the read sequence is still the
+// partition's, the conditions cannot fail and are skipped, and each state is written as sent
+// (its last 8 bytes are the sequence bumped to); otherwise withheld conditions make the script
+// refuse with SINCEHASH_SEQ before any write, and each state's last 8 bytes are replaced by the
+// sequence bumped to. Returns the number of upserts kept out (an older state), or an array of
+// the ids whose condition failed (then nothing was written). The sequence is bumped once when
+// anything is written. Values read by the checks are reused by the upserts (each id is upserted
+// once; nothing runs in between).
 inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHASH_REDIS_LUA_SEQ("KEYS[4]")
     SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[1]")
     "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra', 'sq')\n"
@@ -212,9 +219,11 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "local mark = active and not complete\n"
     "local nu, ne, nm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
     "local nx = tonumber(ARGV[11])\n"
-    "local i = 13\n"
+    "local i = 14\n"
     "local read = {}\n"
-    "if nx > 0 and not (ARGV[12] ~= '' and ARGV[12] == (meta[4] or '0')) then\n"
+    "local current = ARGV[12] ~= '' and ARGV[12] == (meta[4] or '0')\n"
+    "if ARGV[13] == '1' and not current then return redis.error_reply('SINCEHASH_SEQ') end\n"
+    "if nx > 0 and not current then\n"
     "  local bad = {}\n"
     "  for k = 1, nx do\n"
     "    local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
@@ -240,7 +249,12 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "  if keep then\n"
     "    kept = kept + 1\n"
     "  else\n"
-    "    redis.call('HSET', KEYS[1], id, v .. vbytes())\n"
+    "    if current then\n"
+    "      bump()\n"
+    "      redis.call('HSET', KEYS[1], id, v)\n"
+    "    else\n"
+    "      redis.call('HSET', KEYS[1], id, string.sub(v, 1, -9) .. vbytes())\n"
+    "    end\n"
     "    if score ~= '' then\n"
     "      redis.call('ZADD', KEYS[2], score, id)\n"
     "    elseif old and has_exp(old) then\n"

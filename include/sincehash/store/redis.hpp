@@ -186,59 +186,73 @@ class redis_store : public detail::store_fences {
   void commit(std::string_view partition, const commit_batch& batch) {
     detail::store_plan plan = detail::plan_commit(batch);
     detail::store_write_steps before_write(options_.fault_injector);
-    std::lock_guard<std::mutex> lock(mutex_);
-    command c;
-    c.add("EVALSHA");
-    c.add(sha_[script_commit]);
-    c.add("5");
-    c.own(key(partition, "rec"));
-    c.own(key(partition, "exp"));
-    c.own(key(partition, "seen"));
-    c.own(key(partition, "meta"));
-    c.own(key(partition, "lease"));
-    c.own(fence_arg(partition));
-    if (batch.offset) {
-      const offset_value& o = *batch.offset;
-      c.own(std::to_string(static_cast<int>(o.kind)));
-      c.add(o.text);
-      c.own(std::to_string(o.number));
-      c.own(o.kind == offset_kind::string ? o.text : detail::redis_ordered(o.number));
-    } else {
-      for (int k = 0; k < 4; ++k) c.add("");
-    }
-    c.add(batch.complete_rescan ? "1" : "0");
-    c.own(std::to_string(detail::ns_of(batch.rescan_completed_at)));
-    std::size_t erasures = plan.ops.size() - plan.upsert_count;
-    c.own(std::to_string(plan.upsert_count));
-    c.own(std::to_string(erasures));
-    c.own(std::to_string(plan.marks.size()));
-    c.own(std::to_string(batch.expect.size()));
-    c.own(batch.read_sequence ? std::to_string(*batch.read_sequence) : std::string());
-    for (const auto& x : batch.expect) {
-      c.add(x.first);
-      c.own(detail::redis_version_bytes(x.second));
-    }
-    for (const detail::store_op& op : plan.ops) {
-      if (op.kind != detail::store_op_kind::upsert) continue;
-      before_write();
-      const auto& u = batch.upserts[op.index];
-      c.add(u.first);
-      c.own(detail::redis_pack(u.second));
-      c.own(u.second.expires ? detail::redis_score(detail::ns_of(*u.second.expires)) : std::string());
-    }
-    for (const detail::store_op& op : plan.ops) {
-      if (op.kind != detail::store_op_kind::erase) continue;
-      before_write();
-      c.add(batch.erasures[op.index]);
-    }
-    for (std::uint32_t m : plan.marks) {
-      before_write();
-      c.add(batch.rescan_seen[m]);
-    }
+    for (std::size_t k = 0; k < plan.ops.size() + plan.marks.size(); ++k) before_write();
     if (batch.offset) before_write();
     if (batch.complete_rescan) before_write();
+    std::lock_guard<std::mutex> lock(mutex_);
+    // With a read sequence the conditions are first withheld: while the sequence is unchanged
+    // nothing was written since the snapshot, so none can fail, and every written state gets the
+    // sequence the script will bump to, which the values already carry. Only when the sequence
+    // moved does the script refuse (SINCEHASH_SEQ) and the conditions go along a second time.
+    const std::uint64_t predicted =
+        batch.read_sequence ? std::max<std::uint64_t>(*batch.read_sequence + 1, 2) : 0;
+    const std::string version = detail::redis_version_bytes(predicted);
+    const auto build = [&](bool send_conditions) {
+      command c;
+      c.add("EVALSHA");
+      c.add(sha_[script_commit]);
+      c.add("5");
+      c.own(key(partition, "rec"));
+      c.own(key(partition, "exp"));
+      c.own(key(partition, "seen"));
+      c.own(key(partition, "meta"));
+      c.own(key(partition, "lease"));
+      c.own(fence_arg(partition));
+      if (batch.offset) {
+        const offset_value& o = *batch.offset;
+        c.own(std::to_string(static_cast<int>(o.kind)));
+        c.add(o.text);
+        c.own(std::to_string(o.number));
+        c.own(o.kind == offset_kind::string ? o.text : detail::redis_ordered(o.number));
+      } else {
+        for (int k = 0; k < 4; ++k) c.add("");
+      }
+      c.add(batch.complete_rescan ? "1" : "0");
+      c.own(std::to_string(detail::ns_of(batch.rescan_completed_at)));
+      c.own(std::to_string(plan.upsert_count));
+      c.own(std::to_string(plan.ops.size() - plan.upsert_count));
+      c.own(std::to_string(plan.marks.size()));
+      c.own(std::to_string(send_conditions ? batch.expect.size() : 0));
+      c.own(batch.read_sequence ? std::to_string(*batch.read_sequence) : std::string());
+      c.add(!send_conditions && !batch.expect.empty() ? "1" : "0");
+      if (send_conditions) {
+        for (const auto& x : batch.expect) {
+          c.add(x.first);
+          c.own(detail::redis_version_bytes(x.second));
+        }
+      }
+      for (const detail::store_op& op : plan.ops) {
+        if (op.kind != detail::store_op_kind::upsert) continue;
+        const auto& u = batch.upserts[op.index];
+        c.add(u.first);
+        c.own(detail::redis_pack(u.second, version));
+        c.own(u.second.expires ? detail::redis_score(detail::ns_of(*u.second.expires)) : std::string());
+      }
+      for (const detail::store_op& op : plan.ops) {
+        if (op.kind == detail::store_op_kind::erase) c.add(batch.erasures[op.index]);
+      }
+      for (std::uint32_t m : plan.marks) c.add(batch.rescan_seen[m]);
+      return c;
+    };
     const std::string what = "committing to '" + std::string(partition) + "'";
+    const bool withhold = batch.read_sequence.has_value() && !batch.expect.empty();
+    command c = build(!withhold);
     reply r = run_script(c, script_commit, partition, what, true);
+    if (withhold && r->type == REDIS_REPLY_ERROR &&
+        view(r.get()).find("SINCEHASH_SEQ") != std::string_view::npos) {
+      command again = build(true);
+      r = run_script(again, script_commit, partition, what, true);
+    }
     if (r->type == REDIS_REPLY_ARRAY) {
       std::vector<std::string> ids;
       ids.reserve(r->elements);
