@@ -319,6 +319,42 @@ TEST_CASE("redis_store: a snapshot and a conditional commit are one round trip e
   }
   counted("a snapshot of no ids", [&] { snap = relayed.snapshot("p", {}); });
 
+  // Ids that held no state at the read are written without being read while the sequence holds;
+  // once another writer stored one of them, the commit is refused naming it.
+  std::vector<std::string> fresh;
+  for (int i = 0; i < 50; ++i) fresh.push_back("new-" + std::to_string(i));
+  std::vector<std::string_view> fresh_ids(fresh.begin(), fresh.end());
+  auto absent_batch = [&](std::uint64_t day) {
+    const sincehash::store_snapshot at = s.snapshot("p", fresh_ids);
+    commit_batch c;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      REQUIRE(at.versions[i] == 0);
+      c.upserts.emplace_back(fresh[i], dated(day, static_cast<int>(i)));
+      c.expect.emplace_back(fresh[i], 0);
+    }
+    c.upserts.back().second.expires = sincehash_test::at_ns(1'000'000'000'000'000'000);
+    c.read_sequence = at.sequence;
+    return c;
+  };
+  commit_batch first = absent_batch(11);
+  s.commit("p", one_upsert("new-7", dated(11, 1)));
+  counted(
+      "a commit of ids stored meanwhile",
+      [&] { CHECK(sincehash_test::conflict_of(relayed, "p", first) == std::vector<std::string>{"new-7"}); },
+      2);
+  commit_batch gone;
+  gone.erasures.push_back("new-7");
+  s.commit("p", gone);
+  first = absent_batch(12);
+  const long long reads = raw.calls_of("hget");
+  counted("a commit of ids that held no state", [&] { relayed.commit("p", first); });
+  CHECK(raw.calls_of("hget") - reads == 0);
+  const sincehash::store_snapshot stored = s.snapshot("p", fresh_ids);
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    CHECK(stored.states[i] == first.upserts[i].second);
+    CHECK(stored.versions[i] == stored.sequence);
+  }
+
   // Three reads the old way take three round trips: the relay tells them apart.
   const std::uint64_t wire = relay.round_trips();
   (void)relayed.offset("p");

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """`sincehash process` with its state in SQLite, Redis and PostgreSQL, in the same run.
 
-usage: compare_shared.py PATH_TO_SINCEHASH [--records N] [--size BYTES] [--baseline OTHER_SINCEHASH]
+usage: compare_shared.py PATH_TO_SINCEHASH [--records N] [--size BYTES] [--repeat K]
+                        [--baseline OTHER_SINCEHASH]
 
 Generates the CRM-like NDJSON of compare.py, then runs a first sync (every record new), a repeat
 sync (the same records: nothing changed) and a bulk update (every date moved, 2% of the records
 changed) through the tool with a fresh state in each back end. Redis and PostgreSQL (fsync on)
 run as real servers started here on 127.0.0.1 and stopped afterwards. Prints records/s per run
-and back end, and each rate as a ratio of SQLite's.
+and back end, and each rate as a ratio of SQLite's. With --repeat K the three runs are made K
+times, each time in a partition of its own, and the fastest of each counts (less noise).
 
 With --baseline, a second build of the tool (an older one, say) runs the same steps on servers of
 its own, each step right after the first build's, and a second table gives each rate of the first
@@ -41,6 +43,7 @@ def main():
     ap.add_argument("sincehash")
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--size", type=int, default=1200)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of the three runs; the fastest counts")
     ap.add_argument("--baseline", help="another sincehash binary, run beside the first on servers of its own")
     args = ap.parse_args()
     n = args.records
@@ -51,20 +54,25 @@ def main():
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         where = {tag: states(stack, tmp, tag) for tag in tools}
         cfg = os.path.join(tmp, "config.json")
+        resource = next(iter(compare.CONFIG))
+        config = {f"{resource}{k}": compare.CONFIG[resource] for k in range(args.repeat)}
         with open(cfg, "w") as f:
-            json.dump(compare.CONFIG, f)
+            json.dump(config, f)
         v0, v1 = os.path.join(tmp, "v0.ndjson"), os.path.join(tmp, "v1.ndjson")
         compare.generate(v0, n, args.size, 0)
         compare.generate(v1, n, args.size, 1)
         for backend in BACKENDS:
-            for run, path in zip(RUNS, (v0, v0, v1)):
-                for tag, tool in tools.items():
-                    cli = [tool, "process", "--config", cfg, "--resource", "contacts", "--state", where[tag][backend]]
-                    secs, rss, err = compare.measure(cli, path)
-                    summary = json.loads(err.strip().splitlines()[-1])
-                    if summary["processed"] != n:
-                        sys.exit(f"{tag} {backend} {run}: processed {summary['processed']} of {n}")
-                    results[(tag, backend, run)] = (n / secs, rss)
+            for name in config:
+                for run, path in zip(RUNS, (v0, v0, v1)):
+                    for tag, tool in tools.items():
+                        cli = [tool, "process", "--config", cfg, "--resource", name, "--state", where[tag][backend]]
+                        secs, rss, err = compare.measure(cli, path)
+                        summary = json.loads(err.strip().splitlines()[-1])
+                        if summary["processed"] != n:
+                            sys.exit(f"{tag} {backend} {run}: processed {summary['processed']} of {n}")
+                        best = results.get((tag, backend, run))
+                        if best is None or n / secs > best[0]:
+                            results[(tag, backend, run)] = (n / secs, rss)
     names = {"sqlite": "SQLite", "redis": "Redis", "postgres": "PostgreSQL"}
     print(f"{n} records of about {args.size} bytes; records/s (peak RSS MiB), ratio to SQLite in this run")
     print("| run | " + " | ".join(names[b] for b in BACKENDS) + " |")

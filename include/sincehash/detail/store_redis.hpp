@@ -192,16 +192,19 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
 // KEYS: records, expiries, rescan marks, meta, lease.
 // ARGV: fence token ('' = none), offset kind ('' = none), offset text, offset number, offset
 // order key, complete ('1'), completed at, #upserts, #erasures, #marks, #conditions, the read
-// sequence ('' = none), withheld ('1': the client holds conditions it did not send), then (id,
-// version as 8 bytes) per condition, (id, state, score) per upsert, the erased ids, the marked
-// ids. Every check runs before the first write. While the read sequence is still the
-// partition's, the conditions cannot fail and are skipped, and each state is written as sent
-// (its last 8 bytes are the sequence bumped to); otherwise withheld conditions make the script
-// refuse with SINCEHASH_SEQ before any write, and each state's last 8 bytes are replaced by the
-// sequence bumped to. Returns the number of upserts kept out (an older state), or an array of
-// the ids whose condition failed (then nothing was written). The sequence is bumped once when
-// anything is written. Values read by the checks are reused by the upserts (each id is upserted
-// once; nothing runs in between).
+// sequence ('' = none), withheld ('1': the client holds conditions it did not send), the number
+// of leading upserts whose ids held no state at the read, then (id, version as 8 bytes) per
+// condition, (id, state, score) per upsert, the erased ids, the marked ids. Every check runs
+// before the first write.
+// While the read sequence is still the partition's, nothing was written since the read: the
+// conditions cannot fail and are skipped, each state is written as sent (its last 8 bytes are
+// the sequence the script bumps to), and the leading upserts are written without reading their
+// ids (they still hold no state). Otherwise withheld conditions make the script refuse with
+// SINCEHASH_SEQ before any write, and each state's last 8 bytes are replaced by the sequence
+// bumped to. Returns the number of upserts kept out (an older state), or an array of the ids
+// whose condition failed (then nothing was written). The sequence is bumped once when anything
+// is written. Values read by the checks are reused by the upserts (each id is upserted once;
+// nothing runs in between).
 inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHASH_REDIS_LUA_SEQ("KEYS[4]")
     SINCEHASH_REDIS_LUA_FENCE("KEYS[5]", "ARGV[1]")
     "local meta = redis.call('HMGET', KEYS[4], 'ok', 'oc', 'ra', 'sq')\n"
@@ -219,7 +222,8 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "local mark = active and not complete\n"
     "local nu, ne, nm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
     "local nx = tonumber(ARGV[11])\n"
-    "local i = 14\n"
+    "local na = tonumber(ARGV[14])\n"
+    "local i = 15\n"
     "local read = {}\n"
     "local current = ARGV[12] ~= '' and ARGV[12] == (meta[4] or '0')\n"
     "if ARGV[13] == '1' and not current then return redis.error_reply('SINCEHASH_SEQ') end\n"
@@ -240,7 +244,7 @@ inline constexpr const char* redis_commit_lua = SINCEHASH_REDIS_LUA_CMP SINCEHAS
     "  local id, v, score = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  i = i + 3\n"
     "  local old = read[id]\n"
-    "  if old == nil then old = redis.call('HGET', KEYS[1], id) end\n"
+    "  if old == nil and not (current and k <= na) then old = redis.call('HGET', KEYS[1], id) end\n"
     "  local keep = false\n"
     "  if old and string.byte(old, 1) % 2 == 1 and string.byte(v, 1) % 2 == 1 and\n"
     "     cmp(string.sub(v, 3, 10), string.sub(old, 3, 10)) < 0 then\n"

@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -197,6 +198,24 @@ class redis_store : public detail::store_fences {
     const std::uint64_t predicted =
         batch.read_sequence ? std::max<std::uint64_t>(*batch.read_sequence + 1, 2) : 0;
     const std::string version = detail::redis_version_bytes(predicted);
+    // Upserted ids that held no state at the read go first: while the sequence is unchanged
+    // they still hold none, and the script writes them without reading them first.
+    std::unordered_set<std::string_view> absent;
+    if (batch.read_sequence) {
+      for (const auto& x : batch.expect)
+        if (x.second == 0) absent.insert(x.first);
+    }
+    std::vector<std::size_t> upserts;
+    upserts.reserve(plan.upsert_count);
+    std::size_t absent_count = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (const detail::store_op& op : plan.ops) {
+        if (op.kind != detail::store_op_kind::upsert) continue;
+        if ((absent.count(batch.upserts[op.index].first) != 0) != (pass == 0)) continue;
+        upserts.push_back(op.index);
+        if (pass == 0) ++absent_count;
+      }
+    }
     const auto build = [&](bool send_conditions) {
       command c;
       c.add("EVALSHA");
@@ -225,15 +244,15 @@ class redis_store : public detail::store_fences {
       c.own(std::to_string(send_conditions ? batch.expect.size() : 0));
       c.own(batch.read_sequence ? std::to_string(*batch.read_sequence) : std::string());
       c.add(!send_conditions && !batch.expect.empty() ? "1" : "0");
+      c.own(std::to_string(absent_count));
       if (send_conditions) {
         for (const auto& x : batch.expect) {
           c.add(x.first);
           c.own(detail::redis_version_bytes(x.second));
         }
       }
-      for (const detail::store_op& op : plan.ops) {
-        if (op.kind != detail::store_op_kind::upsert) continue;
-        const auto& u = batch.upserts[op.index];
+      for (std::size_t index : upserts) {
+        const auto& u = batch.upserts[index];
         c.add(u.first);
         c.own(detail::redis_pack(u.second, version));
         c.own(u.second.expires ? detail::redis_score(detail::ns_of(*u.second.expires)) : std::string());
