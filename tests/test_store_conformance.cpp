@@ -465,7 +465,7 @@ TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or
 }
 
 // The back ends that keep per-field digests (record_state::fields).
-#define SINCEHASH_FIELDS_FIXTURES memory_fixture
+#define SINCEHASH_FIELDS_FIXTURES memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE
 
 TEST_CASE_TEMPLATE(
     "store: per-field digests are kept byte for byte, beside sealed bytes, then replaced or cleared", F,
