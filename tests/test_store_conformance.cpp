@@ -465,7 +465,9 @@ TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or
 }
 
 // The back ends that keep per-field digests (record_state::fields).
-#define SINCEHASH_FIELDS_FIXTURES memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE
+#define SINCEHASH_FIELDS_FIXTURES                                                   \
+  memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE SINCEHASH_ENCRYPTED_MEMORY_FIXTURE \
+      SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
 
 TEST_CASE_TEMPLATE(
     "store: per-field digests are kept byte for byte, beside sealed bytes, then replaced or cleared", F,

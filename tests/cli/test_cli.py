@@ -758,6 +758,24 @@ class cli_case(unittest.TestCase):
         self.assertEqual([e["type"] for e in events], ["updated"])
         self.assertEqual(self.run_cli("purge", "--key-file", rotated)[1].strip(), '{"purged":0}')
 
+    def test_report_changes_with_a_key_file_seals_the_field_digests(self):
+        if "--key-file" not in self.run_cli("--help")[1]:
+            self.skipTest("this build has no libsodium")
+        keys = self.key_file()
+        config = self.changes_config("changes.json")
+        t1, t2 = "2024-03-01T10:00:00.000+0000", "2024-03-02T10:00:00.000+0000"
+        events, _ = self.process([sf("a", "Ada", "a@x", t1)], "--key-file", keys, config=config)
+        self.assertEqual([e["changed"] for e in events], [None])
+        events, _ = self.process([sf("a", "Ada", "b@x", t2)], "--key-file", keys, config=config)
+        self.assertEqual([e["changed"] for e in events], [["Email"]])
+        # Another key re-baselines: its per-field digests are keyed differently.
+        rotated = self.key_file("rotated.txt", ("1 " + "ab" * 32, "2 " + "ef" * 32))
+        events, s = self.process([sf("a", "Ada", "b@x", t2)], "--key-file", rotated, config=config)
+        self.assertEqual((events, s["unchanged"]), ([], 1))
+        events, _ = self.process([sf("a", "Eva", "b@x", "2024-03-03T10:00:00.000+0000")], "--key-file", rotated,
+                                 config=config)
+        self.assertEqual([e["changed"] for e in events], [["FirstName"]])
+
     def test_a_number_beyond_double_range_in_the_config_is_a_configuration_error(self):
         for text in ('{"configuration": 1e999}',
                      json.dumps({"event.poller.configuration": '{"contacts":{"idField":1e999}}'})):

@@ -106,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::string plain = detail::sealed_plaintext(s, &id);
       require(detail::read_sealed_plaintext(plain, true, opened, got_id));
       require(got_id == id && opened.hash == s.hash && opened.updated == s.updated &&
-              opened.fingerprint == s.fingerprint && opened.sealed == s.sealed);
+              opened.fingerprint == s.fingerprint && opened.sealed == s.sealed && opened.fields == s.fields);
       return 0;
     }
   }
