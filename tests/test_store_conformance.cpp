@@ -465,9 +465,10 @@ TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or
 }
 
 // The back ends that keep per-field digests (record_state::fields).
-#define SINCEHASH_FIELDS_FIXTURES                                                   \
-  memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE SINCEHASH_ENCRYPTED_MEMORY_FIXTURE \
-      SINCEHASH_ENCRYPTED_SQLITE_FIXTURE
+#define SINCEHASH_FIELDS_FIXTURES                                                  \
+  memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE SINCEHASH_STORE_FIXTURES_POSTGRES \
+      SINCEHASH_ENCRYPTED_MEMORY_FIXTURE SINCEHASH_ENCRYPTED_SQLITE_FIXTURE        \
+          SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
 
 TEST_CASE_TEMPLATE(
     "store: per-field digests are kept byte for byte, beside sealed bytes, then replaced or cleared", F,
