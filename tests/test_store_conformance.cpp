@@ -464,15 +464,9 @@ TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or
   CHECK(expect.at("one").sealed == std::string(1, '\0'));  // untouched by the second commit
 }
 
-// The back ends that keep per-field digests (record_state::fields).
-#define SINCEHASH_FIELDS_FIXTURES                                                  \
-  memory_fixture SINCEHASH_STORE_FIXTURES_SQLITE SINCEHASH_STORE_FIXTURES_POSTGRES \
-      SINCEHASH_ENCRYPTED_MEMORY_FIXTURE SINCEHASH_ENCRYPTED_SQLITE_FIXTURE        \
-          SINCEHASH_ENCRYPTED_POSTGRES_FIXTURE
-
 TEST_CASE_TEMPLATE(
     "store: per-field digests are kept byte for byte, beside sealed bytes, then replaced or cleared", F,
-    SINCEHASH_FIELDS_FIXTURES) {
+    SINCEHASH_STORE_FIXTURES) {
   F f;
   const auto with_fields = [](record_state s, std::string fields) {
     s.fields = std::move(fields);

@@ -51,6 +51,7 @@ record_state state_from(std::string_view& b) {
   if (flags & 8) s.expires = detail::instant_of(static_cast<std::int64_t>(take(8)));
   s.fingerprint = static_cast<std::uint32_t>(take(4));
   if (flags & 16) s.sealed = std::string(b.substr(0, 1 + take(1) % 40));
+  if (flags & 32) s.fields = std::string(b.substr(0, 4 * (1 + take(1) % 8)));
   return s;
 }
 
