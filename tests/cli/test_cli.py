@@ -703,6 +703,8 @@ class cli_case(unittest.TestCase):
         rc, out, err = self.run_cli("demo")
         self.assertIn("pipe_offset", out)
         self.assertIn("deleted", out)
+        changed = [json.loads(line) for line in out.splitlines() if line.startswith('{"type":"updated"')]
+        self.assertIn(["properties.email"], [e.get("changed") for e in changed])
 
     # -- --key-file: encrypted state, keyed hashing ----------------------------------------------
 
