@@ -428,13 +428,16 @@ class memory_store : public detail::store_fences {
     return held;
   }
 
-  /// Bytes this store's data holds for record states (index, state blocks, id chunks), all
-  /// partitions.
+  /// Bytes this store's data holds for record states (index, state blocks, id chunks, and the
+  /// side map of sealed bytes and per-field digests), all partitions.
   [[nodiscard]] std::size_t allocated_bytes() const {
     std::size_t n = 0;
     for (const part* p : all()) {
       std::shared_lock<std::shared_mutex> lock(p->mutex);
       n += p->table.allocated_bytes();
+      for (const auto& kv : p->side)
+        n += side_entry_bytes + heap_bytes(kv.first) + heap_bytes(kv.second.sealed) +
+             heap_bytes(kv.second.fields);
     }
     return n;
   }
@@ -462,6 +465,14 @@ class memory_store : public detail::store_fences {
     }
   };
   static side_bytes side_of(const record_state& s) { return side_bytes{s.sealed, s.fields}; }
+  // What one side map entry takes besides its strings' heap bytes: the tree node (three links
+  // and a colour word) and the key and value.
+  static constexpr std::size_t side_entry_bytes =
+      4 * sizeof(void*) + sizeof(std::pair<const std::string, side_bytes>);
+  // The heap bytes a string holds beyond its own object (none while it fits in it).
+  static std::size_t heap_bytes(const std::string& s) noexcept {
+    return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+  }
 
   struct part {
     mutable std::shared_mutex mutex;
