@@ -16,7 +16,10 @@ class Event(TypedDict):
     record: Optional[str]
     """The record's original JSON text; None for 'deleted'."""
     changed: Optional[list[str]]
-    """None in this version."""
+    """With `"reportChanges": true`: for an 'updated' event, the watched paths whose values changed,
+    as configured and sorted; None for a 'created' event, a record re-baselined under other
+    watched fields, the first change after the setting was turned on, and whenever the setting
+    is off."""
 
 class Reject(TypedDict):
     line: int

@@ -167,7 +167,13 @@ py::dict event_dict(const event& e) {
   d["updated"] = value_of(e.updated, e.updated_kind);
   d["event_id"] = e.event_id;
   d["record"] = e.type == event_type::deleted ? py::object(py::none()) : py::object(text_of(e.record));
-  d["changed"] = py::none();
+  if (e.changed.known()) {
+    py::list paths;
+    for (const std::string& path : e.changed.paths()) paths.append(text_of(path));
+    d["changed"] = std::move(paths);
+  } else {
+    d["changed"] = py::none();
+  }
   return d;
 }
 
@@ -609,11 +615,13 @@ PYBIND11_MODULE(sincehash, m) {
   py::class_<batch, std::shared_ptr<batch>>(m, "Batch",
                                             "What process() and rescan() return: deliver .events, then "
                                             "pass the batch to Detector.commit().")
-      .def_readonly("events", &batch::events,
-                    "The events to deliver, in input order: dicts with type ('created', 'updated' or "
-                    "'deleted'), id, updated (as the source wrote them), event_id (32 hex digits, the same "
-                    "for a re-delivery of the same event), record (the record's original JSON text; None "
-                    "for 'deleted') and changed (None).")
+      .def_readonly(
+          "events", &batch::events,
+          "The events to deliver, in input order: dicts with type ('created', 'updated' or "
+          "'deleted'), id, updated (as the source wrote them), event_id (32 hex digits, the same "
+          "for a re-delivery of the same event), record (the record's original JSON text; None "
+          "for 'deleted') and changed (with reportChanges, an 'updated' event's changed watched paths as "
+          "configured, sorted; else None).")
       .def_readonly("rejects", &batch::rejects,
                     "Invalid records: dicts with line (1-based position in the input), id (or None), "
                     "reason and record (its text).")

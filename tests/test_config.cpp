@@ -372,3 +372,19 @@ TEST_CASE("date-only settings with a non-instant cursor, and bad cursor values, 
     CHECK(p.find(c.expected) != std::string::npos);
   }
 }
+
+TEST_CASE("reportChanges in the configuration") {
+  const poller_config on = read_config_text(
+      R"({"people": {"idField": "id", "validationData": {"fields": ["Email"]}, "sincehash": {"reportChanges": true}}})");
+  CHECK(on.resource("people").report_changes);
+  const poller_config off = read_config_text(R"({"people": {"idField": "id"}})");
+  CHECK_FALSE(off.resource("people").report_changes);
+  CHECK(
+      problems_of(
+          R"({"people": {"idField": "id", "validationData": {"fields": ["Email"]}, "sincehash": {"reportChanges": "yes"}}})") ==
+      "/people/sincehash/reportChanges: must be true or false\n");
+  CHECK(
+      problems_of(R"({"people": {"idField": "id", "sincehash": {"reportChanges": true}}})") ==
+      "/people/sincehash/reportChanges: needs watched fields (\"validationData\": {\"fields\": [...]}): the "
+      "whole-record hash has no fields to name\n");
+}

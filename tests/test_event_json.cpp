@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 using namespace sincehash;
 using nlohmann::json;
@@ -125,4 +127,26 @@ TEST_CASE("an offset is a number only when it is an integer written plainly") {
   CHECK(text(offset_value::from_integer(17)) == "17");
   CHECK(text(offset_value::from_integer(11, "011")) == "\"011\"");
   CHECK(text(offset_value::from_string("abc")) == "\"abc\"");
+}
+
+TEST_CASE("with reportChanges an event names its changed paths, sorted, or null; without, no member") {
+  const auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"properties.phone", "Email", "/Name"});
+  event e = make_event(event_type::updated, "1", value_kind::string, R"({"id":"1"})");
+  e.changed = changed_fields(names, {true, true, false});
+  std::string out;
+  append_event_json(out, e);
+  CHECK(out == R"({"type":"updated","id":"1","updated":"2024-03-01T10:00:00Z",)"
+               R"("event_id":"0123456789abcdef0123456789abcdef","changed":["Email","properties.phone"],)"
+               R"("record":{"id":"1"}})"
+               "\n");
+  out.clear();
+  e.changed = changed_fields(names);
+  append_event_json(out, e);
+  CHECK(one_line(out)["changed"].is_null());
+  CHECK(out.find(R"("changed":null,"record":)") != std::string::npos);
+  out.clear();
+  e.changed = changed_fields();
+  append_event_json(out, e);
+  CHECK(out.find("changed") == std::string::npos);
 }

@@ -316,6 +316,16 @@ record_state with_sealed(record_state s, std::string sealed) {
   return s;
 }
 
+// Commits `batch` to partition "p" of the fixture's store and runs `check` on the store, then
+// again after reopening it (a durable back end).
+template <class F, class Check>
+void commit_and_check(F& f, const commit_batch& batch, Check&& check) {
+  (*f).commit("p", batch);
+  check(*f);
+  if constexpr (F::durable) f.reopen();
+  check(*f);
+}
+
 commit_batch upserting(std::vector<std::pair<std::string, record_state>> rows) {
   commit_batch b;
   b.upserts = std::move(rows);
@@ -439,15 +449,9 @@ TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or
       CHECK(*got[i] == expect.at(std::string(ids[i])));
     }
   };
-  auto reopened = [&]() -> decltype(*f) {
-    if constexpr (F::durable) f.reopen();
-    return *f;
-  };
   commit_batch first;
   first.upserts.assign(expect.begin(), expect.end());
-  (*f).commit("p", first);
-  check_all(*f);
-  check_all(reopened());
+  commit_and_check(f, first, check_all);
 
   // Later upserts replace the bytes (longer, shorter), clear them, or give a plain state some.
   commit_batch second = upserting({{"long", with_sealed(state(11, 110, 6, 600), nuls)},
@@ -455,11 +459,49 @@ TEST_CASE_TEMPLATE("store: sealed bytes are kept byte for byte, then replaced or
                                    {"ffs", state(13, 130)},
                                    {"plain", with_sealed(state(15, 150), ffs)}});
   for (const auto& u : second.upserts) expect[u.first] = u.second;
-  (*f).commit("p", second);
-  check_all(*f);
-  check_all(reopened());
+  commit_and_check(f, second, check_all);
   CHECK(expect.at("ffs").sealed.empty());
   CHECK(expect.at("one").sealed == std::string(1, '\0'));  // untouched by the second commit
+}
+
+TEST_CASE_TEMPLATE(
+    "store: per-field digests are kept byte for byte, beside sealed bytes, then replaced or cleared", F,
+    SINCEHASH_STORE_FIXTURES) {
+  F f;
+  const auto with_fields = [](record_state s, std::string fields) {
+    s.fields = std::move(fields);
+    return s;
+  };
+  std::map<std::string, record_state> expect = {
+      {"three",
+       with_fields(state(1, 10, 5, 500), std::string("\x01\x02\x03\x04\0\0\0\0\xff\xfe\xfd\xfc", 12))},
+      {"both", with_fields(with_sealed(state(2, 20), sealed_bytes(50, 5)), std::string(4, '\0'))},
+      {"wide", with_fields(state(3, 30), sealed_bytes(256, 9))},
+      {"plain", state(4, 40)},
+  };
+  auto check_all = [&](auto& s) {
+    CHECK(dump(s, "p") == expect);
+    std::vector<std::string_view> ids;
+    for (const auto& kv : expect) ids.push_back(kv.first);
+    const sincehash::store_snapshot snap = s.snapshot("p", ids);
+    REQUIRE(snap.states.size() == ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      CAPTURE(ids[i]);
+      REQUIRE(snap.states[i]);
+      CHECK(snap.states[i]->fields == expect.at(std::string(ids[i])).fields);
+      CHECK(*snap.states[i] == expect.at(std::string(ids[i])));
+    }
+  };
+  commit_batch first;
+  first.upserts.assign(expect.begin(), expect.end());
+  commit_and_check(f, first, check_all);
+  commit_batch second = upserting({{"three", with_fields(state(11, 110, 6), std::string(8, '\x7f'))},
+                                   {"both", with_sealed(state(12, 120), sealed_bytes(20, 1))},
+                                   {"plain", with_fields(state(14, 140), std::string("abcd"))}});
+  for (const auto& u : second.upserts) expect[u.first] = u.second;
+  commit_and_check(f, second, check_all);
+  CHECK(expect.at("both").fields.empty());
+  CHECK(expect.at("wide").fields.size() == 256);  // untouched by the second commit
 }
 
 TEST_CASE_TEMPLATE("store: a malformed batch is refused whole", F, SINCEHASH_STORE_FIXTURES) {

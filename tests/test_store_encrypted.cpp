@@ -749,3 +749,35 @@ TEST_CASE("a dictionary attack recovers e-mails from unkeyed XXH3 digests and no
   CHECK(from_unkeyed == std::set<std::string>(victims.begin(), victims.end()));
   CHECK(from_keyed.empty());
 }
+
+TEST_CASE("per-field digests are sealed with the hash: the inner store never sees them") {
+  memory_store inner;
+  encrypted_store<memory_store> store(inner, ring({{1, 0x11}}));
+  record_state s = sample_state();
+  s.fields = std::string("\x01\x02\x03\x04\xaa\xbb\xcc\xdd\x00\x00\x00\x00", 12);
+  commit_one(store, "i/c", "rec-1", s);
+  std::optional<record_state> kept = inner_state(inner, "i/c", "rec-1");
+  REQUIRE(kept);
+  CHECK(kept->fields.empty());
+  // Header (1 + 4), nonce (24), the plaintext (29 fixed, 4 + 12 for the digests), the tag (16).
+  CHECK(kept->sealed.size() == 1 + 4 + 24 + 29 + 4 + 12 + 16);
+  CHECK(kept->sealed.find(s.fields) == std::string::npos);
+  auto back = store.get_many("i/c", {"rec-1"});
+  REQUIRE(back[0]);
+  CHECK(back[0]->fields == s.fields);
+  CHECK(*back[0] == s);
+
+  // The plaintext: flag 16, the digests sized after the fixed part; an empty list is refused.
+  std::string plain = sincehash::detail::sealed_plaintext(s, nullptr);
+  CHECK(plain[0] == '\x15');  // updated present, 128-bit digest, per-field digests
+  CHECK(plain.substr(29) == std::string("\x0c\x00\x00\x00", 4) + s.fields);
+  record_state read;
+  std::string_view id;
+  REQUIRE(sincehash::detail::read_sealed_plaintext(plain, false, read, id));
+  CHECK(read.fields == s.fields);
+  std::string empty_list = plain.substr(0, 29) + std::string(4, '\0');
+  CHECK_FALSE(sincehash::detail::read_sealed_plaintext(empty_list, false, read, id));
+  std::string unknown_flag = plain;
+  unknown_flag[0] = static_cast<char>(unknown_flag[0] | 0x20);
+  CHECK_FALSE(sincehash::detail::read_sealed_plaintext(unknown_flag, false, read, id));
+}

@@ -209,6 +209,49 @@ TEST_CASE("redis_store: values of the layouts without sealed bytes or versions r
                        sincehash::error);
 }
 
+TEST_CASE("redis_store: per-field digests follow the digest behind flag 16, sized, before the sealed bytes") {
+  const std::string prefix = fresh_prefix();
+  redis_store s(options_for(prefix));
+  const std::string rec = prefix + ":{p}:rec";
+  raw_redis raw;
+  sincehash::record_state both = dated(2, 3, 5);
+  both.fields = std::string("\x01\x02\x03\x04\xff\xfe\xfd\xfc", 8);
+  both.sealed = std::string("\0sealed", 7);
+  s.commit("p", one_upsert("both", both));
+  const std::uint64_t v = s.snapshot("p", {"both"}).versions[0];
+  const std::string stored = raw.text({"HGET", rec, "both"});
+  // flags 1 | 4 | 8 | 16, 8 digest bytes; the fixed part keeps its offsets.
+  REQUIRE(stored.size() == 38 + 4 + 8 + 7 + 8);
+  CHECK(stored[0] == '\x1d');
+  CHECK(stored.substr(38, 12) == std::string("\x08\0\0\0", 4) + both.fields);
+  CHECK(stored.substr(50, 7) == both.sealed);
+  CHECK(stored.substr(57) == sincehash::detail::redis_version_bytes(v));
+  CHECK(s.get_many("p", {"both"})[0] == both);
+  // The scripts compare dates at fixed offsets: an older copy still does not replace it.
+  sincehash::record_state older = dated(7, 2, 9);
+  s.commit("p", one_upsert("both", older));
+  CHECK(s.get_many("p", {"both"})[0] == both);
+
+  // Flag 16 with an empty list, a length past the end, or without the flag bytes left over: malformed.
+  const std::string head = stored.substr(1, 37);
+  const std::string version = sincehash::detail::redis_version_bytes(v);
+  for (const std::string& bad :
+       {std::string(1, '\x19') + head + std::string(4, '\0') + version,
+        std::string(1, '\x19') + head + std::string("\x09\0\0\0", 4) + both.fields + version,
+        std::string(1, '\x09') + head + std::string("\x08\0\0\0", 4) + both.fields + version,
+        std::string(1, '\x39') + head + version}) {
+    raw.integer({"HSET", rec, "bad", bad});
+    CHECK_THROWS_WITH_AS((void)s.get_many("p", {"bad"}), doctest::Contains("malformed state"),
+                         sincehash::error);
+  }
+  // The same bytes with flag 16 and nothing else after the list read back.
+  raw.integer({"HSET", rec, "good",
+               std::string(1, '\x19') + head + std::string("\x08\0\0\0", 4) + both.fields + version});
+  sincehash::record_state good = dated(2, 3, 5);
+  good.fields = both.fields;
+  CHECK(s.get_many("p", {"good"})[0] == good);
+}
+
 TEST_CASE("redis_store: every key of a partition carries the partition as its hash tag") {
   const std::string prefix = fresh_prefix();
   redis_store s(options_for(prefix));

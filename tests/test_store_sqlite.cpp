@@ -504,6 +504,42 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("sqlite_store: a file of schema 3 gains the per-field digests column; its rows have none") {
+  temp_file f("schema3");
+  std::string setup = "PRAGMA journal_mode=WAL;BEGIN;";
+  for (int v = 0; v < 3; ++v) setup += sincehash::detail::sqlite_migrations[v];
+  setup += "PRAGMA application_id=" + std::to_string(sincehash::detail::sqlite_application_id) +
+           ";PRAGMA user_version=3;";
+  setup += "INSERT INTO partitions(id, name, sequence) VALUES(1, X'70', 4);";
+  setup +=
+      "INSERT INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, sealed, version) "
+      "VALUES(1, X'61', X'0100000000000000', 1, NULL, 5, NULL, NULL, 4);";
+  setup += "COMMIT;";
+  raw_exec(f.str(), setup);
+  {
+    sqlite_store s(f.str());
+    CHECK(raw_pragma(f.str(), "user_version") == 4);
+    const sincehash::store_snapshot old = s.snapshot("p", {"a"});
+    REQUIRE(old.states[0]);
+    CHECK(old.states[0]->hash == digest{1, 0, 64});
+    CHECK(old.states[0]->fields.empty());
+    CHECK(old.versions[0] == 4);
+    record_state with = state(2, 0, 2);
+    with.fields = std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+    commit_batch b;
+    b.upserts.emplace_back("a", with);
+    b.upserts.emplace_back("b", state(3, 0, 3));
+    s.commit("p", b);
+  }
+  sqlite_store s(f.str());
+  const auto got = s.get_many("p", {"a", "b"});
+  REQUIRE(got[0]);
+  CHECK(got[0]->fields == std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  REQUIRE(got[1]);
+  CHECK(got[1]->fields.empty());
+  CHECK(s.integrity_check() == "ok");
+}
+
 namespace {
 
 void write_byte(int fd, char c) { REQUIRE(::write(fd, &c, 1) == 1); }

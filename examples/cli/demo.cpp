@@ -45,7 +45,7 @@ int cmd_demo() {
     "datesConfiguration": {"updatedDateField": "properties.lastmodifieddate",
                            "createdDateField": "properties.createdate"},
     "validationData": {"fields": ["properties.email"]},
-    "sincehash": {"rescan": "0 0 ? * *"}}}}})";
+    "sincehash": {"rescan": "0 0 ? * *", "reportChanges": true}}}}})";
   }
   options base;
   base.config = config.string();
@@ -81,7 +81,9 @@ int cmd_demo() {
   };
 
   std::printf("sincehash demo — state in %s\n", state.c_str());
-  std::printf("config: contacts polled by properties.lastmodifieddate; only properties.email is watched\n");
+  std::printf(
+      "config: contacts polled by properties.lastmodifieddate; only properties.email is watched, and "
+      "updated events name the watched fields that changed (\"reportChanges\")\n");
   std::fflush(stdout);
   const std::string t1 = "2024-03-01T10:00:00.000Z", t2 = "2024-03-01T11:00:00.000Z",
                     t3 = "2024-03-01T12:00:00.000Z", c0 = "2024-01-01T00:00:00.000Z";
@@ -92,7 +94,7 @@ int cmd_demo() {
        false, "2024-03-01T12:30:00Z");
   step("2. incremental poll (since = offset, inclusive: the record at the offset comes back)",
        "3 comes back unchanged; 2 changed only its phone (not watched): not dispatched; 1 changed email: "
-       "dispatched",
+       "dispatched with \"changed\":[\"properties.email\"]",
        {contact(3, "cy@example.com", "333", t2, c0), contact(2, "bob@example.com", "999", t3, c0),
         contact(1, "ada@lovelace.org", "111", t3, t1)},
        false, "2024-03-01T12:30:00Z");

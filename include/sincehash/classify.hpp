@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 
 namespace sincehash {
 
@@ -46,6 +48,8 @@ struct record_facts {
   digest hash;                     ///< the watched-field digest
   std::optional<instant> updated;  ///< its updated date (UTC), when one is configured
   std::optional<instant> created;  ///< its created date (UTC), when configured and present
+  /// Its per-field digests (`record_state::fields`) when they are kept, else empty.
+  std::string_view fields;
 };
 
 /// The settings the classification depends on.
@@ -80,13 +84,15 @@ struct decision {
 ///  - hashed under other settings (another fingerprint): `updated` when the updated date is
 ///    newer than the stored one, else `rebaselined`; the new hash is written either way;
 ///  - the same hash: `unchanged`; written only when the updated date got newer (so an older
-///    copy arriving later is stale) or the TTL is due a refresh (see `refresh_due`);
+///    copy arriving later is stale), the TTL is due a refresh (see `refresh_due`) or the record
+///    brings per-field digests the state lacks (they are filled in silently);
 ///  - otherwise `updated`.
 /// A record with a stored state is never `created`.
 [[nodiscard]] inline decision decide(const record_state* prior, const record_facts& rec,
                                      const decide_settings& s, instant now) {
   decision d;
   d.next.hash = rec.hash;
+  d.next.fields = std::string(rec.fields);
   d.next.fingerprint = s.fingerprint;
   d.next.updated = rec.updated;
   d.next.last_seen = now;
@@ -114,7 +120,8 @@ struct decision {
   }
   if (prior->hash == rec.hash) {
     d.outcome = record_outcome::unchanged;
-    d.write = newer || refresh_due(*prior, now, s.ttl.value_or(std::chrono::nanoseconds::zero()));
+    d.write = newer || refresh_due(*prior, now, s.ttl.value_or(std::chrono::nanoseconds::zero())) ||
+              (!rec.fields.empty() && prior->fields != rec.fields);
     if (!newer && prior->updated && !rec.updated) d.next.updated = prior->updated;
     return d;
   }

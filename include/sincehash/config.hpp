@@ -396,6 +396,10 @@ class config_reader {
       }
     }
     if (auto it = body.find("sincehash"); it != body.end()) read_own(*it, at(where, "sincehash"), s);
+    if (s.report_changes && s.watched.empty())
+      add(at(at(where, "sincehash"), "reportChanges"),
+          "needs watched fields (\"validationData\": {\"fields\": [...]}): the whole-record hash has no "
+          "fields to name");
     if (problems_.size() == before) check_hashing(s, where);
     return problems_.size() == before;
   }
@@ -442,7 +446,7 @@ class config_reader {
     }
     check_keys(own, where,
                {"cursor", "ttl", "lookback", "maxFutureSkew", "chronological", "detectDeletes", "strict",
-                "rescan", "initialSince", "ignoreFields", "normalize"});
+                "rescan", "initialSince", "ignoreFields", "normalize", "reportChanges"});
     if (auto it = own.find("cursor"); it != own.end()) {
       const auto kind = it->is_string() ? cursor_kind_from(it->get_ref<const std::string&>()) : std::nullopt;
       if (!kind) add(at(where, "cursor"), "must be \"instant\", \"integer\" or \"string\"");
@@ -477,6 +481,7 @@ class config_reader {
     bool_at(own, "chronological", where, s.chronological);
     bool_at(own, "detectDeletes", where, s.detect_deletes);
     bool_at(own, "strict", where, s.strict);
+    bool_at(own, "reportChanges", where, s.report_changes);
     if (const std::string* rescan = string_at(own, "rescan", where, false)) {
       auto sched = rescan_schedule::parse(*rescan);
       if (!sched) {

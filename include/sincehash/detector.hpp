@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -140,6 +141,13 @@ class change_detector {
   [[nodiscard]] const std::string& partition() const noexcept { return partition_; }
   /// The settings it runs on.
   [[nodiscard]] const resource_settings& settings() const noexcept { return settings_; }
+
+  /// The watched paths as configured, in the hasher's canonical path order: bit `i` of an
+  /// event's `changed` names entry `i`. Empty unless `reportChanges` is on.
+  [[nodiscard]] const std::vector<std::string>& watched_names() const noexcept {
+    static const std::vector<std::string> none;
+    return watched_names_ ? *watched_names_ : none;
+  }
 
   /// The committed offset; nullopt means the next poll is a full sync.
   [[nodiscard]] std::optional<offset_value> offset() const { return store_->offset(partition_); }
@@ -511,9 +519,10 @@ class change_detector {
   Clock clock_;
   Hasher hasher_;
   std::uint32_t fingerprint_ = 0;
-  detail::batch_reader<Hasher> reader_;                           // reads batches, with the reader threads
-  std::optional<std::set<std::string, std::less<>>> dry_rescan_;  // ids seen by a dry-run rescan
-  std::map<std::uint32_t, fingerprint_info> fingerprints_;        // other fingerprints met, by id
+  std::shared_ptr<const std::vector<std::string>> watched_names_;  // set with reportChanges
+  detail::batch_reader<Hasher> reader_;                            // reads batches, with the reader threads
+  std::optional<std::set<std::string, std::less<>>> dry_rescan_;   // ids seen by a dry-run rescan
+  std::map<std::uint32_t, fingerprint_info> fingerprints_;         // other fingerprints met, by id
 
   static instant offset_instant(const offset_value& off) {
     return instant(std::chrono::nanoseconds(off.number));
@@ -545,6 +554,47 @@ class change_detector {
       text += to_string(c);
     }
     fingerprint_ = store_->intern_fingerprint(partition_, text);
+    if (settings_.report_changes) {
+      if (hasher_.whole_record())
+        throw invalid_config("", "resource " + settings_.name +
+                                     ": reportChanges needs watched fields (the whole-record hash has no "
+                                     "fields to name)");
+      std::vector<std::string> names;
+      for (const field_path& w : hasher_.watched()) {
+        for (const std::string& text : settings_.watched) {
+          auto p = field_path::parse(text);
+          if (p && *p == w) {
+            names.push_back(text);
+            break;
+          }
+        }
+      }
+      watched_names_ = std::make_shared<const std::vector<std::string>>(std::move(names));
+    }
+  }
+
+  // What an event of the decision `d` on `item` names as changed: nothing when the setting is
+  // off; the paths whose per-field digests differ from `prior`'s (all of them when none does: a
+  // collision of the short digests) for an update of a state with digests made under our
+  // settings; else unknown.
+  changed_fields changes_of(const decision& d, const record_state* prior,
+                            const detail::extracted_record& item, instant now) const {
+    if (!watched_names_) return {};
+    if (d.outcome != record_outcome::updated || prior == nullptr || expired(*prior, now) ||
+        prior->fingerprint != fingerprint_ || item.fields.empty() ||
+        prior->fields.size() != item.fields.size())
+      return changed_fields(watched_names_);
+    const std::size_t n = item.fields.size() / 4;
+    std::vector<bool> bits(n, false);
+    bool any = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::memcmp(prior->fields.data() + 4 * i, item.fields.data() + 4 * i, 4) != 0) {
+        bits[i] = true;
+        any = true;
+      }
+    }
+    if (!any) bits.assign(n, true);
+    return changed_fields(watched_names_, std::move(bits));
   }
 
   // How a state hashed under the fingerprint `id` (not ours) relates to this detector's settings;
@@ -638,6 +688,7 @@ class change_detector {
     h.ignored = s.ignored;
     h.normalize = s.normalize;
     h.extract.push_back(s.id_field);
+    h.field_digests = s.report_changes;
     if (s.updated) h.extract.push_back(s.updated->path);
     if (s.created) h.extract.push_back(s.created->path);
     return Hasher(h, std::forward<Algorithm>(algorithm)...);
@@ -713,7 +764,7 @@ class change_detector {
           prior = &adjusted;
         }
       }
-      decision d = decide(prior, record_facts{item.hash, item.updated, item.created}, ds, now);
+      decision d = decide(prior, record_facts{item.hash, item.updated, item.created, item.fields}, ds, now);
 
       if (retry) count(m.stats, m.outcomes[k], false);
       count(out.stats, d.outcome, true);
@@ -734,6 +785,7 @@ class change_detector {
                                                               : item.updated.value_or(instant{});
         d.write = true;
         d.next.hash = digest{};
+        d.next.fields.clear();
         d.next.fingerprint = fingerprint_;
         if (item.updated || prior->updated) d.next.updated = newest;
       }
@@ -753,6 +805,7 @@ class change_detector {
           e.event_id = eid.to_hex();
           e.record = in.bytes;
           e.position = in.position;
+          e.changed = changes_of(d, prior, item, now);
           out.events.push_back(std::move(e));
         }
       }

@@ -5,6 +5,7 @@
 // output, for any program that hands events on as JSON (a webhook body, a queue message).
 //
 //   {"type":"updated","id":"42","updated":"2024-03-01T10:00:00Z","event_id":"…","record":{…}}
+//   {"type":"updated",…,"event_id":"…","changed":["Email","properties.phone"],"record":{…}}
 //   {"line":7,"id":null,"reason":"…","record":"…"}
 //
 // An id or date is written as the source wrote it (a number stays a number). A record is written
@@ -133,7 +134,25 @@ inline void append_json_value(std::string& out, std::string_view text, value_kin
   }
 }
 
-/// An event's text up to its record: `{"type":...,"record":` (`"record":null` for a deletion).
+/// Appends what an event names as changed: the sorted list of watched paths as configured, or
+/// null when unknown.
+inline void append_changed_json(std::string& out, const changed_fields& c) {
+  if (!c.known()) {
+    out += "null";
+    return;
+  }
+  out.push_back('[');
+  bool first = true;
+  for (const std::string& path : c.paths()) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, path);
+  }
+  out.push_back(']');
+}
+
+/// An event's text up to its record: `{"type":...,"record":` (`"record":null` for a deletion),
+/// with `"changed"` before the record when the event reports it (reportChanges).
 inline void append_event_head(std::string& out, const event& e) {
   out += "{\"type\":\"";
   out += to_string(e.type);
@@ -143,7 +162,12 @@ inline void append_event_head(std::string& out, const event& e) {
   append_json_value(out, e.updated, e.updated_kind);
   out += ",\"event_id\":\"";
   out += e.event_id;
-  out += "\",\"record\":";
+  out += '"';
+  if (e.changed.reported()) {
+    out += ",\"changed\":";
+    append_changed_json(out, e.changed);
+  }
+  out += ",\"record\":";
   if (e.type == event_type::deleted) out += "null";
 }
 

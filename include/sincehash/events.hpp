@@ -11,6 +11,7 @@
 #include "sincehash/detail/hash_types.hpp"
 #include "sincehash/detail/xxhash.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -43,6 +44,46 @@ enum class event_type : std::uint8_t { created, updated, deleted };
   return "unknown";
 }
 
+/// The watched paths an event names as changed (`reportChanges`): a bitset over the watched
+/// paths, in the hasher's canonical path order, plus their names as configured. Three states:
+/// not reported (the setting is off, or a `deleted` event), unknown (`null`: a `created` event, a
+/// record re-baselined under other settings, or a state without per-field digests yet), or a set.
+class changed_fields {
+ public:
+  changed_fields() = default;
+  /// Reported but unknown (`null`), naming paths from `names` (configured spellings, canonical order).
+  explicit changed_fields(std::shared_ptr<const std::vector<std::string>> names) : names_(std::move(names)) {}
+  /// Reported: the paths whose bit is set in `bits` (one per name).
+  changed_fields(std::shared_ptr<const std::vector<std::string>> names, std::vector<bool> bits)
+      : names_(std::move(names)), bits_(std::move(bits)), known_(true) {}
+
+  /// True when the event reports what changed (the setting is on).
+  [[nodiscard]] bool reported() const noexcept { return names_ != nullptr; }
+  /// True when the set is known; false for `null`.
+  [[nodiscard]] bool known() const noexcept { return known_; }
+  /// One bit per watched path, in canonical path order; empty unless `known()`.
+  [[nodiscard]] const std::vector<bool>& bits() const noexcept { return bits_; }
+  /// Every watched path as configured, in canonical path order (bit `i` names `names()[i]`).
+  [[nodiscard]] const std::vector<std::string>& names() const noexcept {
+    static const std::vector<std::string> none;
+    return names_ ? *names_ : none;
+  }
+  /// The changed paths as configured, sorted byte-wise; empty unless `known()`.
+  [[nodiscard]] std::vector<std::string> paths() const {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < bits_.size(); ++i) {
+      if (bits_[i]) out.push_back((*names_)[i]);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const std::vector<std::string>> names_;
+  std::vector<bool> bits_;
+  bool known_ = false;
+};
+
 /// One event to dispatch. `record` points into the caller's input (the record's original
 /// bytes, never re-serialised): valid as long as that input is; empty for `deleted`.
 struct event {
@@ -54,6 +95,9 @@ struct event {
   std::string event_id;                           ///< 32 hex digits, deterministic (see `make_event_id`)
   std::string_view record;                        ///< the record's original bytes
   std::size_t position = 0;                       ///< the caller's 1-based position; 0 for deleted
+  /// With `reportChanges`: which watched paths an `updated` event's record changed (see
+  /// `changed_fields`); not reported otherwise.
+  changed_fields changed;
 };
 
 /// A record that could not be classified: where it was, its id when readable, why.

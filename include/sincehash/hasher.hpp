@@ -214,6 +214,10 @@ struct hasher_settings {
   /// Extra paths whose scalar values `read()` reports, in this order (id, dates, ...); at most 64;
   /// they do not change the digest and may repeat, overlap or lie anywhere.
   std::vector<field_path> extract;
+  /// Also compute one 32-bit digest per watched path (`record_view::fields`), with the same
+  /// algorithm (and key) as the record's digest, in the same pass. Watched mode only; does not
+  /// change the digest or the fingerprint.
+  bool field_digests = false;
 };
 
 namespace detail {
@@ -295,6 +299,10 @@ struct record_view {
   digest hash;                         ///< digest of the canonical message
   const value_view* extras = nullptr;  ///< one per `hasher_settings::extract` entry, same order
   std::size_t extra_count = 0;         ///< number of extras
+  /// With `hasher_settings::field_digests`: one 32-bit digest per watched path, in `watched()`
+  /// order, each 4 bytes little-endian (the low 32 bits of the algorithm's digest of that path's
+  /// canonical value); empty otherwise. Lives in the hasher until its next read.
+  std::string_view fields;
 
   /// The `i`-th extracted value. Its text lives in the hasher until its next read.
   [[nodiscard]] const value_view& extra(std::size_t i) const noexcept { return extras[i]; }
@@ -346,6 +354,7 @@ class field_hasher {
       norms.push_back({field_path::parse(entry.first).value(), bits});
     }
     std::sort(norms.begin(), norms.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    field_digests_ = settings.field_digests && !watched_.empty();
     plan_ = std::make_shared<const detail::hash_plan>(
         detail::hash_plan::build(watched_, ignored_, norms, settings.extract));
     sink_ = detail::record_sink(plan_.get());
@@ -434,8 +443,22 @@ class field_hasher {
   result<record_view> finish() {
     std::string_view m = sink_.message();
     const auto& extras = sink_.extras();
-    return record_view{algorithm_.hash(reinterpret_cast<const unsigned char*>(m.data()), m.size()),
-                       extras.data(), extras.size()};
+    record_view v{algorithm_.hash(reinterpret_cast<const unsigned char*>(m.data()), m.size()),
+                  extras.data(),
+                  extras.size(),
+                  {}};
+    if (field_digests_) {
+      fields_.resize(4 * watched_.size());
+      for (std::size_t i = 0; i < watched_.size(); ++i) {
+        const std::string_view slot = sink_.slot_message(i);
+        const std::uint64_t d =
+            algorithm_.hash(reinterpret_cast<const unsigned char*>(slot.data()), slot.size()).low;
+        for (int k = 0; k < 4; ++k)
+          fields_[4 * i + static_cast<std::size_t>(k)] = static_cast<char>(d >> (8 * k));
+      }
+      v.fields = fields_;
+    }
+    return v;
   }
 
   std::string make_fingerprint(const std::vector<detail::hash_plan::normalized_path>& norms) const {
@@ -466,6 +489,8 @@ class field_hasher {
   std::shared_ptr<const detail::hash_plan> plan_;
   detail::record_sink sink_;
   std::string fingerprint_;
+  bool field_digests_ = false;
+  std::string fields_;  // the per-field digests of the last read
 };
 
 }  // namespace sincehash

@@ -141,9 +141,12 @@ struct resource_settings {
   /// the offset (a source's clock error must not make later changes invisible); nullopt turns
   /// the guard off.
   std::optional<std::chrono::nanoseconds> max_future_skew = std::chrono::minutes(15);
-  bool chronological = false;                         ///< the source returns records oldest first
-  bool detect_deletes = true;                         ///< completed rescans report deletions
-  bool strict = false;                                ///< an invalid record throws
+  bool chronological = false;  ///< the source returns records oldest first
+  bool detect_deletes = true;  ///< completed rescans report deletions
+  bool strict = false;         ///< an invalid record throws
+  /// Each `updated` event names the watched paths that changed (`event::changed`): every state
+  /// then also keeps a 32-bit digest per watched path. Needs watched paths (`watched`).
+  bool report_changes = false;
   std::optional<rescan_schedule> rescan;              ///< when a full rescan is due
   std::string rescan_text;                            ///< the schedule as configured
   std::optional<std::string> initial_since;           ///< since value of a full sync's URL

@@ -2,7 +2,8 @@
 #define SINCEHASH_STORE_HPP
 
 // The state store contract. A store keeps, per partition (e.g. "instance-42/contacts"):
-//   - record states: id -> (digest, fingerprint id, updated, last seen, expiry, sealed bytes);
+//   - record states: id -> (digest, fingerprint id, updated, last seen, expiry, sealed bytes,
+//     per-field digests);
 //   - the committed offset, with its type;
 //   - a table of fingerprints (hashing settings) interned to small ids;
 //   - the state of a running full rescan (the ids seen so far) and the time the last one completed.
@@ -117,10 +118,15 @@ struct record_state {
   /// Opaque bytes a decorating store (store/encrypted.hpp) keeps in place of fields it hides;
   /// every back end persists them byte-exact beside the other fields. Empty for a plain state.
   std::string sealed;
+  /// The per-field digests (`reportChanges`): 4 bytes per watched path, little-endian, in the
+  /// hasher's canonical path order, made under `fingerprint`; empty when none are kept. Every
+  /// back end persists them byte-exact; an encrypting store seals them like `hash`.
+  std::string fields;
 
   friend bool operator==(const record_state& a, const record_state& b) noexcept {
     return a.hash == b.hash && a.fingerprint == b.fingerprint && a.updated == b.updated &&
-           a.last_seen == b.last_seen && a.expires == b.expires && a.sealed == b.sealed;
+           a.last_seen == b.last_seen && a.expires == b.expires && a.sealed == b.sealed &&
+           a.fields == b.fields;
   }
   friend bool operator!=(const record_state& a, const record_state& b) noexcept { return !(a == b); }
 };

@@ -151,6 +151,68 @@ class cli_case(unittest.TestCase):
                                      created="2024-03-04T10:00:00.000+0000")])
         self.assertEqual([(e["id"], e["type"]) for e in events], [("c", "created")])
 
+    # -- reportChanges ------------------------------------------------------------------------
+
+    def changes_config(self, name, report=True, fields=("FirstName", "LastName", "Email")):
+        poller = json.loads(SEED_CONFIG["configuration"]["event.poller.configuration"])
+        poller["contacts"]["validationData"]["fields"] = list(fields)
+        if report is not None:
+            poller["contacts"]["sincehash"] = {"reportChanges": report}
+        return self.write(name, json.dumps(poller))
+
+    def test_report_changes_names_the_changed_watched_fields(self):
+        config = self.changes_config("changes.json")
+        t = ["2024-03-0%dT10:00:00.000+0000" % d for d in range(1, 8)]
+
+        def rec(first, email, day, last="L", other="x"):
+            r = {"Id": "a", "FirstName": first, "Email": email, "LastModifiedDate": t[day], "Other": other}
+            if last != "<missing>":
+                r["LastName"] = last
+            return json.dumps(r, separators=(",", ":"))
+
+        events, _ = self.process([rec("Ada", "a@x", 0)], config=config)
+        self.assertEqual([(e["type"], e["changed"]) for e in events], [("created", None)])  # first sighting
+        events, _ = self.process([rec("Ada", "b@x", 1)], config=config)
+        self.assertEqual([(e["type"], e["changed"]) for e in events], [("updated", ["Email"])])
+        self.assertEqual(list(events[0].keys()), ["type", "id", "updated", "event_id", "changed", "record"])
+        events, _ = self.process([rec("Eve", "c@x", 2)], config=config)
+        self.assertEqual([e["changed"] for e in events], [["Email", "FirstName"]])
+        events, s = self.process([rec("Eve", "c@x", 3, other="y")], config=config)  # unwatched only
+        self.assertEqual((events, s["unchanged"]), ([], 1))
+        events, _ = self.process([rec("Eve", "c@x", 4, last="<missing>")], config=config)  # "L" -> missing
+        self.assertEqual([e["changed"] for e in events], [["LastName"]])
+        events, _ = self.process([rec("Eve", "c@x", 5, last=None)], config=config)
+        self.assertEqual([e["changed"] for e in events], [["LastName"]])  # missing -> null
+        # The line as written: "changed" sits before the record.
+        rc, out, _ = self.run_cli("process", config=config, input_text=rec("Eve", "c@x", 6, last="") + "\n")
+        self.assertIn(',"changed":["LastName"],"record":{', out)  # null -> ""
+
+    def test_report_changes_off_writes_no_member_and_on_later_baselines_silently(self):
+        off = self.changes_config("off.json", report=None)
+        on = self.changes_config("on.json")
+        t1, t2, t3 = "2024-03-01T10:00:00.000+0000", "2024-03-02T10:00:00.000+0000", "2024-03-03T10:00:00.000+0000"
+        events, _ = self.process([sf("a", "Ada", "a@x", t1), sf("b", "Bob", "b@x", t1)], config=off)
+        self.assertTrue(all("changed" not in e for e in events))
+        events, _ = self.process([sf("a", "Ada", "a2@x", t2)], config=off)
+        self.assertNotIn("changed", events[0])
+        # Turned on: a comes back unchanged (its digests are filled in silently), b changes first.
+        events, s = self.process([sf("a", "Ada", "a2@x", t2), sf("b", "Bob", "b2@x", t2)], config=on)
+        self.assertEqual([(e["id"], e["changed"]) for e in events], [("b", None)])
+        self.assertEqual(s["unchanged"], 1)
+        events, _ = self.process([sf("a", "Ann", "a2@x", t3), sf("b", "Bob", "b2@x", t3, extra="y")], config=on)
+        self.assertEqual([(e["id"], e["changed"]) for e in events], [("a", ["FirstName"])])
+        # Another watched set: re-baselined, so the next change is null, the one after named.
+        two = self.changes_config("two.json", fields=("Email", "FirstName"))
+        events, _ = self.process([sf("a", "Ann", "a3@x", "2024-03-04T10:00:00.000+0000")], config=two)
+        self.assertEqual([(e["id"], e["changed"]) for e in events], [("a", None)])
+        events, _ = self.process([sf("a", "Ann", "a4@x", "2024-03-05T10:00:00.000+0000")], config=two)
+        self.assertEqual([(e["id"], e["changed"]) for e in events], [("a", ["Email"])])
+
+    def test_report_changes_must_be_a_boolean_with_watched_fields(self):
+        bad = self.changes_config("bad.json", report="yes")
+        rc, _, err = self.run_cli("process", config=bad, check_rc=2)
+        self.assertIn("/contacts/sincehash/reportChanges: must be true or false", err)
+
     def test_output_carries_the_original_bytes(self):
         raw = ('{"Id": "sp", "FirstName":"\\u00c5se",  "Email":"a@b", '
                '"LastModifiedDate":"2024-03-01T10:00:00.000+0000"}')
@@ -641,6 +703,8 @@ class cli_case(unittest.TestCase):
         rc, out, err = self.run_cli("demo")
         self.assertIn("pipe_offset", out)
         self.assertIn("deleted", out)
+        changed = [json.loads(line) for line in out.splitlines() if line.startswith('{"type":"updated"')]
+        self.assertIn(["properties.email"], [e.get("changed") for e in changed])
 
     # -- --key-file: encrypted state, keyed hashing ----------------------------------------------
 
@@ -695,6 +759,24 @@ class cli_case(unittest.TestCase):
                                  "--key-file", rotated)
         self.assertEqual([e["type"] for e in events], ["updated"])
         self.assertEqual(self.run_cli("purge", "--key-file", rotated)[1].strip(), '{"purged":0}')
+
+    def test_report_changes_with_a_key_file_seals_the_field_digests(self):
+        if "--key-file" not in self.run_cli("--help")[1]:
+            self.skipTest("this build has no libsodium")
+        keys = self.key_file()
+        config = self.changes_config("changes.json")
+        t1, t2 = "2024-03-01T10:00:00.000+0000", "2024-03-02T10:00:00.000+0000"
+        events, _ = self.process([sf("a", "Ada", "a@x", t1)], "--key-file", keys, config=config)
+        self.assertEqual([e["changed"] for e in events], [None])
+        events, _ = self.process([sf("a", "Ada", "b@x", t2)], "--key-file", keys, config=config)
+        self.assertEqual([e["changed"] for e in events], [["Email"]])
+        # Another key re-baselines: its per-field digests are keyed differently.
+        rotated = self.key_file("rotated.txt", ("1 " + "ab" * 32, "2 " + "ef" * 32))
+        events, s = self.process([sf("a", "Ada", "b@x", t2)], "--key-file", rotated, config=config)
+        self.assertEqual((events, s["unchanged"]), ([], 1))
+        events, _ = self.process([sf("a", "Eva", "b@x", "2024-03-03T10:00:00.000+0000")], "--key-file", rotated,
+                                 config=config)
+        self.assertEqual([e["changed"] for e in events], [["FirstName"]])
 
     def test_a_number_beyond_double_range_in_the_config_is_a_configuration_error(self):
         for text in ('{"configuration": 1e999}',

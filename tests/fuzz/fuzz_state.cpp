@@ -51,6 +51,7 @@ record_state state_from(std::string_view& b) {
   if (flags & 8) s.expires = detail::instant_of(static_cast<std::int64_t>(take(8)));
   s.fingerprint = static_cast<std::uint32_t>(take(4));
   if (flags & 16) s.sealed = std::string(b.substr(0, 1 + take(1) % 40));
+  if (flags & 32) s.fields = std::string(b.substr(0, 4 * (1 + take(1) % 8)));
   return s;
 }
 
@@ -106,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::string plain = detail::sealed_plaintext(s, &id);
       require(detail::read_sealed_plaintext(plain, true, opened, got_id));
       require(got_id == id && opened.hash == s.hash && opened.updated == s.updated &&
-              opened.fingerprint == s.fingerprint && opened.sealed == s.sealed);
+              opened.fingerprint == s.fingerprint && opened.sealed == s.sealed && opened.fields == s.fields);
       return 0;
     }
   }

@@ -263,3 +263,18 @@ def test_status_and_since_url(state):
         assert d.status() == {"partition": "default/contacts", "instance": "default", "resource": "contacts",
                               "offset": T2, "since": T2, "records": 2,
                               "rescan": {"active": False, "last": None, "next_due": None, "due": True}}
+
+
+def test_report_changes_names_the_changed_watched_fields(state):
+    with sincehash.Detector(poller(), state, "contacts") as d:  # off: always None
+        b = sync(d, [rec("1", T1), rec("2", T1)])
+        assert [e["changed"] for e in b.events] == [None, None]
+    with sincehash.Detector(poller(reportChanges=True), state, "contacts") as d:
+        b = sync(d, [rec("1", T1), rec("2", T2, a="A")])  # 1 unchanged: baselined silently
+        assert [(e["id"], e["changed"]) for e in b.events] == [("2", None)]  # the first change: None
+        b = sync(d, [rec("1", T2, b="B"), rec("2", T3, a="A", b="B", other="p")])
+        assert [(e["id"], e["changed"]) for e in b.events] == [("1", ["b"]), ("2", ["b"])]
+        b = sync(d, [rec("1", T3, a=None, b="B"), rec("2", T3, a="A", b="B", other="q")])
+        assert [(e["id"], e["changed"]) for e in b.events] == [("1", ["a"])]  # "x" -> null
+        b = sync(d, [rec("3", T3)])
+        assert [(e["type"], e["changed"]) for e in b.events] == [("created", None)]

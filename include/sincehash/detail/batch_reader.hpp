@@ -40,6 +40,7 @@ struct extracted_record {
   std::optional<instant> updated;
   std::optional<instant> created;
   digest hash;
+  std::string fields;  // per-field digests, when kept (reportChanges)
 };
 
 // One record's reading: the record extracted, or why it is invalid.
@@ -152,7 +153,8 @@ class batch_reader {
       reason = read.error().message;
       if (read.error().code == errc::parse_error) {
         if (reason.rfind("not JSON", 0) != 0) reason.insert(0, "not JSON: ");
-        if (read.error().position != no_position) reason += " (at byte " + std::to_string(read.error().position) + ")";
+        if (read.error().position != no_position)
+          reason += " (at byte " + std::to_string(read.error().position) + ")";
       }
       return false;
     }
@@ -177,6 +179,7 @@ class batch_reader {
       return false;
     }
     item.hash = read->hash;
+    item.fields.assign(read->fields.data(), read->fields.size());
     std::size_t next = 1;
     if (settings.updated) {
       const value_view& v = read->extra(next++);

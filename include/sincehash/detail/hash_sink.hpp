@@ -388,6 +388,13 @@ class record_sink {
     return message_;
   }
 
+  /// The encoding of watched slot `i` of the record just read (watched mode): its value, or the
+  /// missing tag when the path led nowhere. Valid until the next record.
+  [[nodiscard]] std::string_view slot_message(std::size_t i) const noexcept {
+    static constexpr char missing_slot[1] = {tag::missing};
+    return present_[i] ? std::string_view(slots_[i]) : std::string_view(missing_slot, 1);
+  }
+
   /// The extracted values of the record just read, in configuration order. Their text is owned by
   /// the sink and valid until the next record.
   [[nodiscard]] const std::vector<value_view>& extras() const noexcept { return extras_; }

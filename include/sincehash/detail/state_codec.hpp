@@ -137,27 +137,30 @@ inline void put_sized(std::string& out, std::string_view s) {
 
 // The plaintext of a sealed state: the fields the encrypting store hides, little-endian,
 //   flags (bit 0: updated present; bits 1-2: digest size 0/64/128 bits as 0/1/2; bit 3: the
-//   state's own sealed bytes follow) | digest low (8) | digest high (8) | updated ns (8, signed)
-//   | fingerprint (4) | [the state's sealed bytes, sized] | [`*id`, sized, when `id` is given].
+//   state's own sealed bytes follow; bit 4: per-field digests follow) | digest low (8) | digest
+//   high (8) | updated ns (8, signed) | fingerprint (4) | [the state's sealed bytes, sized] |
+//   [the per-field digests, sized] | [`*id`, sized, when `id` is given].
 // `s.hash` is well formed.
 [[nodiscard]] inline std::string sealed_plaintext(const record_state& s, const std::string_view* id) {
   const unsigned bits_code = s.hash.bits == 128 ? 2u : (s.hash.bits == 64 ? 1u : 0u);
   std::string out;
-  out.reserve(37 + s.sealed.size() + (id != nullptr ? id->size() : 0));
-  out.push_back(static_cast<char>((s.updated ? 1u : 0u) | (bits_code << 1) | (s.sealed.empty() ? 0u : 8u)));
+  out.reserve(41 + s.sealed.size() + s.fields.size() + (id != nullptr ? id->size() : 0));
+  out.push_back(static_cast<char>((s.updated ? 1u : 0u) | (bits_code << 1) | (s.sealed.empty() ? 0u : 8u) |
+                                  (s.fields.empty() ? 0u : 16u)));
   put_le(out, s.hash.low, 8);
   put_le(out, s.hash.high, 8);
   put_le(out, s.updated ? static_cast<std::uint64_t>(ns_of(*s.updated)) : 0, 8);
   put_le(out, s.fingerprint, 4);
   if (!s.sealed.empty()) put_sized(out, s.sealed);
+  if (!s.fields.empty()) put_sized(out, s.fields);
   if (id != nullptr) put_sized(out, *id);
   return out;
 }
 
-// Reads what `sealed_plaintext` wrote into `out`'s digest, updated date, fingerprint and sealed
-// bytes, and the id into `id` when `with_id` (a view into `plain`). False, with `out` unchanged,
-// when it is not what `sealed_plaintext` writes: too short, a length that does not fit exactly,
-// an unknown flag, a malformed digest, a date's bytes set while the date is absent.
+// Reads what `sealed_plaintext` wrote into `out`'s digest, updated date, fingerprint, sealed
+// bytes and per-field digests, and the id into `id` when `with_id` (a view into `plain`). False, with `out`
+// unchanged, when it is not what `sealed_plaintext` writes: too short, a length that does not fit exactly, an
+// unknown flag, a malformed digest, a date's bytes set while the date is absent.
 [[nodiscard]] inline bool read_sealed_plaintext(std::string_view plain, bool with_id, record_state& out,
                                                 std::string_view& id) {
   constexpr std::size_t fixed = 29;
@@ -165,7 +168,9 @@ inline void put_sized(std::string& out, std::string_view s) {
   const auto flags = static_cast<unsigned char>(plain[0]);
   std::string_view rest = plain.substr(fixed);
   std::string_view nested;
+  std::string_view fields;
   if ((flags & 8u) && !take_sized(rest, nested)) return false;
+  if ((flags & 16u) && !take_sized(rest, fields)) return false;
   if (with_id && !take_sized(rest, id)) return false;
   if (!rest.empty()) return false;
   // Only what the encoder writes: known flags, a well-formed digest, zeros for an absent date,
@@ -176,14 +181,15 @@ inline void put_sized(std::string& out, std::string_view s) {
   hash.high = get_le(plain.data() + 9, 8);
   hash.bits = static_cast<std::uint8_t>(bits_code == 2 ? 128 : (bits_code == 1 ? 64 : 0));
   const std::uint64_t updated = get_le(plain.data() + 17, 8);
-  if ((flags & ~15u) != 0 || bits_code == 3 || !digest_well_formed(hash) || (!(flags & 1u) && updated != 0) ||
-      ((flags & 8u) && nested.empty()))
+  if ((flags & ~31u) != 0 || bits_code == 3 || !digest_well_formed(hash) || (!(flags & 1u) && updated != 0) ||
+      ((flags & 8u) && nested.empty()) || ((flags & 16u) && fields.empty()))
     return false;
   out.hash = hash;
   out.updated.reset();
   if (flags & 1u) out.updated = instant_of(static_cast<std::int64_t>(updated));
   out.fingerprint = static_cast<std::uint32_t>(get_le(plain.data() + 25, 4));
   out.sealed = std::string(nested);
+  out.fields = std::string(fields);
   return true;
 }
 

@@ -245,6 +245,9 @@ inline constexpr const char* pg_migrations[] = {
     "  END LOOP;"
     "  RETURN total;"
     " END $f$;",
+    // 4 -> 5: the per-field digests of reportChanges (record_state::fields), '' when none; a
+    // constant default, so existing rows are not rewritten.
+    "ALTER TABLE records ADD COLUMN fields bytea NOT NULL DEFAULT ''::bytea;",
 };
 
 inline constexpr int pg_schema_version = static_cast<int>(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

@@ -7,14 +7,18 @@
 // A state is one hash field. Its value starts with fixed-width fields so that the scripts can
 // compare dates without arithmetic (Lua numbers are doubles): each date is 8 bytes, big-endian,
 // with the sign bit flipped, so byte-wise order is numeric order.
-//   [0]      flags: 1 = has updated, 2 = has expires, 4 = has sealed bytes, 8 = has a version
+//   [0]      flags: 1 = has updated, 2 = has expires, 4 = has sealed bytes, 8 = has a version,
+//            16 = has per-field digests
 //   [1]      digest bytes (0, 8 or 16)
 //   [2, 10)  updated    [10, 18) last seen    [18, 26) expires    [26, 30) fingerprint (BE)
 //   [30, 30 + digest bytes)  digest: low 64 bits, then high 64 bits, little-endian
+//   then, with flag 16, `record_state::fields`: its length (4 bytes, little-endian, not 0), then
+//   its bytes
 //   then `record_state::sealed`, byte for byte (only with flag 4; then at least one byte)
 //   then, with flag 8, the last 8 bytes: the state's version, unsigned big-endian (see below)
 // A value without flag 4 has no sealed bytes: that is also every value written before sealed
-// bytes were kept, which therefore reads as a state with none. The scripts read only flag bits
+// bytes were kept, which therefore reads as a state with none; likewise a value without flag 16
+// (every value written before per-field digests were kept) has none. The scripts read only flag bits
 // 1, 2 and 8, the dates at fixed offsets below 26 and the last 8 bytes, so the bytes between
 // never move what they compare.
 //
@@ -64,15 +68,16 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
 // `redis_version_bytes`), which the commit script keeps or replaces by the sequence it bumps to.
 [[nodiscard]] inline std::string redis_pack(const record_state& s, std::string_view version) {
   std::string out;
-  out.reserve(redis_state_head + 16 + s.sealed.size() + redis_version_bytes_size);
-  out.push_back(
-      static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4) | 8));
+  out.reserve(redis_state_head + 20 + s.fields.size() + s.sealed.size() + redis_version_bytes_size);
+  out.push_back(static_cast<char>((s.updated ? 1 : 0) | (s.expires ? 2 : 0) | (s.sealed.empty() ? 0 : 4) | 8 |
+                                  (s.fields.empty() ? 0 : 16)));
   out.push_back(static_cast<char>(s.hash.bits / 8));
   put_ordered(out, s.updated ? ns_of(*s.updated) : 0);
   put_ordered(out, ns_of(s.last_seen));
   put_ordered(out, s.expires ? ns_of(*s.expires) : 0);
   put_be(out, s.fingerprint, 4);
   put_digest(out, s.hash);
+  if (!s.fields.empty()) put_sized(out, s.fields);
   out += s.sealed;
   out += version;
   return out;
@@ -95,16 +100,23 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
   }
   const std::size_t digest_bytes = v.size() > 1 ? static_cast<unsigned char>(v[1]) : 0;
   const bool has_sealed = (flags & 4u) != 0;
+  // What follows the digest: the per-field digests (flag 16), then the sealed bytes (flag 4).
+  std::string_view rest;
+  std::string_view fields;
+  bool tail_ok = v.size() >= redis_state_head + digest_bytes;
+  if (tail_ok) {
+    rest = v.substr(redis_state_head + digest_bytes);
+    if (flags & 16u) tail_ok = take_sized(rest, fields) && !fields.empty();
+    tail_ok = tail_ok && (has_sealed ? !rest.empty() : rest.empty());
+  }
   // An absent date is written as the ordered form of 0; a versioned value never has version 1.
   static constexpr char ordered_zero[8] = {'\x80', 0, 0, 0, 0, 0, 0, 0};
   const auto absent_ok = [&v](unsigned flag_set, std::size_t at) {
     return flag_set != 0 || v.substr(at, 8) == std::string_view(ordered_zero, 8);
   };
-  if (v.size() < redis_state_head || !digest_size_valid(digest_bytes) || (flags & ~15u) != 0 ||
+  if (v.size() < redis_state_head || !digest_size_valid(digest_bytes) || (flags & ~31u) != 0 ||
       stored_version == 0 || (versioned && stored_version == redis_legacy_version) ||
-      !absent_ok(flags & 1u, 2) || !absent_ok(flags & 2u, 18) ||
-      (has_sealed ? v.size() <= redis_state_head + digest_bytes
-                  : v.size() != redis_state_head + digest_bytes)) {
+      !absent_ok(flags & 1u, 2) || !absent_ok(flags & 2u, 18) || !tail_ok) {
     throw error(errc::store_error, "redis_store: a malformed state (" + std::to_string(stored.size()) +
                                        " bytes, flags " + std::to_string(flags) + ") is stored in " +
                                        std::string(where));
@@ -115,7 +127,8 @@ inline constexpr std::uint64_t redis_legacy_version = 1;
   if (flags & 2) s.expires = instant_of(get_ordered(v.data() + 18));
   s.fingerprint = static_cast<std::uint32_t>(get_be(v.data() + 26, 4));
   s.hash = read_digest(v.substr(redis_state_head, digest_bytes));
-  if (has_sealed) s.sealed = std::string(v.substr(redis_state_head + digest_bytes));
+  s.fields = std::string(fields);
+  if (has_sealed) s.sealed = std::string(rest);
   if (version != nullptr) *version = stored_version;
   return s;
 }

@@ -156,6 +156,8 @@ inline constexpr const char* sqlite_migrations[] = {
     "ALTER TABLE partitions ADD COLUMN lease_owner BLOB;"
     "ALTER TABLE partitions ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE partitions ADD COLUMN lease_expires INTEGER;",
+    // 3 -> 4: the per-field digests of reportChanges (NULL when none are kept)
+    "ALTER TABLE records ADD COLUMN fields BLOB;",
 };
 
 inline constexpr int sqlite_schema_version =

@@ -46,10 +46,10 @@ inline constexpr memory_store_shared_t memory_store_shared{};
 /// versions, conditional commits and leases included.
 ///
 /// Compact: about 56 bytes per record for its state (48 for the state, 8 for its version; plus its
-/// `sealed` bytes in a side map, when any), plus its share of the index (4 bytes per slot, at most
-/// 70% full) and one length byte before the id's own bytes (ids under 128 bytes). `allocated_bytes`
-/// reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB of ids, 65,535 fingerprints (a
-/// larger fingerprint id in a state is refused with `errc::invalid_argument`).
+/// `sealed` bytes and per-field digests in a side map, when any), plus its share of the index (4 bytes per
+/// slot, at most 70% full) and one length byte before the id's own bytes (ids under 128 bytes).
+/// `allocated_bytes` reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB of ids, 65,535
+/// fingerprints (a larger fingerprint id in a state is refused with `errc::invalid_argument`).
 ///
 /// Leases (lease.hpp) are kept with the data and expire by this process's steady clock. Fences
 /// belong to the object: workers of one process that should fence each other each use their own
@@ -138,7 +138,7 @@ class memory_store : public detail::store_fences {
     p.table.reserve(plan.upsert_count);
     std::vector<undo_step> undo;
     undo.reserve(plan.ops.size() + plan.marks.size());
-    std::vector<std::pair<std::string, std::optional<std::string>>> sealed_undo;
+    std::vector<std::pair<std::string, std::optional<side_bytes>>> side_undo;
     const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
     detail::store_write_steps before_write(options_.fault_injector);
     try {
@@ -147,21 +147,21 @@ class memory_store : public detail::store_fences {
         std::string_view id = detail::store_op_id(batch, op);
         std::uint32_t idx = p.table.find(id, hashes[i]);
         before_write();
-        const std::string* new_sealed =
-            op.kind == detail::store_op_kind::upsert ? &batch.upserts[op.index].second.sealed : nullptr;
-        if ((new_sealed != nullptr && !new_sealed->empty()) || !p.sealed.empty()) {
-          auto it = p.sealed.find(id);
-          std::optional<std::string> old;
-          if (it != p.sealed.end()) old = it->second;
-          sealed_undo.emplace_back(std::string(id), std::move(old));
-          if (new_sealed != nullptr && !new_sealed->empty()) {
-            if (it != p.sealed.end()) {
-              it->second = *new_sealed;
+        std::optional<side_bytes> new_side;
+        if (op.kind == detail::store_op_kind::upsert) new_side = side_of(batch.upserts[op.index].second);
+        if ((new_side && !new_side->empty()) || !p.side.empty()) {
+          auto it = p.side.find(id);
+          std::optional<side_bytes> old;
+          if (it != p.side.end()) old = it->second;
+          side_undo.emplace_back(std::string(id), std::move(old));
+          if (new_side && !new_side->empty()) {
+            if (it != p.side.end()) {
+              it->second = std::move(*new_side);
             } else {
-              p.sealed.emplace(std::string(id), *new_sealed);
+              p.side.emplace(std::string(id), std::move(*new_side));
             }
-          } else if (it != p.sealed.end()) {
-            p.sealed.erase(it);
+          } else if (it != p.side.end()) {
+            p.side.erase(it);
           }
         }
         if (op.kind == detail::store_op_kind::upsert) {
@@ -190,11 +190,11 @@ class memory_store : public detail::store_fences {
         }
       }
     } catch (...) {
-      for (auto it = sealed_undo.rbegin(); it != sealed_undo.rend(); ++it) {
+      for (auto it = side_undo.rbegin(); it != side_undo.rend(); ++it) {
         if (it->second) {
-          p.sealed[it->first] = std::move(*it->second);
+          p.side[it->first] = std::move(*it->second);
         } else {
-          p.sealed.erase(it->first);
+          p.side.erase(it->first);
         }
       }
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
@@ -242,7 +242,7 @@ class memory_store : public detail::store_fences {
     p.offset.reset();
     if (forget_records) {
       p.table.clear();
-      p.sealed.clear();
+      p.side.clear();
       p.rescan_active = false;
     }
     ++p.sequence;
@@ -282,9 +282,9 @@ class memory_store : public detail::store_fences {
     std::shared_lock<std::shared_mutex> lock(p->mutex);
     p->table.each([&](std::uint32_t idx) {
       record_state state = detail::memory_decode(p->table.entry(idx));
-      if (!p->sealed.empty()) {
-        auto it = p->sealed.find(p->table.id_of(idx));
-        if (it != p->sealed.end()) state.sealed = it->second;
+      if (!p->side.empty()) {
+        auto it = p->side.find(p->table.id_of(idx));
+        if (it != p->side.end()) it->second.apply(state);
       }
       f(p->table.id_of(idx), static_cast<const record_state&>(state));
     });
@@ -428,13 +428,16 @@ class memory_store : public detail::store_fences {
     return held;
   }
 
-  /// Bytes this store's data holds for record states (index, state blocks, id chunks), all
-  /// partitions.
+  /// Bytes this store's data holds for record states (index, state blocks, id chunks, and the
+  /// side map of sealed bytes and per-field digests), all partitions.
   [[nodiscard]] std::size_t allocated_bytes() const {
     std::size_t n = 0;
     for (const part* p : all()) {
       std::shared_lock<std::shared_mutex> lock(p->mutex);
       n += p->table.allocated_bytes();
+      for (const auto& kv : p->side)
+        n += side_entry_bytes + heap_bytes(kv.first) + heap_bytes(kv.second.sealed) +
+             heap_bytes(kv.second.fields);
     }
     return n;
   }
@@ -450,6 +453,27 @@ class memory_store : public detail::store_fences {
     detail::memory_entry old;
   };
 
+  // What a state keeps beside its table entry, when any: its `sealed` bytes and its per-field
+  // digests.
+  struct side_bytes {
+    std::string sealed;
+    std::string fields;
+    [[nodiscard]] bool empty() const noexcept { return sealed.empty() && fields.empty(); }
+    void apply(record_state& s) const {
+      s.sealed = sealed;
+      s.fields = fields;
+    }
+  };
+  static side_bytes side_of(const record_state& s) { return side_bytes{s.sealed, s.fields}; }
+  // What one side map entry takes besides its strings' heap bytes: the tree node (three links
+  // and a colour word) and the key and value.
+  static constexpr std::size_t side_entry_bytes =
+      4 * sizeof(void*) + sizeof(std::pair<const std::string, side_bytes>);
+  // The heap bytes a string holds beyond its own object (none while it fits in it).
+  static std::size_t heap_bytes(const std::string& s) noexcept {
+    return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+  }
+
   struct part {
     mutable std::shared_mutex mutex;
     detail::memory_table table;
@@ -461,7 +485,7 @@ class memory_store : public detail::store_fences {
     mutable std::mutex fingerprint_mutex;
     std::vector<std::string> fingerprints;
     std::unordered_map<std::string, std::uint32_t> fingerprint_ids;
-    std::map<std::string, std::string, std::less<>> sealed;  // id -> record_state::sealed, when not empty
+    std::map<std::string, side_bytes, std::less<>> side;  // id -> its side bytes, when not empty
   };
 
   // Everything objects opened on one store's data share.
@@ -486,11 +510,11 @@ class memory_store : public detail::store_fences {
       states[i] = detail::memory_decode(e);
       if (versions != nullptr) (*versions)[i] = e.version;
     });
-    if (!p.sealed.empty()) {
+    if (!p.side.empty()) {
       for (std::size_t i = 0; i < ids.size(); ++i) {
         if (!states[i]) continue;
-        auto it = p.sealed.find(ids[i]);
-        if (it != p.sealed.end()) states[i]->sealed = it->second;
+        auto it = p.side.find(ids[i]);
+        if (it != p.side.end()) it->second.apply(*states[i]);
       }
     }
   }
@@ -527,9 +551,9 @@ class memory_store : public detail::store_fences {
       if ((e.flags & detail::memory_has_expires) && e.expires <= limit) doomed.push_back(idx);
     });
     for (std::uint32_t idx : doomed) {
-      if (!p.sealed.empty()) {
-        auto it = p.sealed.find(p.table.id_of(idx));
-        if (it != p.sealed.end()) p.sealed.erase(it);
+      if (!p.side.empty()) {
+        auto it = p.side.find(p.table.id_of(idx));
+        if (it != p.side.end()) p.side.erase(it);
       }
       p.table.unlink(idx, detail::memory_hash(p.table.id_of(idx)));
       p.table.free_entry(idx);

@@ -72,6 +72,9 @@ struct postgres_options {
 /// the commit check of older releases refuse, so a process of an older sincehash still connected
 /// fails its commits instead of writing rows without versions.
 ///
+/// Per-field digests (schema 5): `records.fields` holds a state's `fields` ('' when none); rows
+/// from before schema 5 get '' by a constant default, without a table rewrite.
+///
 /// Connection: one per object. When it fails the call throws `errc::store_error` naming what was
 /// running, and the next call reconnects; a commit whose connection broke after it was sent is
 /// reported as possibly applied (whole: it is one transaction). Thread safety: every member
@@ -174,7 +177,8 @@ class postgres_store : public detail::store_fences {
     detail::store_write_steps before_write(options_.fault_injector);
     detail::pg_array ids(detail::pg_oid_bytea), hashes(detail::pg_oid_bytea), fps(detail::pg_oid_int8),
         updated(detail::pg_oid_int8), seen(detail::pg_oid_int8), expires(detail::pg_oid_int8),
-        erased(detail::pg_oid_bytea), marks(detail::pg_oid_bytea), sealed(detail::pg_oid_bytea);
+        erased(detail::pg_oid_bytea), marks(detail::pg_oid_bytea), sealed(detail::pg_oid_bytea),
+        fields(detail::pg_oid_bytea);
     std::vector<std::string_view> mark_ids;
     mark_ids.reserve(plan.upsert_count + plan.marks.size());
     std::size_t erasures = 0;
@@ -189,6 +193,7 @@ class postgres_store : public detail::store_fences {
         seen.add_int8(detail::ns_of(u.second.last_seen));
         expires.add_int8(detail::ns_of(u.second.expires));
         sealed.add(u.second.sealed);
+        fields.add(u.second.fields);
         mark_ids.push_back(u.first);
       } else {
         erased.add(batch.erasures[op.index]);
@@ -224,6 +229,7 @@ class postgres_store : public detail::store_fences {
       u.own(seen.finish());
       u.own(expires.finish());
       u.own(sealed.finish());
+      u.own(fields.finish());
       calls.emplace_back(stmt::upsert, std::move(u));
     }
     if (erasures > 0) {
@@ -528,7 +534,7 @@ class postgres_store : public detail::store_fences {
       case stmt::insert_partition:
         return "INSERT INTO partitions(name) VALUES($1::bytea) ON CONFLICT (name) DO NOTHING";
       case stmt::get_many:
-        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed"
+        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed, r.fields"
                " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
                " AND r.id = ANY($2::bytea[])";
       case stmt::guard:
@@ -536,13 +542,14 @@ class postgres_store : public detail::store_fences {
                " $6::bytea[], $7::bigint[], $8::bigint)";
       case stmt::upsert:
         return "INSERT INTO records AS r(partition, id, hash, fingerprint, updated, last_seen, expires,"
-               " sealed, version) SELECT $1::bigint, u.*, s.sequence FROM unnest($2::bytea[], $3::bytea[],"
-               " $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[]) AS u,"
+               " sealed, fields, version) SELECT $1::bigint, u.*, s.sequence FROM unnest($2::bytea[],"
+               " $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[],"
+               " $9::bytea[]) AS u,"
                " (SELECT sequence FROM partitions WHERE id = $1::bigint) AS s"
                " ON CONFLICT (partition, id) DO UPDATE SET hash = EXCLUDED.hash,"
                " fingerprint = EXCLUDED.fingerprint, updated = EXCLUDED.updated,"
                " last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires, sealed = EXCLUDED.sealed,"
-               " version = EXCLUDED.version"
+               " fields = EXCLUDED.fields, version = EXCLUDED.version"
                " WHERE r.updated IS NULL OR EXCLUDED.updated IS NULL OR EXCLUDED.updated >= r.updated"
                " OR r.expires <= EXCLUDED.last_seen";
       case stmt::erase:
@@ -571,7 +578,7 @@ class postgres_store : public detail::store_fences {
         return "SELECT f.text FROM fingerprints f JOIN partitions p ON p.id = f.partition"
                " WHERE p.name = $1::bytea AND f.id = $2::bigint";
       case stmt::all_records:
-        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed"
+        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed, r.fields"
                " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
                " ORDER BY r.id";
       case stmt::purge_all:
@@ -624,10 +631,11 @@ class postgres_store : public detail::store_fences {
         return "WITH p AS (SELECT id, offset_kind, offset_text, offset_number, rescan_active, sequence"
                " FROM partitions WHERE name = $1::bytea)"
                " SELECT NULL::bytea, p.offset_kind, p.offset_text, p.offset_number, p.rescan_active,"
-               " p.sequence, NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bytea"
-               " FROM p UNION ALL"
+               " p.sequence, NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
+               "NULL::bytea,"
+               " NULL::bytea FROM p UNION ALL"
                " SELECT r.id, NULL::smallint, NULL::bytea, NULL::bigint, NULL::boolean, r.version, r.hash,"
-               " r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed"
+               " r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed, r.fields"
                " FROM records r JOIN p ON r.partition = p.id WHERE r.id = ANY($2::bytea[])";
       case stmt::size_:
         break;
@@ -731,6 +739,7 @@ class postgres_store : public detail::store_fences {
     s.last_seen = detail::instant_of(int8_at(r, row, first + 3));
     s.expires = opt_instant_at(r, row, first + 4);
     s.sealed = std::string(bytes_at(r, row, first + 5));
+    s.fields = std::string(bytes_at(r, row, first + 6));
     return s;
   }
   static std::size_t affected(const result& r) {

@@ -73,6 +73,8 @@ struct sqlite_options {
 /// version, each partition row its write sequence and its lease (owner, last token, expiry in
 /// wall-clock milliseconds). A file of schema 1 or 2 is migrated in place without rewriting its
 /// rows: they take version 1 and their partitions sequence 1, so later writes are numbered above.
+/// Schema 4: each record row may hold its per-field digests (`fields`, NULL when none); a file of
+/// an earlier schema gains the column, NULL in every row, without a rewrite.
 ///
 /// Conditional commits: the conditions are checked in the commit's own write transaction, so no
 /// other object or process can write between the check and the commit's rows. When
@@ -550,7 +552,8 @@ class sqlite_store : public detail::store_fences {
   static constexpr const char* store_name = "sqlite_store";
   static constexpr std::size_t read_chunk = 64;
   static constexpr std::size_t write_chunk = 32;
-  static constexpr int upsert_row_parameters = 7;  // per row; the partition and version are shared
+  static constexpr int upsert_row_parameters = 8;  // per row; the partition and version are shared
+  static constexpr int version_column = 8;         // in the rows `scan_ids` reads
 
   enum class stmt : std::size_t {
     find_partition,
@@ -644,12 +647,13 @@ class sqlite_store : public detail::store_fences {
       case stmt::upsert_chunk:
         return nullptr;
       case stmt::get_range:
-        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, version FROM records "
+        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, fields, version FROM "
+               "records "
                "WHERE partition=?1 AND id>=?2 AND id<=?3 ORDER BY id";
       case stmt::upsert:
         return "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, "
-               "expires, sealed, version) "
-               "VALUES(?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?2)";
+               "expires, sealed, fields, version) "
+               "VALUES(?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?2)";
       case stmt::erase:
         return "DELETE FROM records WHERE partition=?1 AND id=?2";
       case stmt::mark:
@@ -681,7 +685,7 @@ class sqlite_store : public detail::store_fences {
       case stmt::fingerprint_text:
         return "SELECT text FROM fingerprints WHERE partition=?1 AND id=?2";
       case stmt::all_records:
-        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed FROM records WHERE "
+        return "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, fields FROM records WHERE "
                "partition=?1 "
                "ORDER BY id";
       case stmt::purge_all:
@@ -710,7 +714,7 @@ class sqlite_store : public detail::store_fences {
       if (which == stmt::upsert_chunk) {
         sql =
             "INSERT OR REPLACE INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, "
-            "sealed, version) VALUES";
+            "sealed, fields, version) VALUES";
         for (std::size_t k = 0; k < write_chunk; ++k) {
           sql += k == 0 ? "(?1" : ",(?1";
           for (int c = 0; c < upsert_row_parameters; ++c) {
@@ -720,7 +724,8 @@ class sqlite_store : public detail::store_fences {
         }
       } else if (which == stmt::get_chunk) {
         sql =
-            "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, version FROM records WHERE "
+            "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, fields, version FROM records "
+            "WHERE "
             "partition=?1 AND "
             "id IN (";
         for (std::size_t k = 0; k < read_chunk; ++k) sql += k == 0 ? "?" : ",?";
@@ -736,8 +741,8 @@ class sqlite_store : public detail::store_fences {
   }
 
   // Binds one row of an upsert: parameters first .. first + upsert_row_parameters - 1 (id, hash,
-  // fingerprint, updated, last seen, expiry, sealed bytes); the digest's bytes go to `digest_buffer`,
-  // which must outlive the statement's run.
+  // fingerprint, updated, last seen, expiry, sealed bytes, per-field digests); the digest's bytes go to
+  // `digest_buffer`, which must outlive the statement's run.
   static void bind_upsert(detail::sqlite_cursor& c, int first, unsigned char* digest_buffer,
                           const std::pair<std::string, record_state>& u) {
     c.bind_blob(first, u.first);
@@ -751,6 +756,11 @@ class sqlite_store : public detail::store_fences {
     } else {
       c.bind_blob(first + 6, u.second.sealed);
     }
+    if (u.second.fields.empty()) {
+      c.bind_null(first + 7);
+    } else {
+      c.bind_blob(first + 7, u.second.fields);
+    }
   }
 
   static record_state state_of(const detail::sqlite_cursor& c, int first) {
@@ -763,6 +773,7 @@ class sqlite_store : public detail::store_fences {
     s.last_seen = detail::instant_of(c.integer(first + 3));
     s.expires = c.opt_instant(first + 4);
     if (!c.is_null(first + 5)) s.sealed = std::string(c.blob(first + 5));
+    if (!c.is_null(first + 6)) s.fields = std::string(c.blob(first + 6));
     return s;
   }
 
@@ -845,7 +856,7 @@ class sqlite_store : public detail::store_fences {
 
   // Calls `found(k, cursor)` for every stored row among `distinct` (sorted, distinct ids of
   // partition `pid`); the cursor's columns are id, hash, fingerprint, updated, last_seen, expires,
-  // sealed, version. A batch that covers much of its id range (a repeat sync, a rescan) is read by
+  // sealed, fields, version. A batch that covers much of its id range (a repeat sync, a rescan) is read by
   // one ordered scan of that range, merged with the sorted ids. The scan gives up as soon as fewer
   // than one row in four it passes belongs to the batch (a sparse batch); the ids it has not
   // reached are then looked up by chunks.
@@ -903,7 +914,7 @@ class sqlite_store : public detail::store_fences {
     if (sorted && std::adjacent_find(ids.begin(), ids.end()) == ids.end()) {
       scan_ids(pid, ids, [&](std::size_t k, const detail::sqlite_cursor& c) {
         out[k] = state_of(c, 1);
-        if (versions != nullptr) (*versions)[k] = static_cast<std::uint64_t>(c.integer(7));
+        if (versions != nullptr) (*versions)[k] = static_cast<std::uint64_t>(c.integer(version_column));
       });
       return;
     }
@@ -922,7 +933,7 @@ class sqlite_store : public detail::store_fences {
     std::vector<std::uint64_t> found_versions(versions != nullptr ? distinct.size() : 0, 0);
     scan_ids(pid, distinct, [&](std::size_t k, const detail::sqlite_cursor& c) {
       found[k] = state_of(c, 1);
-      if (versions != nullptr) found_versions[k] = static_cast<std::uint64_t>(c.integer(7));
+      if (versions != nullptr) found_versions[k] = static_cast<std::uint64_t>(c.integer(version_column));
     });
     std::size_t d = 0;
     for (std::size_t i = 0; i < order.size(); ++i) {
@@ -948,7 +959,7 @@ class sqlite_store : public detail::store_fences {
     }
     std::vector<std::uint64_t> stored(distinct.size(), 0);
     scan_ids(pid, distinct, [&](std::size_t k, const detail::sqlite_cursor& c) {
-      stored[k] = static_cast<std::uint64_t>(c.integer(7));
+      stored[k] = static_cast<std::uint64_t>(c.integer(version_column));
     });
     std::vector<std::string> changed;
     std::size_t d = 0;
