@@ -743,6 +743,35 @@ TEST_CASE("a pattern holding a field twice formats, but refuses to parse: it cou
   CHECK(format.error().message.find("twice") != std::string::npos);
 }
 
+TEST_CASE("an AM/PM field without an hour formats, but refuses to parse") {
+  // Read back, the marker would be dropped: "1:00:00 PM" formatted at 18:00 would read as 00:00.
+  const time_zone minus1 = time_zone::fixed(seconds{-3600}).value();
+  const time_pattern p = java("EE, dd MMM y 1:mm:ss a X", minus1);
+  CHECK(p.format(iso("2023-12-31T19:00:00Z")) == "Sun, 31 Dec 2023 1:00:00 PM -01");
+  for (const char* pattern : {"EE, dd MMM y 1:mm:ss a X", "yyyy-MM-dd a"}) {
+    INFO(std::string(pattern));
+    const auto why = java(pattern).parse_check();
+    REQUIRE_FALSE(why.has_value());
+    CHECK(why.error().code == errc::invalid_argument);
+    CHECK(why.error().message.find("the AM/PM field (at ") == 0);
+    const auto read = java(pattern).parse(java(pattern).format(iso("2024-11-22T15:11:12Z")));
+    REQUIRE_FALSE(read.has_value());
+    CHECK(read.error().message == why.error().message);
+  }
+  const auto strf = time_pattern::strftime("%Y-%m-%d %p");
+  REQUIRE(strf.has_value());
+  CHECK_FALSE(strf->parse_check().has_value());
+  // With an hour, 12- or 24-hour, the marker reads back.
+  for (const char* pattern : {"yyyy-MM-dd hh:mm a", "yyyy-MM-dd HH:mm a"}) {
+    INFO(std::string(pattern));
+    const time_pattern q = java(pattern);
+    CHECK(q.parse_check().has_value());
+    const auto read = q.parse(q.format(iso("2024-11-22T15:11:00Z")));
+    REQUIRE(read.has_value());
+    CHECK(*read == iso("2024-11-22T15:11:00Z"));
+  }
+}
+
 TEST_CASE("a field of variable width followed directly by digits formats, but refuses to parse") {
   // `yyms` at UTC-02:00: "370051" would read as 2037-01-01T02:00:51Z, which formats as "37051",
   // which would read back as 02:05:01.

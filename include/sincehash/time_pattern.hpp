@@ -1171,7 +1171,9 @@ class time_pattern {
   result<void> finish() {
     using k = detail::pattern_kind;
     bool has_ampm = false;
+    bool has_hour = false;
     std::size_t hour12_pos = 0;
+    std::size_t ampm_pos = 0;
     for (std::size_t q = 0; q < tokens_.size(); ++q) {
       detail::pattern_token& t = tokens_[q];
       switch (t.kind) {
@@ -1191,12 +1193,18 @@ class time_pattern {
         case k::doy1:
           has_doy_ = true;
           break;
+        case k::hour2:
+        case k::hour1:
+          has_hour = true;
+          break;
         case k::hour12_2:
         case k::hour12_1:
           if (!has_hour12_) hour12_pos = t.position;
           has_hour12_ = true;
+          has_hour = true;
           break;
         case k::ampm:
+          if (!has_ampm) ampm_pos = t.position;
           has_ampm = true;
           break;
         case k::offset:
@@ -1355,6 +1363,13 @@ class time_pattern {
                         ": it formats, but cannot parse, since the digits of one run into the other; put a "
                         "separator between them or use a fixed width (e.g. 'mm' for 'm')";
       }
+    }
+    // Without an hour, an AM/PM field read back would be dropped: noon and midnight would read
+    // the same, and a date formatted in the afternoon would not read back as itself.
+    if (cannot_parse_.empty() && has_ampm && !has_hour) {
+      cannot_parse_ = "the AM/PM field (at " + std::to_string(ampm_pos) +
+                      ") has no hour field ('h', 'H', '%I', '%H', ...) to apply to: it formats, but "
+                      "cannot parse, since the AM/PM it reads would be dropped";
     }
     if (!zone_.is_utc()) {
       for (const detail::pattern_token& t : tokens_) {
