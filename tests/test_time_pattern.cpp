@@ -733,6 +733,19 @@ TEST_CASE("a pattern holding a field twice formats, but refuses to parse: it cou
         std::string::npos);
   CHECK(time_pattern::strftime("%Y-%m-%d %Y", time_zone::utc())->parse("2024-01-01 2024").has_value() ==
         false);
+  // Epoch milliseconds hold the milliseconds a fraction holds too: "0.12" at epoch 120 ms would
+  // read back as 240 ms.
+  const time_pattern both = time_pattern::strftime("%Y-%m-%dT%H:%M:%ms.%f%z", time_zone::utc()).value();
+  CHECK(both.format(iso("1970-01-01T00:00:00.120Z")) == "1970-01-01T00:00:120.120000+0000");
+  const auto twice = both.parse("1970-01-01T00:00:120.120000+0000");
+  REQUIRE_FALSE(twice.has_value());
+  CHECK(
+      twice.error().message.find("milliseconds twice: in the epoch milliseconds (at 15) and in the fraction "
+                                 "of a second (at 19)") != std::string::npos);
+  // Epoch seconds and a fraction split the instant between them, and read back.
+  const time_pattern split = time_pattern::strftime("%s.%f", time_zone::utc()).value();
+  CHECK(split.parse_check().has_value());
+  CHECK(split.parse("1704103200.125").value() == iso("2024-01-01T10:00:00.125Z"));
   // One of each parses as before.
   CHECK(java("yyyy-MM-dd'T'HH:mm:ss.SSZ").parse_check().has_value());
   CHECK(java("yyyy-MM-dd'T'HH:mm:ss.SSZ").parse("2024-01-01T10:00:00.02+0000").value() ==

@@ -1295,6 +1295,18 @@ class time_pattern {
         }
         first_at[field] = t.position;
       }
+      // Epoch milliseconds carry the milliseconds a fraction of a second carries too: the two
+      // would add up when read back.
+      if (cannot_parse_.empty() && first_at[8] >= 0) {
+        for (const detail::pattern_token& t : tokens_) {
+          if (t.kind != k::epoch_ms) continue;
+          cannot_parse_ = "the pattern holds the milliseconds twice: in the epoch milliseconds (at " +
+                          std::to_string(t.position) + ") and in the fraction of a second (at " +
+                          std::to_string(first_at[8]) +
+                          "): it formats, but cannot parse, since a date could be read from it two ways";
+          break;
+        }
+      }
       // Parsing reads a variable-width field greedily, up to its widest: the digits of the next
       // field would be taken for its own. Fixed widths (`MM`, `yyyy`, a fraction without a point,
       // an offset that always writes its minutes) stop where they should.
