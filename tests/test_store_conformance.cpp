@@ -949,6 +949,10 @@ TEST_CASE_TEMPLATE("store: erasing and re-adding many ids keeps every other stat
         expect.erase(id);
       } else {
         auto st = state(x, round);
+        // Per-field digests of every length class: none, short, at and past the longest kept
+        // without a length of their own.
+        static const std::size_t widths[] = {0, 4, 12, 30, 31, 40};
+        st.fields = sealed_bytes(widths[(x >> 40) % 6], static_cast<int>(x >> 50));
         b.upserts.emplace_back(id, st);
         expect[id] = st;
       }
@@ -969,17 +973,23 @@ TEST_CASE_TEMPLATE("store: erasing and re-adding many ids keeps every other stat
 TEST_CASE_TEMPLATE("store: a large commit failing late is rolled back whole", F, SINCEHASH_STORE_FIXTURES) {
   F f;
   auto& s = *f;
+  const auto with_fields = [](record_state st, std::size_t n, int seed) {
+    st.fields = sealed_bytes(n, seed);
+    return st;
+  };
   commit_batch base;
-  for (int i = 0; i < 3000; i += 2) base.upserts.emplace_back("id" + std::to_string(i), state(1, i));
+  for (int i = 0; i < 3000; i += 2)
+    base.upserts.emplace_back("id" + std::to_string(i), with_fields(state(1, i), i % 3 * 12, i));
   s.commit("p", base);
   const observation before = observe(s, "p");
+  const auto before_states = dump(s, "p");
 
   commit_batch big;  // changes the even ids, adds the odd ones, erases every tenth
   for (int i = 0; i < 3000; ++i) {
     if (i % 10 == 0) {
       big.erasures.push_back("id" + std::to_string(i));
     } else {
-      big.upserts.emplace_back("id" + std::to_string(i), state(2, i));
+      big.upserts.emplace_back("id" + std::to_string(i), with_fields(state(2, i), i % 4 * 12, i + 1));
     }
   }
   f.fault = [](std::size_t i) {
@@ -987,6 +997,7 @@ TEST_CASE_TEMPLATE("store: a large commit failing late is rolled back whole", F,
   };
   CHECK_THROWS_WITH_AS(s.commit("p", big), doctest::Contains("late failure"), sincehash::error);
   CHECK(observe(s, "p") == before);
+  CHECK(dump(s, "p") == before_states);
   f.fault = nullptr;
   s.commit("p", big);
   CHECK(s.count("p") == 2700);
@@ -1736,6 +1747,36 @@ TEST_CASE_TEMPLATE("versioned store: two objects interleaving on dated states: c
                    SINCEHASH_VERSIONED_FIXTURES) {
   F f;
   sincehash_test::check_interleaved([&] { return f.another(); });
+}
+
+TEST_CASE("memory_store: per-field digests kept beside the ids survive churn, repacking and erasure") {
+  sincehash::memory_store s;
+  std::map<std::string, record_state> expect;
+  // 20,000 states rewritten six times with digests of a changing length leave far more dead id
+  // bytes than live ones: the ids are repacked along the way, digests and all.
+  for (int round = 0; round < 6; ++round) {
+    commit_batch b;
+    for (int i = 0; i < 20000; ++i) {
+      const std::string id = "record-" + std::to_string(i);
+      if (round == 5 && i % 7 == 0) {
+        b.erasures.push_back(id);
+        expect.erase(id);
+        continue;
+      }
+      record_state st = state(static_cast<std::uint64_t>(round * 100000 + i), round);
+      st.fields = sealed_bytes(static_cast<std::size_t>((i + round) % 4 == 0 ? 0 : 12 + (i + round) % 3 * 20),
+                               static_cast<unsigned>(round * 31 + i));
+      b.upserts.emplace_back(id, st);
+      expect[id] = st;
+    }
+    s.commit("p", b);
+  }
+  CHECK(dump(s, "p") == expect);
+  // What stays allocated is bounded by the live states, not by what was ever written.
+  std::size_t live = 0;
+  for (const auto& kv : expect) live += 64 + kv.first.size() + kv.second.fields.size();
+  CHECK(s.allocated_bytes() < 3 * live);
+  CHECK(s.allocated_bytes() > live / 2);
 }
 
 TEST_CASE("memory_store: objects on one store's data share states and leases, each with fences of its own") {

@@ -2,15 +2,16 @@
 #define SINCEHASH_DETAIL_STORE_MEMORY_TABLE_HPP
 
 // The compact hash table behind memory_store: 56-byte entries in fixed blocks, ids packed into
-// 64 KiB chunks (length-prefixed), and an open-addressing index of 32-bit slots (entry number + 1
-// in the low 26 bits, 6 bits of the id's hash above them so most mismatches cost no entry read)
-// with linear probing and backward-shift deletion (no tombstones).
+// 64 KiB chunks (length-prefixed, each followed by its state's per-field digests), and an open-addressing
+// index of 32-bit slots (entry number + 1 in the low 26 bits, 6 bits of the id's hash above them so most
+// mismatches cost no entry read) with linear probing and backward-shift deletion (no tombstones).
 
 #include <sincehash/detail/state_codec.hpp>
 #include <sincehash/detail/xxhash.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -38,6 +39,10 @@ static_assert(sizeof(memory_entry) == 56, "sincehash::detail::memory_entry must 
 inline constexpr std::uint8_t memory_has_updated = 1;
 inline constexpr std::uint8_t memory_has_expires = 2;
 inline constexpr std::uint8_t memory_seen = 4;
+// The upper five bits of the flags hold the length of the per-field digests kept after the id
+// (0 to 30 bytes); 31 says a LEB128 length comes first.
+inline constexpr unsigned memory_fields_shift = 3;
+inline constexpr std::uint8_t memory_fields_long = 31;
 inline constexpr std::uint32_t memory_none = 0xFFFFFFFFu;
 inline constexpr std::uint32_t memory_slot_bits = 26;
 inline constexpr std::uint32_t memory_slot_mask = (1u << memory_slot_bits) - 1;
@@ -66,8 +71,14 @@ inline constexpr std::size_t memory_max_entries = memory_slot_mask - 1;
     e.flags |= memory_has_expires;
     e.expires = ns_of(*s.expires);
   }
+  e.flags |= static_cast<std::uint8_t>(std::min<std::size_t>(s.fields.size(), memory_fields_long)
+                                       << memory_fields_shift);
   e.id_ref = id_ref;
   return e;
+}
+
+[[nodiscard]] constexpr std::uint8_t memory_fields_code(const memory_entry& e) noexcept {
+  return static_cast<std::uint8_t>(e.flags >> memory_fields_shift);
 }
 
 [[nodiscard]] inline record_state memory_decode(const memory_entry& e) noexcept {
@@ -82,20 +93,20 @@ inline constexpr std::size_t memory_max_entries = memory_slot_mask - 1;
   return s;
 }
 
-// Ids packed into 64 KiB chunks, each prefixed by its length (LEB128). An id longer than a chunk
-// gets a chunk of its own. A reference is chunk << 16 | position.
+// Ids packed into 64 KiB chunks, each prefixed by its length (LEB128) and followed by the extra
+// bytes of its state (the per-field digests), whose length the entry's flags give: up to 30
+// bytes directly, more with a LEB128 length before them. An id longer than a chunk gets a chunk
+// of its own. A reference is chunk << 16 | position.
 class memory_id_arena {
  public:
   static constexpr std::uint32_t chunk_size = 1u << 16;
 
-  [[nodiscard]] std::uint32_t append(std::string_view id) {
+  [[nodiscard]] std::uint32_t append(std::string_view id, std::string_view extra = {}) {
     unsigned char prefix[10];
-    std::size_t plen = 0;
-    for (std::size_t n = id.size();; n >>= 7) {
-      prefix[plen++] = static_cast<unsigned char>((n & 0x7F) | (n >= 0x80 ? 0x80 : 0));
-      if (n < 0x80) break;
-    }
-    std::size_t need = plen + id.size();
+    std::size_t plen = leb(id.size(), prefix);
+    unsigned char extra_prefix[10];
+    std::size_t elen = extra.size() >= memory_fields_long ? leb(extra.size(), extra_prefix) : 0;
+    std::size_t need = plen + id.size() + elen + extra.size();
     std::uint32_t chunk;
     std::uint32_t pos;
     if (need > chunk_size) {
@@ -113,6 +124,9 @@ class memory_id_arena {
     char* at = chunks_[chunk].get() + pos;
     std::memcpy(at, prefix, plen);
     if (!id.empty()) std::memcpy(at + plen, id.data(), id.size());
+    at += plen + id.size();
+    std::memcpy(at, extra_prefix, elen);
+    if (!extra.empty()) std::memcpy(at + elen, extra.data(), extra.size());
     live_ += need;
     return chunk << 16 | pos;
   }
@@ -123,19 +137,22 @@ class memory_id_arena {
 
   [[nodiscard]] std::string_view get(std::uint32_t ref) const noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(locate(ref));
-    std::size_t n = 0;
-    int shift = 0;
-    while (*p & 0x80) {
-      n |= static_cast<std::size_t>(*p++ & 0x7F) << shift;
-      shift += 7;
-    }
-    n |= static_cast<std::size_t>(*p++) << shift;
+    std::size_t n = read_leb(p);
     return {reinterpret_cast<const char*>(p), n};
   }
 
-  void release(std::uint32_t ref) noexcept {
+  // The extra bytes after the id at `ref`, whose length code (see memory_fields_code) is `code`.
+  [[nodiscard]] std::string_view extra(std::uint32_t ref, std::uint8_t code) const noexcept {
     std::string_view id = get(ref);
-    std::size_t used = static_cast<std::size_t>(id.data() + id.size() - locate(ref));
+    const auto* p = reinterpret_cast<const unsigned char*>(id.data() + id.size());
+    std::size_t n = code;
+    if (code == memory_fields_long) n = read_leb(p);
+    return {reinterpret_cast<const char*>(p), n};
+  }
+
+  void release(std::uint32_t ref, std::uint8_t code) noexcept {
+    std::string_view rest = extra(ref, code);
+    std::size_t used = static_cast<std::size_t>(rest.data() + rest.size() - locate(ref));
     live_ -= used;
     garbage_ += used;
   }
@@ -155,6 +172,24 @@ class memory_id_arena {
     chunks_.emplace_back(new char[size]);
     allocated_ += size;
     return static_cast<std::uint32_t>(chunks_.size() - 1);
+  }
+
+  static std::size_t leb(std::size_t n, unsigned char* out) noexcept {
+    std::size_t len = 0;
+    for (;; n >>= 7) {
+      out[len++] = static_cast<unsigned char>((n & 0x7F) | (n >= 0x80 ? 0x80 : 0));
+      if (n < 0x80) return len;
+    }
+  }
+  static std::size_t read_leb(const unsigned char*& p) noexcept {
+    std::size_t n = 0;
+    int shift = 0;
+    while (*p & 0x80) {
+      n |= static_cast<std::size_t>(*p++ & 0x7F) << shift;
+      shift += 7;
+    }
+    n |= static_cast<std::size_t>(*p++) << shift;
+    return n;
   }
 
   std::vector<std::unique_ptr<char[]>> chunks_;
@@ -180,6 +215,26 @@ class memory_table {
   [[nodiscard]] std::string_view id_of(std::uint32_t idx) const noexcept {
     return ids_.get(entry(idx).id_ref);
   }
+  // The per-field digests of the state at `idx`.
+  [[nodiscard]] std::string_view fields_of(std::uint32_t idx) const noexcept {
+    const memory_entry& e = entry(idx);
+    const std::uint8_t code = memory_fields_code(e);
+    return code == 0 ? std::string_view() : ids_.extra(e.id_ref, code);
+  }
+
+  // Gives the entry `e`, about to replace the one at `idx`, its id bytes: the current ones when
+  // its per-field digests `fields` are the same, or else a fresh copy of the id with `fields`
+  // after it (the current bytes stay until `release_record`). Only a fresh copy may throw.
+  void place_record(std::uint32_t idx, memory_entry& e, std::string_view fields) {
+    if (fields == fields_of(idx) && memory_fields_code(e) == memory_fields_code(entry(idx))) {
+      e.id_ref = entry(idx).id_ref;
+    } else {
+      e.id_ref = ids_.append(id_of(idx), fields);
+    }
+  }
+
+  // Returns the id bytes an entry `e` held to the free pool (see place_record).
+  void release_record(const memory_entry& e) noexcept { ids_.release(e.id_ref, memory_fields_code(e)); }
 
   // The entry number holding `id` (whose hash is `h`), or memory_none.
   [[nodiscard]] std::uint32_t find(std::string_view id, std::uint64_t h) const noexcept {
@@ -241,8 +296,9 @@ class memory_table {
 
   // Adds a new entry for `id` (absent, hash `h`) after `reserve`. Only the id bytes may throw,
   // and then nothing was linked.
-  std::uint32_t insert_new(std::string_view id, std::uint64_t h, memory_entry e) {
-    e.id_ref = ids_.append(id);
+  std::uint32_t insert_new(std::string_view id, std::uint64_t h, memory_entry e,
+                           std::string_view fields = {}) {
+    e.id_ref = ids_.append(id, fields);
     std::uint32_t idx;
     if (free_head_ != memory_none) {
       idx = free_head_;
@@ -281,7 +337,7 @@ class memory_table {
 
   // Returns an unlinked entry and its id bytes to the free pools.
   void free_entry(std::uint32_t idx) noexcept {
-    ids_.release(entry(idx).id_ref);
+    ids_.release(entry(idx).id_ref, memory_fields_code(entry(idx)));
     entry(idx).id_ref = free_head_;
     free_head_ = idx;
     ++free_count_;
@@ -313,7 +369,7 @@ class memory_table {
     try {
       memory_id_arena fresh;
       std::vector<std::uint32_t> refs(fresh_, 0);
-      each([&](std::uint32_t idx) { refs[idx] = fresh.append(id_of(idx)); });
+      each([&](std::uint32_t idx) { refs[idx] = fresh.append(id_of(idx), fields_of(idx)); });
       each([&](std::uint32_t idx) { entry(idx).id_ref = refs[idx]; });
       ids_ = std::move(fresh);
     } catch (...) {

@@ -45,9 +45,10 @@ inline constexpr memory_store_shared_t memory_store_shared{};
 /// survives the last object on its data. Implements the whole contract documented in store.hpp,
 /// versions, conditional commits and leases included.
 ///
-/// Compact: about 56 bytes per record for its state (48 for the state, 8 for its version; plus its
-/// `sealed` bytes and per-field digests in a side map, when any), plus its share of the index (4 bytes per
-/// slot, at most 70% full) and one length byte before the id's own bytes (ids under 128 bytes).
+/// Compact: about 56 bytes per record for its state (48 for the state, 8 for its version), plus
+/// its share of the index (4 bytes per slot, at most 70% full) and one length byte before the
+/// id's own bytes (ids under 128 bytes). Per-field digests follow the id in place (4 bytes per
+/// watched path; one more byte past 30 bytes); `sealed` bytes, when any, sit in a side map.
 /// `allocated_bytes` reports the total. Per-partition limits: 2^26 - 2 records, 4 GiB of ids, 65,535
 /// fingerprints (a larger fingerprint id in a state is refused with `errc::invalid_argument`).
 ///
@@ -138,7 +139,7 @@ class memory_store : public detail::store_fences {
     p.table.reserve(plan.upsert_count);
     std::vector<undo_step> undo;
     undo.reserve(plan.ops.size() + plan.marks.size());
-    std::vector<std::pair<std::string, std::optional<side_bytes>>> side_undo;
+    std::vector<std::pair<std::string, std::optional<std::string>>> side_undo;
     const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
     detail::store_write_steps before_write(options_.fault_injector);
     try {
@@ -147,11 +148,11 @@ class memory_store : public detail::store_fences {
         std::string_view id = detail::store_op_id(batch, op);
         std::uint32_t idx = p.table.find(id, hashes[i]);
         before_write();
-        std::optional<side_bytes> new_side;
-        if (op.kind == detail::store_op_kind::upsert) new_side = side_of(batch.upserts[op.index].second);
+        std::optional<std::string> new_side;
+        if (op.kind == detail::store_op_kind::upsert) new_side = batch.upserts[op.index].second.sealed;
         if ((new_side && !new_side->empty()) || !p.side.empty()) {
           auto it = p.side.find(id);
-          std::optional<side_bytes> old;
+          std::optional<std::string> old;
           if (it != p.side.end()) old = it->second;
           side_undo.emplace_back(std::string(id), std::move(old));
           if (new_side && !new_side->empty()) {
@@ -165,14 +166,15 @@ class memory_store : public detail::store_fences {
           }
         }
         if (op.kind == detail::store_op_kind::upsert) {
-          detail::memory_entry e = detail::memory_encode(batch.upserts[op.index].second, 0, version);
+          const record_state& state = batch.upserts[op.index].second;
+          detail::memory_entry e = detail::memory_encode(state, 0, version);
           e.flags |= seen;
           if (idx != detail::memory_none) {
             undo.push_back({undo_kind::overwrite, idx, hashes[i], p.table.entry(idx)});
-            e.id_ref = p.table.entry(idx).id_ref;
+            p.table.place_record(idx, e, state.fields);
             p.table.entry(idx) = e;
           } else {
-            idx = p.table.insert_new(id, hashes[i], e);
+            idx = p.table.insert_new(id, hashes[i], e, state.fields);
             undo.push_back({undo_kind::inserted, idx, hashes[i], {}});
           }
         } else if (idx != detail::memory_none) {
@@ -200,6 +202,8 @@ class memory_store : public detail::store_fences {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
         switch (it->kind) {
           case undo_kind::overwrite:
+            if (p.table.entry(it->idx).id_ref != it->old.id_ref)
+              p.table.release_record(p.table.entry(it->idx));
             p.table.entry(it->idx) = it->old;
             break;
           case undo_kind::inserted:
@@ -214,7 +218,11 @@ class memory_store : public detail::store_fences {
       throw;
     }
     for (const undo_step& u : undo) {
-      if (u.kind == undo_kind::erased) p.table.free_entry(u.idx);
+      if (u.kind == undo_kind::erased) {
+        p.table.free_entry(u.idx);
+      } else if (u.kind == undo_kind::overwrite && p.table.entry(u.idx).id_ref != u.old.id_ref) {
+        p.table.release_record(u.old);
+      }
     }
     if (move_offset) p.offset.swap(next_offset);
     if (batch.complete_rescan) {
@@ -282,9 +290,10 @@ class memory_store : public detail::store_fences {
     std::shared_lock<std::shared_mutex> lock(p->mutex);
     p->table.each([&](std::uint32_t idx) {
       record_state state = detail::memory_decode(p->table.entry(idx));
+      state.fields = p->table.fields_of(idx);
       if (!p->side.empty()) {
         auto it = p->side.find(p->table.id_of(idx));
-        if (it != p->side.end()) it->second.apply(state);
+        if (it != p->side.end()) state.sealed = it->second;
       }
       f(p->table.id_of(idx), static_cast<const record_state&>(state));
     });
@@ -428,16 +437,14 @@ class memory_store : public detail::store_fences {
     return held;
   }
 
-  /// Bytes this store's data holds for record states (index, state blocks, id chunks, and the
-  /// side map of sealed bytes and per-field digests), all partitions.
+  /// Bytes this store's data holds for record states (index, state blocks, id chunks with the
+  /// per-field digests, and the side map of sealed bytes), all partitions.
   [[nodiscard]] std::size_t allocated_bytes() const {
     std::size_t n = 0;
     for (const part* p : all()) {
       std::shared_lock<std::shared_mutex> lock(p->mutex);
       n += p->table.allocated_bytes();
-      for (const auto& kv : p->side)
-        n += side_entry_bytes + heap_bytes(kv.first) + heap_bytes(kv.second.sealed) +
-             heap_bytes(kv.second.fields);
+      for (const auto& kv : p->side) n += side_entry_bytes + heap_bytes(kv.first) + heap_bytes(kv.second);
     }
     return n;
   }
@@ -453,22 +460,10 @@ class memory_store : public detail::store_fences {
     detail::memory_entry old;
   };
 
-  // What a state keeps beside its table entry, when any: its `sealed` bytes and its per-field
-  // digests.
-  struct side_bytes {
-    std::string sealed;
-    std::string fields;
-    [[nodiscard]] bool empty() const noexcept { return sealed.empty() && fields.empty(); }
-    void apply(record_state& s) const {
-      s.sealed = sealed;
-      s.fields = fields;
-    }
-  };
-  static side_bytes side_of(const record_state& s) { return side_bytes{s.sealed, s.fields}; }
   // What one side map entry takes besides its strings' heap bytes: the tree node (three links
   // and a colour word) and the key and value.
   static constexpr std::size_t side_entry_bytes =
-      4 * sizeof(void*) + sizeof(std::pair<const std::string, side_bytes>);
+      4 * sizeof(void*) + sizeof(std::pair<const std::string, std::string>);
   // The heap bytes a string holds beyond its own object (none while it fits in it).
   static std::size_t heap_bytes(const std::string& s) noexcept {
     return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
@@ -485,7 +480,7 @@ class memory_store : public detail::store_fences {
     mutable std::mutex fingerprint_mutex;
     std::vector<std::string> fingerprints;
     std::unordered_map<std::string, std::uint32_t> fingerprint_ids;
-    std::map<std::string, side_bytes, std::less<>> side;  // id -> its side bytes, when not empty
+    std::map<std::string, std::string, std::less<>> side;  // id -> its `sealed` bytes, when not empty
   };
 
   // Everything objects opened on one store's data share.
@@ -508,13 +503,14 @@ class memory_store : public detail::store_fences {
       if (idx == detail::memory_none) return;
       const detail::memory_entry& e = p.table.entry(idx);
       states[i] = detail::memory_decode(e);
+      if (detail::memory_fields_code(e) != 0) states[i]->fields = p.table.fields_of(idx);
       if (versions != nullptr) (*versions)[i] = e.version;
     });
     if (!p.side.empty()) {
       for (std::size_t i = 0; i < ids.size(); ++i) {
         if (!states[i]) continue;
         auto it = p.side.find(ids[i]);
-        if (it != p.side.end()) it->second.apply(*states[i]);
+        if (it != p.side.end()) states[i]->sealed = it->second;
       }
     }
   }
