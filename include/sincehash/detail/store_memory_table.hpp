@@ -222,15 +222,28 @@ class memory_table {
     return code == 0 ? std::string_view() : ids_.extra(e.id_ref, code);
   }
 
-  // Gives the entry `e`, about to replace the one at `idx`, its id bytes: the current ones when
-  // its per-field digests `fields` are the same, or else a fresh copy of the id with `fields`
-  // after it (the current bytes stay until `release_record`). Only a fresh copy may throw.
-  void place_record(std::uint32_t idx, memory_entry& e, std::string_view fields) {
-    if (fields == fields_of(idx) && memory_fields_code(e) == memory_fields_code(entry(idx))) {
-      e.id_ref = entry(idx).id_ref;
-    } else {
+  // Gives the entry `e`, about to replace the one at `idx`, its id bytes. Per-field digests
+  // `fields` of the current length are written over the current ones, which go to `*before`
+  // first (true is returned); digests of another length get a fresh copy of the id with them
+  // after it, the current bytes staying until `release_record`. Only a fresh copy may throw.
+  bool place_record(std::uint32_t idx, memory_entry& e, std::string_view fields, std::string* before) {
+    const memory_entry& now = entry(idx);
+    if (memory_fields_code(e) != memory_fields_code(now) || fields.size() != fields_of(idx).size()) {
       e.id_ref = ids_.append(id_of(idx), fields);
+      return false;
     }
+    e.id_ref = now.id_ref;
+    const std::string_view current = fields_of(idx);
+    if (current == fields) return false;
+    before->assign(current.data(), current.size());
+    std::memcpy(const_cast<char*>(current.data()), fields.data(), fields.size());
+    return true;
+  }
+
+  // Writes back the per-field digests `place_record` wrote over (same length).
+  void restore_fields(std::uint32_t idx, std::string_view before) noexcept {
+    const std::string_view current = fields_of(idx);
+    std::memcpy(const_cast<char*>(current.data()), before.data(), before.size());
   }
 
   // Returns the id bytes an entry `e` held to the free pool (see place_record).

@@ -140,6 +140,7 @@ class memory_store : public detail::store_fences {
     std::vector<undo_step> undo;
     undo.reserve(plan.ops.size() + plan.marks.size());
     std::vector<std::pair<std::string, std::optional<std::string>>> side_undo;
+    std::vector<std::string> fields_before;  // digests written over in place, for undo_step::before
     const std::uint8_t seen = p.rescan_active ? detail::memory_seen : 0;
     detail::store_write_steps before_write(options_.fault_injector);
     try {
@@ -171,7 +172,11 @@ class memory_store : public detail::store_fences {
           e.flags |= seen;
           if (idx != detail::memory_none) {
             undo.push_back({undo_kind::overwrite, idx, hashes[i], p.table.entry(idx)});
-            p.table.place_record(idx, e, state.fields);
+            std::string before;
+            if (p.table.place_record(idx, e, state.fields, &before)) {
+              undo.back().before = static_cast<std::uint32_t>(fields_before.size());
+              fields_before.push_back(std::move(before));
+            }
             p.table.entry(idx) = e;
           } else {
             idx = p.table.insert_new(id, hashes[i], e, state.fields);
@@ -202,8 +207,11 @@ class memory_store : public detail::store_fences {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
         switch (it->kind) {
           case undo_kind::overwrite:
-            if (p.table.entry(it->idx).id_ref != it->old.id_ref)
+            if (it->before != detail::memory_none) {
+              p.table.restore_fields(it->idx, fields_before[it->before]);
+            } else if (p.table.entry(it->idx).id_ref != it->old.id_ref) {
               p.table.release_record(p.table.entry(it->idx));
+            }
             p.table.entry(it->idx) = it->old;
             break;
           case undo_kind::inserted:
@@ -458,6 +466,7 @@ class memory_store : public detail::store_fences {
     std::uint32_t idx;
     std::uint64_t hash;
     detail::memory_entry old;
+    std::uint32_t before = detail::memory_none;  // index of the digests written over in place
   };
 
   // What one side map entry takes besides its strings' heap bytes: the tree node (three links
