@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <csignal>
 #include <fstream>
@@ -527,4 +529,67 @@ TEST_CASE("a mapped file truncated while it is read is an error, not a bus error
     CHECK(std::string(e.what()).find("truncated") != std::string::npos);
   }
   ::close(fd);
+}
+
+TEST_CASE("white space around a line's record does not count against the record limit, however it arrives") {
+  // Each record is exactly at the 17-byte limit, indented and padded more on every line: read
+  // whole from a file or in pieces from a pipe, every line is accepted alike.
+  std::string input;
+  std::vector<std::string> expect;
+  for (int i = 0; i < 40; ++i) {
+    const std::string record = "{\"id\":" + std::to_string(1000000000 + i) + "}";
+    REQUIRE(record.size() == 17);
+    input += std::string(static_cast<std::size_t>(50 * i), ' ') + record +
+             std::string(static_cast<std::size_t>(30 * i), '\t') + "\r\n";
+    expect.push_back(record);
+  }
+  const read_all_result r = read_all(input, 1000, 17);
+  REQUIRE(r.records.size() == expect.size());
+  for (std::size_t i = 0; i < expect.size(); ++i) {
+    CHECK(r.records[i].bytes == expect[i]);
+    CHECK(r.records[i].position == i + 1);
+  }
+  // Through a pipe fed 7 bytes at a time, each piece once the reader took the last: every line
+  // is read while incomplete, its blanks first.
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::atomic<bool> done{false};
+  std::thread writer([&input, &done, fd = fds[1]] {
+    for (std::size_t at = 0; at < input.size() && !done.load();) {
+      const ssize_t w = ::write(fd, input.data() + at, std::min<std::size_t>(7, input.size() - at));
+      if (w <= 0) break;
+      at += static_cast<std::size_t>(w);
+      int queued = 1;
+      while (!done.load() && ::ioctl(fd, FIONREAD, &queued) == 0 && queued > 0) std::this_thread::yield();
+    }
+    ::close(fd);
+  });
+  std::vector<std::string> trickled;
+  try {
+    sincehash::record_reader reader(fds[0], 1000, 17);
+    std::vector<sincehash::input_record> batch;
+    while (reader.next_batch(batch)) {
+      for (const auto& rec : batch) trickled.emplace_back(rec.bytes);
+    }
+  } catch (const sincehash::error& e) {
+    FAIL_CHECK("read in pieces: " << e.what());
+  }
+  done.store(true);
+  ::close(fds[0]);
+  writer.join();
+  CHECK(trickled == expect);
+  // A record one byte over is refused, with its indentation or without.
+  CHECK(error_offset("{\"id\":1}\n   {\"id\":10000000000}\n", 1000, 17) == 9);
+  // White space is bounded too (the limit plus as much again, at least 4 KiB), so that a line of
+  // blanks cannot grow the buffer without end; past it the line is refused alike.
+  const std::string blanks = "{\"id\":1}\n" + std::string(5000, ' ') + "{\"id\":2}\n";
+  CHECK(error_offset(blanks, 1000, 17) == 9);
+  CHECK(read_all("{\"id\":1}\n" + std::string(4000, ' ') + "{\"id\":2}\n", 1000, 17).records.size() == 2);
+  try {
+    (void)read_all(blanks, 1000, 17);
+    FAIL("a line of 5,000 blanks was read");
+  } catch (const sincehash::error& e) {
+    CHECK(std::string(e.what()).find("line 2 is longer than 4113 bytes with its white space") !=
+          std::string::npos);
+  }
 }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -614,17 +615,27 @@ class record_reader {
     for (;;) {
       const std::size_t line_start = pos_;
       std::size_t nl = buf_.find('\n', pos_);
+      // While a line is incomplete, the part of it already read is measured as a complete line
+      // would be: without the white space around it, and with it against the looser bound; so a
+      // line is refused alike however its bytes arrive.
       while (nl == std::string::npos) {
 #ifdef SINCEHASH_INPUT_FD
         if (may_pause && fd_ >= 0 && !input_ready()) return false;
 #endif
         const std::size_t searched = buf_.size();  // no newline before here: search only what is new
-        if (buf_.size() - pos_ > max_record_) {
-          throw error(errc::parse_error,
-                      "line " + std::to_string(line_ + 1) + " is longer than " + std::to_string(max_record_) +
-                          " bytes",
-                      base_ + line_start);
+        std::size_t first = pos_;
+        while (first < searched && space(buf_[first])) ++first;
+        if (first < searched) {
+          std::size_t last = searched;
+          while (space(buf_[last - 1])) --last;
+          if (last - first > max_record_) {
+            throw error(errc::parse_error,
+                        "line " + std::to_string(line_ + 1) + " is longer than " +
+                            std::to_string(max_record_) + " bytes",
+                        base_ + line_start);
+          }
         }
+        if (searched - pos_ > max_line_with_space()) throw_line_space(line_ + 1, line_start);
         if (!fill()) break;
         nl = buf_.find('\n', searched);
       }
@@ -642,12 +653,27 @@ class record_reader {
             "line " + std::to_string(line_) + " is longer than " + std::to_string(max_record_) + " bytes",
             base_ + line_start);
       }
+      if (end - line_start > max_line_with_space()) throw_line_space(line_, line_start);
       if (first == last) continue;  // blank lines are not records, but they count as lines
       rec.offset = first;
       rec.length = last - first;
       rec.position = line_;
       return true;
     }
+  }
+
+  // How long a line may be with the white space around its record: the record's limit, plus as
+  // much again (at least 4 KiB) for indentation and padding. Past it the line is refused, so that
+  // white space alone cannot make the buffer grow without end.
+  [[nodiscard]] std::size_t max_line_with_space() const noexcept {
+    const std::size_t room = std::max<std::size_t>(max_record_, 4096);
+    return max_record_ > std::numeric_limits<std::size_t>::max() - room ? max_record_ : max_record_ + room;
+  }
+  [[noreturn]] void throw_line_space(std::size_t line, std::size_t line_start) const {
+    throw error(errc::parse_error,
+                "line " + std::to_string(line) + " is longer than " + std::to_string(max_line_with_space()) +
+                    " bytes with its white space (records may be " + std::to_string(max_record_) + " bytes)",
+                base_ + line_start);
   }
 
   bool next_single(span& rec) {
