@@ -68,7 +68,7 @@ class StoreError(RuntimeError):
 class BusyError(RuntimeError):
     """Another run (Detector, process or worker) holds the partition's lease."""
 
-Records = Union[bytes, bytearray, str, Iterable[Union[Mapping[str, Any], str, bytes]]]
+Records = Union[bytes, bytearray, memoryview, str, Iterable[Union[Mapping[str, Any], str, bytes]]]
 Now = Union[None, str, datetime.datetime]
 
 class Batch:
@@ -82,6 +82,8 @@ class Batch:
     def summary(self) -> Summary: ...
     @property
     def committed(self) -> bool: ...
+    def ndjson(self) -> bytes:
+        """The events as the command-line tool writes them, one JSON object per line (UTF-8)."""
     def __len__(self) -> int: ...
 
 class Detector:

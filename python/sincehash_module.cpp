@@ -5,23 +5,21 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <sincehash/config.hpp>
 #include <sincehash/detector.hpp>
+#include <sincehash/event_json.hpp>
 #include <sincehash/input.hpp>
 #include <sincehash/open_store.hpp>
 #include <sincehash/partition_lease.hpp>
 #include <sincehash/since.hpp>
 #include <sincehash/version.hpp>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,7 +27,6 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -48,19 +45,22 @@ namespace {
 // The module's exception types, created at import.
 py::object config_error_type, store_error_type, busy_error_type;
 
-// Records held for a batch: their bytes in one arena (followed by padding a fast reader may
-// read), each with its 1-based position. The batch's events and pending commit point into it.
+// Records held for a batch, and what their bytes are views into: the bytes or str object they
+// came in (kept, unchanged, while the batch lives; released with the GIL held, as batches are
+// Python objects), or an arena of copies followed by padding a fast reader may read.
 struct owned_input {
+  py::object text;
   std::string arena;
   std::vector<input_record> records;
 
-  // Adds the record `bytes` at `position`; `finish` makes the views once every record is in.
+  // Adds a copy of the record `bytes` at `position`; `finish` makes the views once every record is in.
   void add(std::string_view bytes, std::size_t position) {
     spans_.push_back({arena.size(), bytes.size(), position});
     arena.append(bytes.data(), bytes.size());
     arena.push_back('\n');
   }
   void finish() {
+    if (spans_.empty()) return;
     constexpr std::size_t padding = 64;
     arena.append(padding, ' ');
     records.reserve(spans_.size());
@@ -77,46 +77,49 @@ struct owned_input {
   std::vector<span> spans_;
 };
 
-// Frames `text` as the tool frames its input (one JSON array, a page with "results" or
+// Frames `text` in place as the tool frames its input (one JSON array, a page with "results" or
 // "records", or NDJSON; a byte order mark skipped). A cut-off array or page is a ValueError.
 void frame_text(std::string_view text, owned_input& out) {
-  if (text.empty()) return;
-  // The reader takes a descriptor of a file in memory: it maps it rather than copying it in pieces.
-  const int fd = ::memfd_create("sincehash-records", MFD_CLOEXEC);
-  if (fd < 0)
-    throw std::system_error(errno, std::generic_category(), "sincehash: holding the records in memory");
-  std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* f) {
-    ::close(*f);
-    delete f;
-  });
-  for (std::size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      throw std::system_error(errno, std::generic_category(), "sincehash: holding the records in memory");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::lseek(fd, 0, SEEK_SET) != 0)
-    throw std::system_error(errno, std::generic_category(), "sincehash: holding the records in memory");
-  record_reader reader(fd, 10000, std::size_t{64} << 20, std::size_t{8} << 20);
+  constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+  record_reader reader(text, unbounded, std::size_t{64} << 20, unbounded);
   std::vector<input_record> batch;
   try {
-    while (reader.next_batch(batch))
-      for (const auto& r : batch) out.add(r.bytes, r.position);
+    while (reader.next_batch(batch)) out.records.insert(out.records.end(), batch.begin(), batch.end());
   } catch (const error& e) {
     throw py::value_error("reading the records: " + e.info().describe());
   }
 }
 
-// The records of `records` (bytes or str in any input shape the tool reads, or an iterable of
-// dicts, str or bytes, one record each) into an owned input. Needs the GIL.
+// The bytes of `records` when it is immutable text the records can be views into: a bytes
+// object, or a contiguous memoryview of one (a slice, say); else nullopt.
+std::optional<std::string_view> immutable_bytes(const py::handle& records) {
+  if (PyBytes_Check(records.ptr()))
+    return std::string_view(PyBytes_AS_STRING(records.ptr()),
+                            static_cast<std::size_t>(PyBytes_GET_SIZE(records.ptr())));
+  if (PyMemoryView_Check(records.ptr())) {
+    const Py_buffer* view = PyMemoryView_GET_BUFFER(records.ptr());
+    if (view->obj != nullptr && PyBytes_Check(view->obj) && view->readonly && view->itemsize == 1 &&
+        PyBuffer_IsContiguous(view, 'C'))
+      return std::string_view(static_cast<const char*>(view->buf), static_cast<std::size_t>(view->len));
+  }
+  return std::nullopt;
+}
+
+// The records of `records` (bytes, a memoryview of bytes, or str in any input shape the tool
+// reads, any other buffer copied first; or an iterable of dicts, str or bytes, one record each)
+// into an owned input. Needs the GIL.
 std::shared_ptr<owned_input> take_records(const py::handle& records) {
   auto in = std::make_shared<owned_input>();
-  if (py::isinstance<py::bytes>(records) || py::isinstance<py::bytearray>(records)) {
-    const py::bytes copy = py::module_::import("builtins").attr("bytes")(records);
-    frame_text(py::cast<std::string_view>(copy), *in);
+  if (const auto bytes = immutable_bytes(records)) {
+    in->text = py::reinterpret_borrow<py::object>(records);
+    frame_text(*bytes, *in);
   } else if (py::isinstance<py::str>(records)) {
-    frame_text(py::cast<std::string_view>(records), *in);
+    in->text = py::reinterpret_borrow<py::object>(records);
+    frame_text(py::cast<std::string_view>(records), *in);  // the UTF-8 the str object keeps
+  } else if (PyObject_CheckBuffer(records.ptr())) {
+    // A bytearray, a writable memoryview, a mapped file: copied, as it may change later.
+    in->text = py::module_::import("builtins").attr("bytes")(records);
+    frame_text(*immutable_bytes(in->text), *in);
   } else {
     py::object dumps = py::module_::import("json").attr("dumps");
     std::size_t position = 0;
@@ -134,8 +137,8 @@ std::shared_ptr<owned_input> take_records(const py::handle& records) {
                              py::cast<std::string>(py::type::of(item).attr("__name__")));
       }
     }
+    in->finish();
   }
-  in->finish();
   return in;
 }
 
@@ -274,11 +277,51 @@ py::dict summary_dict(const sincehash_cli::run_progress& p, const std::optional<
 struct batch {
   std::shared_ptr<owned_input> input;
   batch_result result;
+  std::vector<event> later;  // found by the commit (another writer changed records meanwhile)
   std::optional<offset_value> before;
   bool rescan = false;
   bool committed = false;
   const void* owner = nullptr;
-  py::list events, rejects;
+  py::list rejects;
+
+  // The events as dicts, made on first use.
+  const py::list& events() {
+    if (!events_) {
+      py::list list;
+      for (const auto& e : result.events) list.append(event_dict(e));
+      for (const auto& e : later) list.append(event_dict(e));
+      events_ = std::move(list);
+    }
+    return *events_;
+  }
+
+  // Adds events found by the commit; returns them as dicts.
+  py::list add_later(const std::vector<event>& found) {
+    py::list more;
+    for (const auto& e : found) {
+      later.push_back(e);
+      more.append(event_dict(e));
+    }
+    if (events_)
+      for (const auto& d : more) events_->append(d);
+    return more;
+  }
+
+  // The events as the command-line tool writes them: one JSON object per line.
+  py::bytes ndjson() const {
+    std::string out;
+    {
+      py::gil_scoped_release nogil;
+      std::size_t size = 0;
+      for (const auto& e : result.events) size += e.record.size() + e.id.size() + e.updated.size() + 160;
+      out.reserve(size);
+      for (const auto& e : result.events) append_event_json(out, e);
+      for (const auto& e : later) append_event_json(out, e);
+    }
+    return py::bytes(out);
+  }
+
+  [[nodiscard]] std::size_t size() const { return result.events.size() + later.size(); }
 
   py::dict summary() const {
     sincehash_cli::run_progress p;
@@ -286,6 +329,9 @@ struct batch {
     p.committed = committed ? result.stats.processed : 0;
     return summary_dict(p, before, result.pending.offset_after);
   }
+
+ private:
+  std::optional<py::list> events_;
 };
 
 // The partitions Detectors of this process hold. The lease names a process, not a Detector: a
@@ -471,7 +517,6 @@ class py_detector {
       b->before = d.offset();
       d.read_and_classify(*b, rescan);
     }
-    for (const auto& e : b->result.events) b->events.append(event_dict(e));
     for (const auto& r : b->result.rejected) b->rejects.append(reject_dict(r));
     return b;
   }
@@ -483,12 +528,7 @@ class py_detector {
     // are added to the batch and handed to `deliver`, which must return once they were delivered.
     const std::function<void(const std::vector<event>&)> on_extra = [&](const std::vector<event>& extra) {
       py::gil_scoped_acquire gil;
-      py::list more;
-      for (const auto& e : extra) {
-        py::dict d = event_dict(e);
-        b.events.append(d);
-        more.append(d);
-      }
+      py::list more = b.add_later(extra);
       if (deliver.is_none())
         throw error(errc::conflict,
                     "records changed under the commit (another writer); their new events are in "
@@ -615,7 +655,7 @@ PYBIND11_MODULE(sincehash, m) {
   py::class_<batch, std::shared_ptr<batch>>(m, "Batch",
                                             "What process() and rescan() return: deliver .events, then "
                                             "pass the batch to Detector.commit().")
-      .def_readonly(
+      .def_property_readonly(
           "events", &batch::events,
           "The events to deliver, in input order: dicts with type ('created', 'updated' or "
           "'deleted'), id, updated (as the source wrote them), event_id (32 hex digits, the same "
@@ -629,7 +669,11 @@ PYBIND11_MODULE(sincehash, m) {
                              "The counts, with the command-line tool's keys: processed, committed, created, "
                              "updated, deleted, unchanged, stale, invalid, since_before, since_after.")
       .def_readonly("committed", &batch::committed, "True once Detector.commit() applied it.")
-      .def("__len__", [](const batch& b) { return py::len(b.events); });
+      .def("ndjson", &batch::ndjson,
+           "The events as the command-line tool writes them, one JSON object per line (type, id,\n"
+           "updated, event_id, the record as its original JSON text, and changed where reported),\n"
+           "as UTF-8 bytes: ready to send on without making a dict per event.")
+      .def("__len__", &batch::size);
 
   py::class_<py_detector>(m, "Detector",
                           "Classifies polled records of one partition (instance/resource) of a state.\n\n"
@@ -654,9 +698,10 @@ PYBIND11_MODULE(sincehash, m) {
       .def(
           "process", [](py_detector& d, const py::object& records) { return d.process(records, false); },
           py::arg("records"),
-          "Classifies polled records: bytes or str (NDJSON, a JSON array, or a page with 'results' or\n"
-          "'records'), or a list of dicts, str or bytes. Writes nothing: deliver the batch's events,\n"
-          "then commit(batch).")
+          "Classifies polled records: bytes, a memoryview or str (NDJSON, a JSON array, or a page\n"
+          "with 'results' or 'records'), or a list of dicts, str or bytes. Bytes (or a slice of them\n"
+          "through a memoryview) are read in place, without a copy. Writes nothing: deliver the\n"
+          "batch's events, then commit(batch).")
       .def("commit", &py_detector::commit, py::arg("batch"), py::arg("deliver") = py::none(),
            "Writes the batch's state and offset in one atomic operation; call it only after its\n"
            "events were delivered. Should another writer have changed records meanwhile, they are\n"

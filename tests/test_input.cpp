@@ -6,7 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <future>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -92,6 +94,33 @@ read_all_result read_through_pipe(const std::string& input, std::size_t batch, s
   return out;
 }
 
+// Reads `input` from memory: the records are views into it, each with what follows it as padding.
+read_all_result read_in_memory(const std::string& input, std::size_t batch, std::size_t limit,
+                               std::size_t batch_bytes) {
+  // A copy in storage of its own, so that a sanitizer sees a read past its end.
+  const std::unique_ptr<char[]> text(new char[input.size()]);
+  std::memcpy(text.get(), input.data(), input.size());
+  const char* const end = text.get() + input.size();
+  sincehash::record_reader reader(std::string_view(text.get(), input.size()), batch, limit, batch_bytes);
+  read_all_result out;
+  std::vector<sincehash::input_record> b;
+  while (reader.next_batch(b)) {
+    out.batch_sizes.push_back(b.size());
+    for (const auto& r : b) {
+      out.records.push_back({std::string(r.bytes), r.position});
+      REQUIRE(r.bytes.data() >= text.get());
+      REQUIRE(r.bytes.data() + r.bytes.size() <= end);
+      CHECK(r.padding == static_cast<std::size_t>(end - (r.bytes.data() + r.bytes.size())));
+      unsigned sum = 0;
+      for (std::size_t i = 0; i < r.padding; ++i)
+        sum += static_cast<unsigned char>(r.bytes.data()[r.bytes.size() + i]);
+      (void)sum;
+    }
+  }
+  out.shape = reader.input_shape();
+  return out;
+}
+
 // Reads `input` through a C stream, and through a pipe from its descriptor: both must hand out
 // the same records (batches may end earlier from a pipe) or fail with the same error.
 read_all_result read_all(const std::string& input, std::size_t batch = 1000, std::size_t limit = 1 << 20,
@@ -123,6 +152,13 @@ read_all_result read_all(const std::string& input, std::size_t batch = 1000, std
       CHECK(again.code() == e.code());
       CHECK(again.position() == e.position());
     }
+    try {
+      (void)read_in_memory(input, batch, limit, batch_bytes);
+      FAIL("the in-memory reader accepted what the stream reader refused: " << e.what());
+    } catch (const sincehash::error& again) {
+      CHECK(again.code() == e.code());
+      CHECK(again.position() == e.position());
+    }
     throw;
   }
   // From the descriptor of the same regular file, which is mapped: the same batches.
@@ -147,6 +183,14 @@ read_all_result read_all(const std::string& input, std::size_t batch = 1000, std
     CHECK(piped.records[i].position == out.records[i].position);
   }
   CHECK(piped.shape == out.shape);
+  const read_all_result in_memory = read_in_memory(input, batch, limit, batch_bytes);
+  CHECK(in_memory.batch_sizes == out.batch_sizes);
+  REQUIRE(in_memory.records.size() == out.records.size());
+  for (std::size_t i = 0; i < out.records.size(); ++i) {
+    CHECK(in_memory.records[i].bytes == out.records[i].bytes);
+    CHECK(in_memory.records[i].position == out.records[i].position);
+  }
+  CHECK(in_memory.shape == out.shape);
   return out;
 }
 

@@ -220,6 +220,18 @@ class record_reader {
   }
 #endif
 
+  /// Reads the records of `text` in memory, with the same limits. Records are handed out as
+  /// views into `text`, not copied: it must stay valid and unchanged while the reader and the
+  /// records it handed out are used. A record's `padding` is what follows it in `text`, so the
+  /// records in its last 64 bytes have less than the 64 bytes documented for `next_batch`.
+  explicit record_reader(std::string_view text, std::size_t max_batch = 1000,
+                         std::size_t max_record_bytes = std::size_t{64} << 20,
+                         std::size_t max_batch_bytes = std::size_t{16} << 20)
+      : record_reader(static_cast<std::FILE*>(nullptr), max_batch, max_record_bytes, max_batch_bytes) {
+    if (!text.empty()) buf_.view(text.data(), text.size());
+    eof_ = true;
+  }
+
 #ifdef SINCEHASH_INPUT_FD
   /// Reading NDJSON from a descriptor, a batch ends at a pause in the input: by default when no
   /// further line is ready at once. With a `wait`, a pause is `wait` without input, so a writer
@@ -237,15 +249,16 @@ class record_reader {
 
   /// The next batch into `out` (cleared first): each record's bytes in the reader's buffer,
   /// valid until the next `next_batch` (see `keep_previous_batch`), followed by at least 64
-  /// readable bytes (`padding`). Returns false at the end of the input with `out` empty. Throws
-  /// `sincehash::error`: io_error on a read failure; parse_error on an array or a page (an object wrapping
-  /// the records) that is cut off or followed by more data, or a record over the size limit. Its position is
-  /// a 0-based byte offset in the input (a byte order mark counted).
+  /// readable bytes (`padding`); reading text in memory, views into it. Returns false at the
+  /// end of the input with `out` empty. Throws `sincehash::error`: io_error on a read failure;
+  /// parse_error on an array or a page (an object wrapping the records) that is cut off or
+  /// followed by more data, or a record over the size limit. Its position is a 0-based byte
+  /// offset in the input (a byte order mark counted).
   bool next_batch(std::vector<input_record>& out) {
     out.clear();
     unpad();
 #ifdef SINCEHASH_INPUT_MAP
-    if (buf_.viewing()) check_mapped_size();
+    if (buf_.viewing() && fd_ >= 0) check_mapped_size();
 #endif
     compact();
 #ifdef SINCEHASH_INPUT_FD
@@ -267,7 +280,7 @@ class record_reader {
     }
 #ifdef SINCEHASH_INPUT_MAP
     // Mapped records are followed by the file's next bytes; the last ones are copied.
-    if (buf_.viewing() && !spans_.empty() &&
+    if (buf_.viewing() && fd_ >= 0 && !spans_.empty() &&
         spans_.back().offset + spans_.back().length + record_padding > buf_.size())
       leave_mapping();
 #endif

@@ -114,6 +114,8 @@ def test_every_input_shape_gives_the_same_events(state):
         [json.dumps(r) for r in records],
         [json.dumps(r).encode() for r in records],
         bytearray(json.dumps(records).encode()),
+        memoryview(b"[{}]\n" + ndjson(*(json.dumps(r) for r in records)) + b"\n[{}]")[5:-4],
+        memoryview(bytearray(ndjson(*(json.dumps(r) for r in records)))),
     ]
     ids = None
     for i, shape in enumerate(shapes):
@@ -128,6 +130,44 @@ def test_every_input_shape_gives_the_same_events(state):
             d.process(b'[{"id":"1","m":"' + T1.encode() + b'"}')
         with pytest.raises(TypeError, match=r"records\[1\]"):
             d.process([rec("1", T1), 5])
+
+
+def test_records_taken_in_place_or_copied_stay_as_given(state):
+    """Bytes are read in place; a buffer that may change (a bytearray) is copied, so changing it
+    after process() changes neither the events nor what commit() stores."""
+    text = bytearray(ndjson(rec("1", T1), rec("2", T1)))
+    page = ndjson(rec("3", T1))
+    with sincehash.Detector(poller(), state, "contacts") as d:
+        b, c = d.process(text), d.process(memoryview(page)[: len(page) - 1])
+        text[:] = b" " * len(text)
+        del page
+        assert [json.loads(e["record"])["id"] for e in b.events + c.events] == ["1", "2", "3"]
+        d.commit(b)
+        d.commit(c)
+    with sincehash.Detector(poller(), state, "contacts") as d:
+        assert kinds(sync(d, ndjson(rec("1", T1), rec("2", T1), rec("3", T1)))) == []
+
+
+def test_ndjson_is_the_events_as_the_tool_writes_them(state):
+    with sincehash.Detector(poller(reportChanges=True), state, "contacts") as d:
+        sync(d, [rec("1", T1), rec("2", T1), rec("3", T1)])
+        b = d.process(ndjson(rec("1", T2, a="A"), "{not json", rec("4", "2024-03-01 10:00"), rec("5", T3)))
+        lines = b.ndjson().decode().split("\n")
+        assert lines[-1] == "" and len(lines) - 1 == len(b) == 2
+        for line, e in zip(lines, b.events):
+            got = json.loads(line)
+            assert got.pop("record") == json.loads(e["record"])
+            assert got == {k: v for k, v in e.items() if k != "record"}
+        assert [e["changed"] for e in b.events] == [["a"], None]
+        d.commit(b)
+        b = d.rescan(ndjson(rec("1", T2, a="A"), rec("5", T3)))
+        assert [json.loads(line) for line in b.ndjson().splitlines()] == [
+            {"type": "deleted", "id": i, "updated": None, "event_id": e["event_id"],
+             "record": None} for i, e in zip(("2", "3"), b.events)]
+    with sincehash.Detector(poller(), state, "contacts", instance="other") as d:
+        b = d.process(ndjson(rec("1", T1)))
+        assert "changed" not in json.loads(b.ndjson()) and len(b) == 1
+        assert d.process(b"").ndjson() == b""
 
 
 def test_nothing_is_written_before_commit(state):
