@@ -1,7 +1,7 @@
 """Continuation (since-offsets) and event hash verification for data connectors."""
 import datetime
 import os
-from typing import Any, Callable, Iterable, Literal, Mapping, Optional, TypedDict, Union
+from typing import IO, Any, Callable, Iterable, Literal, Mapping, Optional, TypedDict, Union
 
 __version__: str
 
@@ -84,6 +84,8 @@ class Batch:
     def committed(self) -> bool: ...
     def ndjson(self) -> bytes:
         """The events as the command-line tool writes them, one JSON object per line (UTF-8)."""
+    def write_ndjson(self, file: Union[IO[bytes], IO[str]]) -> None:
+        """Writes ndjson() to file; a file with a descriptor directly, without copying the records."""
     def __len__(self) -> int: ...
 
 class Detector:

@@ -14,9 +14,11 @@
 #include <sincehash/since.hpp>
 #include <sincehash/version.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -307,18 +309,103 @@ struct batch {
     return more;
   }
 
-  // The events as the command-line tool writes them: one JSON object per line.
+  // The events as the command-line tool writes them, one JSON object per line, in pieces: each
+  // line's head (and its record, when that spans lines and is written compacted) in `heads`, then
+  // its record as the input holds it, then "}\n".
+  struct event_lines {
+    struct line {
+      std::size_t head_end;     // where the line's head ends in `heads`
+      std::string_view record;  // the record as the input holds it, if it is on one line
+    };
+    std::string heads;
+    std::vector<line> lines;
+    std::size_t size = 0;  // of all lines together
+  };
+  event_lines lines() const {
+    event_lines out;
+    out.lines.reserve(result.events.size() + later.size());
+    const auto add = [&](const event& e) {
+      append_event_head(out.heads, e);
+      std::string_view record = event_record(e);
+      if (spans_lines(record)) {
+        append_compact_json(out.heads, record);
+        record = {};
+      }
+      out.lines.push_back({out.heads.size(), record});
+      out.size += record.size() + 2;
+    };
+    for (const auto& e : result.events) add(e);
+    for (const auto& e : later) add(e);
+    out.size += out.heads.size();
+    return out;
+  }
+
+  // The events as one bytes object, the records copied once, from the input.
   py::bytes ndjson() const {
-    std::string out;
+    event_lines l;
     {
       py::gil_scoped_release nogil;
-      std::size_t size = 0;
-      for (const auto& e : result.events) size += e.record.size() + e.id.size() + e.updated.size() + 160;
-      out.reserve(size);
-      for (const auto& e : result.events) append_event_json(out, e);
-      for (const auto& e : later) append_event_json(out, e);
+      l = lines();
     }
-    return py::bytes(out);
+    auto out =
+        py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(l.size)));
+    if (!out) throw py::error_already_set();
+    char* at = PyBytes_AS_STRING(out.ptr());
+    py::gil_scoped_release nogil;
+    std::size_t head_at = 0;
+    for (const auto& line : l.lines) {
+      std::memcpy(at, l.heads.data() + head_at, line.head_end - head_at);
+      at += line.head_end - head_at;
+      head_at = line.head_end;
+      if (!line.record.empty()) std::memcpy(at, line.record.data(), line.record.size());
+      at += line.record.size();
+      *at++ = '}';
+      *at++ = '\n';
+    }
+    return out;
+  }
+
+  // Writes the events to `file`: to its descriptor, if it has one, in gathered writes from where
+  // the records lie (after flushing what the file object holds); else through file.write().
+  void write_ndjson(const py::object& file) const {
+    int fd = -1;
+    if (py::hasattr(file, "fileno")) {
+      try {
+        fd = py::cast<int>(file.attr("fileno")());
+      } catch (py::error_already_set& e) {
+        if (!e.matches(py::module_::import("io").attr("UnsupportedOperation"))) throw;
+      }
+    }
+    if (fd < 0) {
+      const py::bytes data = ndjson();
+      if (py::isinstance(file, py::module_::import("io").attr("TextIOBase")))
+        file.attr("write")(data.attr("decode")("utf-8"));
+      else
+        file.attr("write")(data);
+      return;
+    }
+    file.attr("flush")();
+    int failure = 0;
+    {
+      py::gil_scoped_release nogil;
+      const event_lines l = lines();
+      static const char tail[] = "}\n";
+      std::vector<iovec> iov;
+      iov.reserve(3 * l.lines.size());
+      std::size_t head_at = 0;
+      for (const auto& line : l.lines) {
+        iov.push_back({const_cast<char*>(l.heads.data()) + head_at, line.head_end - head_at});
+        head_at = line.head_end;
+        if (!line.record.empty()) iov.push_back({const_cast<char*>(line.record.data()), line.record.size()});
+        iov.push_back({const_cast<char*>(tail), 2});
+      }
+      if (!sincehash_cli::write_gathered(fd, iov.data(), iov.size())) failure = errno;
+    }
+    if (failure != 0) {
+      errno = failure;
+      PyErr_SetFromErrno(PyExc_OSError);
+      throw py::error_already_set();
+    }
   }
 
   [[nodiscard]] std::size_t size() const { return result.events.size() + later.size(); }
@@ -673,6 +760,10 @@ PYBIND11_MODULE(sincehash, m) {
            "The events as the command-line tool writes them, one JSON object per line (type, id,\n"
            "updated, event_id, the record as its original JSON text, and changed where reported),\n"
            "as UTF-8 bytes: ready to send on without making a dict per event.")
+      .def("write_ndjson", &batch::write_ndjson, py::arg("file"),
+           "Writes ndjson() to file (binary or text). A file with a descriptor (a file, a pipe,\n"
+           "sys.stdout) is flushed and then written directly, the records from where they lie in\n"
+           "the input, without the GIL; a failed write raises OSError.")
       .def("__len__", &batch::size);
 
   py::class_<py_detector>(m, "Detector",

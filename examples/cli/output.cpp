@@ -115,14 +115,17 @@ void sink::fail() {
   run_error("writing " + name_ + " failed (" + std::strerror(errno) +
             "); nothing of this batch was committed");
 }
-// writev until every byte is written (a pipe may take part of a call).
 void sink::write_all(int fd, iovec* iov, std::size_t count) {
+  if (!write_gathered(fd, iov, count)) fail();
+}
+
+bool write_gathered(int fd, iovec* iov, std::size_t count) {
   constexpr std::size_t most = 1024;  // IOV_MAX on Linux
   while (count > 0) {
     const ssize_t n = ::writev(fd, iov, static_cast<int>(count < most ? count : most));
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail();
+      return false;
     }
     auto left = static_cast<std::size_t>(n);
     while (count > 0 && left >= iov->iov_len) {
@@ -135,6 +138,7 @@ void sink::write_all(int fd, iovec* iov, std::size_t count) {
       iov->iov_len -= left;
     }
   }
+  return true;
 }
 
 // Everything written to `f` has reached the operating system; else an output failure (exit 1).

@@ -37,6 +37,10 @@ int report_failure(std::FILE* err);
 /// Everything written to `f` has reached the operating system; else an output failure (exit 1).
 void finish_output(std::FILE* f, const std::string& what);
 
+/// Writes the `count` pieces `iov` to `fd` in order, with as many `writev` calls as it takes (a
+/// pipe may take part of one); false with `errno` set when a write fails. Changes `iov`.
+bool write_gathered(int fd, iovec* iov, std::size_t count);
+
 /// Output that fails loudly: a failed write is a run error naming the output.
 class sink {
  public:

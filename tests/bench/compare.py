@@ -85,8 +85,7 @@ with sincehash.Detector(config, state, "contacts") as d:
                     sys.exit("%s: a line longer than 12 MiB" % path)
                 f.seek(end - len(page), 1)  # the cut-off line is read again with the next page
                 batch = d.process(memoryview(page)[:end])
-                out.write(batch.ndjson())
-                out.flush()
+                batch.write_ndjson(out)
                 d.commit(batch)
         seconds.append(time.perf_counter() - start)
 sys.stderr.write(json.dumps({"seconds": seconds}) + "\n")

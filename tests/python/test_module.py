@@ -1,6 +1,8 @@
 """What does not depend on the back end: configuration errors, arguments, the clock, the lease
 across processes, the GIL."""
 import datetime
+import errno
+import io
 import json
 import os
 import subprocess
@@ -12,7 +14,7 @@ import time
 import pytest
 
 import sincehash
-from conftest import poller, rec
+from conftest import ndjson, poller, rec
 
 T1 = "2024-03-01T10:00:00.000Z"
 
@@ -123,3 +125,46 @@ def test_the_gil_is_released_while_a_batch_is_processed(sqlite_state):
     assert len(b.events) == 200000
     # The other thread kept running while the batch was read and classified.
     assert ended - started > 0.05 and len(during) > 10
+
+
+def test_write_ndjson_to_a_descriptor_or_a_file_object_writes_what_ndjson_gives(sqlite_state, tmp_path):
+    # One record spans lines (written compacted), one has a multi-byte character.
+    records = ('[{"id": "1", "m": "%s",\n "a": "\u00e9"}, %s]' % (T1, rec("2", T1))).encode()
+    with sincehash.Detector(poller(), sqlite_state, "contacts") as d:
+        b = d.process(records)
+        text = b.ndjson()
+        assert len(text.splitlines()) == len(b) == 2 and "\u00e9" in text.decode()
+        path = tmp_path / "events.ndjson"
+        with open(path, "wb") as f:  # what the file object holds is written first
+            f.write(b"before\n")
+            b.write_ndjson(f)
+            f.write(b"after\n")
+        assert path.read_bytes() == b"before\n" + text + b"after\n"
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("before\n")
+            b.write_ndjson(f)
+        assert path.read_bytes() == b"before\n" + text
+        binary, textual = io.BytesIO(), io.StringIO()
+        b.write_ndjson(binary)
+        b.write_ndjson(textual)
+        assert binary.getvalue() == text and textual.getvalue() == text.decode()
+
+
+def test_write_ndjson_failures_raise_and_the_batch_stays_uncommitted(sqlite_state):
+    with sincehash.Detector(poller(), sqlite_state, "contacts") as d:
+        b = d.process(ndjson(rec("1", T1)))
+        with open("/dev/full", "wb") as full:
+            with pytest.raises(OSError) as failed:
+                b.write_ndjson(full)
+            assert failed.value.errno == errno.ENOSPC
+        read, write = os.pipe()
+        os.close(read)
+        with os.fdopen(write, "wb") as broken:
+            with pytest.raises(BrokenPipeError):
+                b.write_ndjson(broken)
+        with pytest.raises(ValueError):
+            closed = io.BytesIO()
+            closed.close()
+            b.write_ndjson(closed)
+        assert not b.committed and d.since() is None
+        assert [e["id"] for e in d.process(ndjson(rec("1", T1))).events] == ["1"]
