@@ -10,8 +10,14 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+try:
+    from pybind11.setup_helpers import Pybind11Extension, build_ext
+except ImportError:
+    sys.exit(f"sincehash: {sys.executable} cannot import pybind11. On Debian: apt-get install "
+             "python3-pybind11 python3-venv, and make the virtual environment with Debian's Python "
+             "(/usr/bin/python3 -m venv --system-site-packages venv)")
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
