@@ -1,9 +1,10 @@
-// libFuzzer target for the input framer (input.hpp): the same bytes read three ways — from a C
-// stream, from a regular file (mapped), and from a pipe fed in pieces that the reader sees one at
-// a time — must give the same records, or the same error after a common prefix of them. Every
-// record is a slice of the input, the records follow each other in the input, positions
-// increase, a batch never exceeds its limit, and the padding promised after each record is there
-// (read under AddressSanitizer). The first two bytes choose the limits, whether the pipe is
+// libFuzzer target for the input framer (input.hpp): the same bytes read four ways — from a C
+// stream, from a regular file (mapped), from a pipe fed in pieces that the reader sees one at a
+// time, and in memory — must give the same records, or the same error after a common prefix of
+// them. Every record is a slice of the input, the records follow each other in the input,
+// positions increase, a batch never exceeds its limit, and the padding promised after each
+// record is there (read under AddressSanitizer); read in memory, each record is a view into the
+// text and its padding is what follows it there. The first two bytes choose the limits, whether the pipe is
 // read, and the piece sizes.
 // Run: ./fuzz_input -max_total_time=60 ../../tests/fuzz/corpus/input
 #include <sincehash/input.hpp>
@@ -16,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,8 +37,10 @@ struct outcome {
   std::optional<std::pair<sincehash::errc, std::size_t>> failure;
 };
 
-// Reads every batch, checking what holds for any one way of reading.
-outcome read_all(sincehash::record_reader& reader, std::string_view input, std::size_t max_batch) {
+// Reads every batch, checking what holds for any one way of reading; `text`, when given, is what
+// the reader reads in memory.
+outcome read_all(sincehash::record_reader& reader, std::string_view input, std::size_t max_batch,
+                 std::optional<std::string_view> text = std::nullopt) {
   outcome out;
   std::vector<sincehash::input_record> batch;
   std::size_t next_search = 0;
@@ -50,9 +55,16 @@ outcome read_all(sincehash::record_reader& reader, std::string_view input, std::
         const std::size_t at = input.find(r.bytes, next_search);
         require(at != std::string_view::npos);
         next_search = at + r.bytes.size();
-        require(r.padding >= 64);
-        volatile char past = r.bytes.data()[r.bytes.size() + r.padding - 1];  // readable
-        (void)past;
+        if (text) {
+          require(r.bytes.data() >= text->data());
+          require(r.bytes.data() + r.bytes.size() + r.padding == text->data() + text->size());
+        } else {
+          require(r.padding >= 64);
+        }
+        if (r.padding > 0) {
+          volatile char past = r.bytes.data()[r.bytes.size() + r.padding - 1];  // readable
+          (void)past;
+        }
         out.records.emplace_back(std::string(r.bytes), r.position);
       }
     }
@@ -119,6 +131,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ::close(fd);
   }
 
+  // In memory: records handed out as views into the text (its own allocation, so that a read past
+  // its end is seen).
+  outcome in_memory;
+  {
+    const std::unique_ptr<char[]> text(new char[input.size() + 1]);
+    std::memcpy(text.get(), input.data(), input.size());
+    const std::string_view view(text.get(), input.size());
+    sincehash::record_reader reader(view, max_batch, max_record, max_batch_bytes);
+    in_memory = read_all(reader, input, max_batch, view);
+  }
+
   // A pipe fed `piece` bytes at a time, each piece written only once the reader took the last
   // (for half of the inputs: a thread per run is slow).
   if ((data[0] & 0x80) != 0) {
@@ -145,5 +168,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(agree(from_stream, from_pipe));
   }
   require(agree(from_stream, from_file));
+  require(agree(from_stream, in_memory));
   return 0;
 }
