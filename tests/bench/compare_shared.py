@@ -2,7 +2,7 @@
 """`sincehash process` with its state in SQLite, Redis and PostgreSQL, in the same run.
 
 usage: compare_shared.py PATH_TO_SINCEHASH [--records N] [--size BYTES] [--repeat K]
-                        [--baseline OTHER_SINCEHASH]
+                        [--threads N] [--baseline OTHER_SINCEHASH]
 
 Generates the CRM-like NDJSON of compare.py, then runs a first sync (every record new), a repeat
 sync (the same records: nothing changed) and a bulk update (every date moved, 2% of the records
@@ -10,10 +10,11 @@ changed) through the tool with a fresh state in each back end. Redis and Postgre
 run as real servers started here on 127.0.0.1 and stopped afterwards. Prints records/s per run
 and back end, and each rate as a ratio of SQLite's. With --repeat K the three runs are made K
 times, each time in a partition of its own, and the fastest of each counts (less noise).
+--threads passes the tool's --threads (default: the tool's own default).
 
 With --baseline, a second build of the tool (an older one, say) runs the same steps on servers of
-its own, each step right after the first build's, and a second table gives each rate of the first
-build as a ratio of the baseline's.
+its own, each step right before or after the first build's (they take turns at going first), and
+a second table gives each rate of the first build as a ratio of the baseline's.
 """
 import argparse
 import contextlib
@@ -44,6 +45,7 @@ def main():
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--size", type=int, default=1200)
     ap.add_argument("--repeat", type=int, default=1, help="rounds of the three runs; the fastest counts")
+    ap.add_argument("--threads", type=int, help="the tool's --threads (default: its own default)")
     ap.add_argument("--baseline", help="another sincehash binary, run beside the first on servers of its own")
     args = ap.parse_args()
     n = args.records
@@ -62,10 +64,15 @@ def main():
         compare.generate(v0, n, args.size, 0)
         compare.generate(v1, n, args.size, 1)
         for backend in BACKENDS:
-            for name in config:
+            for k, name in enumerate(config):
+                # The builds take turns at going first, so that neither always runs while the other's
+                # server is still busy with the step before (a checkpoint, autovacuum).
+                order = list(tools.items()) if k % 2 == 0 else list(reversed(tools.items()))
                 for run, path in zip(RUNS, (v0, v0, v1)):
-                    for tag, tool in tools.items():
+                    for tag, tool in order:
                         cli = [tool, "process", "--config", cfg, "--resource", name, "--state", where[tag][backend]]
+                        if args.threads:
+                            cli += ["--threads", str(args.threads)]
                         secs, rss, err = compare.measure(cli, path)
                         summary = json.loads(err.strip().splitlines()[-1])
                         if summary["processed"] != n:
@@ -74,7 +81,8 @@ def main():
                         if best is None or n / secs > best[0]:
                             results[(tag, backend, run)] = (n / secs, rss)
     names = {"sqlite": "SQLite", "redis": "Redis", "postgres": "PostgreSQL"}
-    print(f"{n} records of about {args.size} bytes; records/s (peak RSS MiB), ratio to SQLite in this run")
+    threads = f", --threads {args.threads}" if args.threads else ""
+    print(f"{n} records of about {args.size} bytes{threads}; records/s (peak RSS MiB), ratio to SQLite in this run")
     print("| run | " + " | ".join(names[b] for b in BACKENDS) + " |")
     print("|---|---|---|---|")
     for run in RUNS:
