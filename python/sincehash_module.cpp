@@ -113,7 +113,10 @@ std::optional<std::string_view> immutable_bytes(const py::handle& records) {
 std::shared_ptr<owned_input> take_records(const py::handle& records) {
   auto in = std::make_shared<owned_input>();
   if (const auto bytes = immutable_bytes(records)) {
-    in->text = py::reinterpret_borrow<py::object>(records);
+    // The bytes object is kept, not a memoryview of it: the memoryview's owner may release it.
+    PyObject* owner =
+        PyBytes_Check(records.ptr()) ? records.ptr() : PyMemoryView_GET_BUFFER(records.ptr())->obj;
+    in->text = py::reinterpret_borrow<py::object>(owner);
     frame_text(*bytes, *in);
   } else if (py::isinstance<py::str>(records)) {
     in->text = py::reinterpret_borrow<py::object>(records);

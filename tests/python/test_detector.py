@@ -146,6 +146,14 @@ def test_records_taken_in_place_or_copied_stay_as_given(state):
         d.commit(c)
     with sincehash.Detector(poller(), state, "contacts") as d:
         assert kinds(sync(d, ndjson(rec("1", T1), rec("2", T1), rec("3", T1)))) == []
+        # A memoryview released after process(), its bytes referenced by nothing else.
+        view = memoryview(ndjson(rec("4", T1), rec("5", T1)))[:-1]
+        b = d.process(view)
+        view.release()
+        del view
+        filler = [bytes([120]) * 200 for _ in range(1000)]  # would take the freed memory
+        assert [json.loads(e["record"])["id"] for e in b.events] == ["4", "5"] and filler
+        d.commit(b)
 
 
 def test_ndjson_is_the_events_as_the_tool_writes_them(state):
