@@ -182,6 +182,9 @@ class postgres_store : public detail::store_fences {
     std::vector<std::string_view> mark_ids;
     mark_ids.reserve(plan.upsert_count + plan.marks.size());
     std::size_t erasures = 0;
+    const bool plain = std::all_of(batch.upserts.begin(), batch.upserts.end(), [](const auto& u) {
+      return u.second.sealed.empty() && u.second.fields.empty();
+    });
     for (const detail::store_op& op : plan.ops) {
       before_write();
       if (op.kind == detail::store_op_kind::upsert) {
@@ -192,8 +195,10 @@ class postgres_store : public detail::store_fences {
         updated.add_int8(detail::ns_of(u.second.updated));
         seen.add_int8(detail::ns_of(u.second.last_seen));
         expires.add_int8(detail::ns_of(u.second.expires));
-        sealed.add(u.second.sealed);
-        fields.add(u.second.fields);
+        if (!plain) {
+          sealed.add(u.second.sealed);
+          fields.add(u.second.fields);
+        }
         mark_ids.push_back(u.first);
       } else {
         erased.add(batch.erasures[op.index]);
@@ -228,9 +233,11 @@ class postgres_store : public detail::store_fences {
       u.own(updated.finish());
       u.own(seen.finish());
       u.own(expires.finish());
-      u.own(sealed.finish());
-      u.own(fields.finish());
-      calls.emplace_back(stmt::upsert, std::move(u));
+      if (!plain) {
+        u.own(sealed.finish());
+        u.own(fields.finish());
+      }
+      calls.emplace_back(plain ? stmt::upsert_plain : stmt::upsert, std::move(u));
     }
     if (erasures > 0) {
       params e;
@@ -502,6 +509,7 @@ class postgres_store : public detail::store_fences {
     get_many,
     guard,
     upsert,
+    upsert_plain,
     erase,
     mark,
     set_offset,
@@ -527,7 +535,7 @@ class postgres_store : public detail::store_fences {
     size_
   };
 
-  static const char* sql_of(stmt s) {
+  static std::string sql_of(stmt s) {
     switch (s) {
       case stmt::find_partition:
         return "SELECT id FROM partitions WHERE name = $1::bytea";
@@ -541,17 +549,25 @@ class postgres_store : public detail::store_fences {
         return "SELECT commit_check($1::bigint, $2::bigint, $3::smallint, $4::boolean, $5::boolean,"
                " $6::bytea[], $7::bigint[], $8::bigint)";
       case stmt::upsert:
-        return "INSERT INTO records AS r(partition, id, hash, fingerprint, updated, last_seen, expires,"
-               " sealed, fields, version) SELECT $1::bigint, u.*, s.sequence FROM unnest($2::bytea[],"
-               " $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[],"
-               " $9::bytea[]) AS u,"
-               " (SELECT sequence FROM partitions WHERE id = $1::bigint) AS s"
+      case stmt::upsert_plain: {
+        // upsert_plain is for a batch whose states carry no sealed bytes and no per-field digests
+        // (the usual case): two arrays of empty values fewer to send and to unnest.
+        const bool plain = s == stmt::upsert_plain;
+        return std::string(
+                   "INSERT INTO records AS r(partition, id, hash, fingerprint, updated, last_seen, expires,"
+                   " sealed, fields, version) SELECT $1::bigint, u.*, ") +
+               (plain ? "''::bytea, ''::bytea, " : "") +
+               "s.sequence FROM unnest($2::bytea[], $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[],"
+               " $7::bigint[]" +
+               (plain ? "" : ", $8::bytea[], $9::bytea[]") +
+               ") AS u, (SELECT sequence FROM partitions WHERE id = $1::bigint) AS s"
                " ON CONFLICT (partition, id) DO UPDATE SET hash = EXCLUDED.hash,"
                " fingerprint = EXCLUDED.fingerprint, updated = EXCLUDED.updated,"
                " last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires, sealed = EXCLUDED.sealed,"
                " fields = EXCLUDED.fields, version = EXCLUDED.version"
                " WHERE r.updated IS NULL OR EXCLUDED.updated IS NULL OR EXCLUDED.updated >= r.updated"
                " OR r.expires <= EXCLUDED.last_seen";
+      }
       case stmt::erase:
         return "DELETE FROM records WHERE partition = $1::bigint AND id = ANY($2::bytea[])";
       case stmt::mark:
@@ -965,12 +981,11 @@ class postgres_store : public detail::store_fences {
       simple("SET plan_cache_mode TO force_generic_plan", "setting the plan cache mode");
       simple("SET enable_seqscan TO off", "setting the planner's options");
       for (std::size_t i = 0; i < static_cast<std::size_t>(stmt::size_); ++i) {
-        result r(PQprepare(conn_, name_of(static_cast<stmt>(i)).c_str(), sql_of(static_cast<stmt>(i)), 0,
-                           nullptr));
+        result r(PQprepare(conn_, name_of(static_cast<stmt>(i)).c_str(), sql_of(static_cast<stmt>(i)).c_str(),
+                           0, nullptr));
         if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
           if (PQstatus(conn_) == CONNECTION_BAD) lost("preparing the statements", false);
-          fail("preparing " + std::string(sql_of(static_cast<stmt>(i))).substr(0, 60) + ": " +
-               error_text(r.get(), conn_));
+          fail("preparing " + sql_of(static_cast<stmt>(i)).substr(0, 60) + ": " + error_text(r.get(), conn_));
         }
       }
     } catch (...) {
