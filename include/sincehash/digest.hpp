@@ -1,6 +1,7 @@
 #ifndef SINCEHASH_DIGEST_HPP
 #define SINCEHASH_DIGEST_HPP
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -17,16 +18,22 @@ struct digest {
   /// True when this holds a digest.
   [[nodiscard]] constexpr bool empty() const noexcept { return bits == 0; }
 
-  /// Lower-case hexadecimal, high part first for 128 bits: 16 or 32 characters ("" when empty).
-  [[nodiscard]] std::string to_hex() const {
+  /// Writes `to_hex()` to `out`, which has room for 32 characters; returns how many it wrote.
+  std::size_t write_hex(char* out) const noexcept {
     static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    auto put = [&](std::uint64_t v) {
-      for (int shift = 60; shift >= 0; shift -= 4) out.push_back(digits[(v >> shift) & 0xF]);
+    char* at = out;
+    auto put = [&at](std::uint64_t v) {
+      for (int shift = 60; shift >= 0; shift -= 4) *at++ = digits[(v >> shift) & 0xF];
     };
     if (bits == 128) put(high);
     if (bits != 0) put(low);
-    return out;
+    return static_cast<std::size_t>(at - out);
+  }
+
+  /// Lower-case hexadecimal, high part first for 128 bits: 16 or 32 characters ("" when empty).
+  [[nodiscard]] std::string to_hex() const {
+    char text[32];
+    return std::string(text, write_hex(text));
   }
 
   friend constexpr bool operator==(const digest& a, const digest& b) noexcept {

@@ -168,10 +168,11 @@ struct batch_result {
 /// id while a change A→B→A yields three distinct ones.
 [[nodiscard]] inline digest make_event_digest(std::string_view partition, std::string_view id,
                                               event_type type, std::string_view updated, const digest& hash) {
-  const std::string hex = hash.to_hex();
+  char hex[32];
   const std::string_view label("sincehash-event-1");
   const std::string_view type_name(to_string(type));
-  const std::string_view parts[] = {label, partition, id, type_name, updated, hex};
+  const std::string_view parts[] = {label,     partition, id,
+                                    type_name, updated,   std::string_view(hex, hash.write_hex(hex))};
   std::size_t total = 0;
   for (const auto& part : parts) total += 8 + part.size();
   char small[512];

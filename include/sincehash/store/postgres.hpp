@@ -148,23 +148,30 @@ class postgres_store : public detail::store_fences {
     row_of.reserve(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
       if (PQgetisnull(r.get(), i, 0)) {
-        if (!PQgetisnull(r.get(), i, 1)) {
-          out.offset = offset_at(r, i, 1);
+        if (!PQgetisnull(r.get(), i, 4)) {
+          out.offset =
+              detail::store_offset("postgres_store (schema " + options_.schema + ")", int8_at(r, i, 4),
+                                   std::string(bytes_at(r, i, 2)), int8_at(r, i, 3));
         }
-        out.rescan_active = PQgetvalue(r.get(), i, 4)[0] != 0;
-        out.sequence = static_cast<std::uint64_t>(int8_at(r, i, 5));
+        out.rescan_active = int8_at(r, i, 5) != 0;
+        out.sequence = static_cast<std::uint64_t>(int8_at(r, i, 1));
       } else {
         row_of.emplace(bytes_at(r, i, 0), i);
       }
     }
-    std::vector<std::optional<record_state>> decoded(static_cast<std::size_t>(n));
+    // Each row is decoded once; an id that appears again in `ids` gets a copy of the first.
+    std::vector<std::size_t> first_at(static_cast<std::size_t>(n), ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) {
       auto it = row_of.find(ids[i]);
       if (it == row_of.end()) continue;
-      auto& d = decoded[static_cast<std::size_t>(it->second)];
-      if (!d) d = state_at(r, it->second, 6);
-      out.states[i] = d;
-      out.versions[i] = static_cast<std::uint64_t>(int8_at(r, it->second, 5));
+      std::size_t& first = first_at[static_cast<std::size_t>(it->second)];
+      if (first == ids.size()) {
+        first = i;
+        out.states[i] = state_at(r, it->second, 2);
+      } else {
+        out.states[i] = out.states[first];
+      }
+      out.versions[i] = static_cast<std::uint64_t>(int8_at(r, it->second, 1));
     }
     return out;
   }
@@ -642,17 +649,17 @@ class postgres_store : public detail::store_fences {
       case stmt::get_version:
         return "SELECT version FROM schema_version";
       case stmt::snapshot:
-        // One statement, so one snapshot of the database: the partition's row first (id NULL),
-        // then one row per stored state among the ids.
+        // One statement, so one snapshot of the database, of nine columns: one row per stored
+        // state among the ids (id, version, then the state as `state_at` reads it) and the
+        // partition's row, whose id is NULL and whose other columns carry, in this order, its
+        // sequence, offset_text, offset_number, offset_kind and rescan_active (0 or 1). Record
+        // rows carry no empty partition columns: fewer fields to send and to decode per state.
         return "WITH p AS (SELECT id, offset_kind, offset_text, offset_number, rescan_active, sequence"
                " FROM partitions WHERE name = $1::bytea)"
-               " SELECT NULL::bytea, p.offset_kind, p.offset_text, p.offset_number, p.rescan_active,"
-               " p.sequence, NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
-               "NULL::bytea,"
-               " NULL::bytea FROM p UNION ALL"
-               " SELECT r.id, NULL::smallint, NULL::bytea, NULL::bigint, NULL::boolean, r.version, r.hash,"
-               " r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed, r.fields"
-               " FROM records r JOIN p ON r.partition = p.id WHERE r.id = ANY($2::bytea[])";
+               " SELECT NULL::bytea, p.sequence, p.offset_text, p.offset_number, p.offset_kind::bigint,"
+               " p.rescan_active::integer::bigint, NULL::bigint, NULL::bytea, NULL::bytea FROM p UNION ALL"
+               " SELECT r.id, r.version, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed,"
+               " r.fields FROM records r JOIN p ON r.partition = p.id WHERE r.id = ANY($2::bytea[])";
       case stmt::size_:
         break;
     }
@@ -754,8 +761,9 @@ class postgres_store : public detail::store_fences {
     s.updated = opt_instant_at(r, row, first + 2);
     s.last_seen = detail::instant_of(int8_at(r, row, first + 3));
     s.expires = opt_instant_at(r, row, first + 4);
-    s.sealed = std::string(bytes_at(r, row, first + 5));
-    s.fields = std::string(bytes_at(r, row, first + 6));
+    const std::string_view sealed = bytes_at(r, row, first + 5), fields = bytes_at(r, row, first + 6);
+    if (!sealed.empty()) s.sealed.assign(sealed.data(), sealed.size());
+    if (!fields.empty()) s.fields.assign(fields.data(), fields.size());
     return s;
   }
   static std::size_t affected(const result& r) {
