@@ -200,21 +200,28 @@ class redis_store : public detail::store_fences {
     const std::string version = detail::redis_version_bytes(predicted);
     // Upserted ids that held no state at the read go first: while the sequence is unchanged
     // they still hold none, and the script writes them without reading them first.
-    std::unordered_set<std::string_view> absent;
-    if (batch.read_sequence) {
-      for (const auto& x : batch.expect)
-        if (x.second == 0) absent.insert(x.first);
-    }
     std::vector<std::size_t> upserts;
     upserts.reserve(plan.upsert_count);
     std::size_t absent_count = 0;
-    for (int pass = 0; pass < 2; ++pass) {
+    if (batch.read_sequence) {
+      std::unordered_set<std::string_view> absent;
+      absent.reserve(batch.expect.size());
+      for (const auto& x : batch.expect)
+        if (x.second == 0) absent.insert(x.first);
+      std::vector<std::size_t> present;
       for (const detail::store_op& op : plan.ops) {
         if (op.kind != detail::store_op_kind::upsert) continue;
-        if ((absent.count(batch.upserts[op.index].first) != 0) != (pass == 0)) continue;
-        upserts.push_back(op.index);
-        if (pass == 0) ++absent_count;
+        if (absent.count(batch.upserts[op.index].first) != 0) {
+          upserts.push_back(op.index);
+        } else {
+          present.push_back(op.index);
+        }
       }
+      absent_count = upserts.size();
+      upserts.insert(upserts.end(), present.begin(), present.end());
+    } else {
+      for (const detail::store_op& op : plan.ops)
+        if (op.kind == detail::store_op_kind::upsert) upserts.push_back(op.index);
     }
     const auto build = [&](bool send_conditions) {
       command c;
