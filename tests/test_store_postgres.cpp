@@ -61,6 +61,17 @@ struct raw_pg {
     PQclear(r);
     return out;
   }
+  // A new schema left at `version`, as the releases of that version made it, first on the search
+  // path: its name.
+  std::string schema_at(int version) {
+    const std::string name = fresh_schema();
+    value("CREATE SCHEMA " + name);
+    value("SET search_path TO " + name);
+    value("CREATE TABLE schema_version(version integer NOT NULL)");
+    for (int v = 0; v < version; ++v) value(sincehash::detail::pg_migrations[v]);
+    value("INSERT INTO schema_version VALUES(" + std::to_string(version) + ")");
+    return name;
+  }
 };
 
 }  // namespace
@@ -73,13 +84,8 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
     CHECK(postgres_store::schema_version >= 5);
   }
   // A schema left at version 1 (before leases): opening migrates it, keeping its data.
-  const std::string old = fresh_schema();
   raw_pg raw;
-  raw.value("CREATE SCHEMA " + old);
-  raw.value("SET search_path TO " + old);
-  raw.value("CREATE TABLE schema_version(version integer NOT NULL)");
-  raw.value(sincehash::detail::pg_migrations[0]);
-  raw.value("INSERT INTO schema_version VALUES(1)");
+  const std::string old = raw.schema_at(1);
   raw.value("INSERT INTO partitions(name, offset_kind, offset_text, offset_number) VALUES('p', 1, '7', 7)");
   raw.value("INSERT INTO records SELECT id, 'old', '\\x0100000000000000', 1, 3, 5, NULL FROM partitions");
   {
@@ -92,13 +98,7 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
   CHECK(raw.value("SELECT count(*) FROM " + old + ".schema_version") == "1");
 
   // A schema left at version 2 (before sealed bytes): its states read with none, new ones keep theirs.
-  const std::string two = fresh_schema();
-  raw.value("CREATE SCHEMA " + two);
-  raw.value("SET search_path TO " + two);
-  raw.value("CREATE TABLE schema_version(version integer NOT NULL)");
-  raw.value(sincehash::detail::pg_migrations[0]);
-  raw.value(sincehash::detail::pg_migrations[1]);
-  raw.value("INSERT INTO schema_version VALUES(2)");
+  const std::string two = raw.schema_at(2);
   raw.value("INSERT INTO partitions(name) VALUES('p')");
   raw.value("INSERT INTO records SELECT id, 'old', '\\x0200000000000000', 1, 3, 5, NULL FROM partitions");
   sincehash::record_state sealed = dated(4, 6, 7);
@@ -121,12 +121,7 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
   // A schema left at version 3 (before versions): its states get version 1 and its partitions
   // sequence 1, so later writes have larger versions; a process still running the old
   // statements can no longer commit.
-  const std::string three = fresh_schema();
-  raw.value("CREATE SCHEMA " + three);
-  raw.value("SET search_path TO " + three);
-  raw.value("CREATE TABLE schema_version(version integer NOT NULL)");
-  for (int v = 0; v < 3; ++v) raw.value(sincehash::detail::pg_migrations[v]);
-  raw.value("INSERT INTO schema_version VALUES(3)");
+  const std::string three = raw.schema_at(3);
   raw.value("INSERT INTO partitions(name, offset_kind, offset_text, offset_number) VALUES('p', 1, '7', 7)");
   raw.value("INSERT INTO records SELECT id, 'old', '\\x0300000000000000', 1, 3, 5, NULL FROM partitions");
   raw.value("INSERT INTO records SELECT id, 'older', '\\x0400000000000000', 1, 3, 5, NULL FROM partitions");
@@ -155,6 +150,56 @@ TEST_CASE("postgres_store: a new schema is made at the current version; an older
   CHECK(std::string(PQresultErrorMessage(refused)).find("older sincehash") != std::string::npos);
   PQclear(refused);
   CHECK(raw.value("SELECT count(*) FROM " + three + ".records WHERE version IS NULL") == "0");
+  raw.value("SET search_path TO public");
+
+  // A schema left at version 5 (the wide row): opening rewrites the table in the narrow layout,
+  // keeping every column of every row (a fingerprint above 2^31 too), the versions and the
+  // partition's sequence; the key, the expiry index and the conditional commit work on the new table.
+  const std::string five = raw.schema_at(5);
+  raw.value("INSERT INTO partitions(name, sequence) VALUES('p', 7)");
+  raw.value(
+      "INSERT INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, sealed, fields, "
+      "version) SELECT id, 'full', '\\x0500000000000000', 4294967295, 3, 5, 90, '\\x00ff', '\\x0102', 6 "
+      "FROM partitions");
+  raw.value(
+      "INSERT INTO records(partition, id, hash, fingerprint, updated, last_seen, expires, version) "
+      "SELECT id, 'bare', '\\x06000000000000000700000000000000', 2, NULL, 8, NULL, 7 FROM partitions");
+  sincehash::record_state full = dated(5, 3, 5);
+  full.fingerprint = 4294967295u;
+  full.expires = sincehash_test::at_ns(90);
+  full.sealed = std::string("\0\xff", 2);
+  full.fields = std::string("\1\2", 2);
+  sincehash::record_state bare;
+  bare.hash = sincehash::digest{6, 7, 128};
+  bare.fingerprint = 2;
+  bare.last_seen = sincehash_test::at_ns(8);
+  {
+    postgres_store s(options_for(five));
+    CHECK(s.stored_schema_version() == postgres_store::schema_version);
+    sincehash::store_snapshot snap = s.snapshot("p", {"full", "bare"});
+    REQUIRE(snap.states[0].has_value());
+    REQUIRE(snap.states[1].has_value());
+    CHECK(*snap.states[0] == full);
+    CHECK(*snap.states[1] == bare);
+    CHECK(snap.versions == std::vector<std::uint64_t>{6, 7});
+    CHECK(snap.sequence == 7);
+    CHECK(s.get_many("p", {"full"})[0] == full);
+    commit_batch b = one_upsert("bare", dated(9, 9, 9));
+    b.expect = {{"bare", 7}};
+    b.read_sequence = 1;
+    s.commit("p", b);
+    CHECK(s.snapshot("p", {"bare"}).versions == std::vector<std::uint64_t>{8});
+    CHECK(s.count("p") == 2);
+    CHECK(s.purge_expired("p", sincehash_test::at_ns(100)) == 1);
+    CHECK(s.count("p") == 1);
+  }
+  CHECK(raw.value("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '" + five +
+                  ".records'::regclass AND attname = 'fingerprint'") == "integer");
+  CHECK(raw.value("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + five +
+                  "' AND indexname IN ('records_pkey', 'records_expiry')") == "2");
+  CHECK(raw.value("SELECT count(*) FROM pg_tables WHERE schemaname = '" + five +
+                  "' AND tablename = "
+                  "'records_next'") == "0");
   raw.value("SET search_path TO public");
 
   // A newer schema is refused, naming both versions.

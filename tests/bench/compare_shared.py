@@ -2,7 +2,7 @@
 """`sincehash process` with its state in SQLite, Redis and PostgreSQL, in the same run.
 
 usage: compare_shared.py PATH_TO_SINCEHASH [--records N] [--size BYTES] [--repeat K]
-                        [--threads N] [--baseline OTHER_SINCEHASH]
+                        [--threads N] [--baseline OTHER_SINCEHASH] [--backends B,...]
 
 Generates the CRM-like NDJSON of compare.py, then runs a first sync (every record new), a repeat
 sync (the same records: nothing changed) and a bulk update (every date moved, 2% of the records
@@ -10,7 +10,9 @@ changed) through the tool with a fresh state in each back end. Redis and Postgre
 run as real servers started here on 127.0.0.1 and stopped afterwards. Prints records/s per run
 and back end, and each rate as a ratio of SQLite's. With --repeat K the three runs are made K
 times, each time in a partition of its own, and the fastest of each counts (less noise).
---threads passes the tool's --threads (default: the tool's own default).
+--threads passes the tool's --threads (default: the tool's own default). --backends runs only
+the listed back ends (sqlite, redis, postgres; all three by default), SQLite's column then
+missing when it is not among them.
 
 With --baseline, a second build of the tool (an older one, say) runs the same steps on servers of
 its own, each step right before or after the first build's (they take turns at going first), and
@@ -33,10 +35,13 @@ BACKENDS = ("sqlite", "redis", "postgres")
 RUNS = ("first sync", "repeat sync", "bulk update")
 
 
-def states(stack, tmp, tag):
-    redis = stack.enter_context(servers.redis_server())
-    pg = stack.enter_context(servers.postgres_server(durable=True))
-    return {"sqlite": "sqlite:" + os.path.join(tmp, tag + "-state.db"), "redis": redis.uri(), "postgres": pg.uri()}
+def states(stack, tmp, tag, backends):
+    out = {"sqlite": "sqlite:" + os.path.join(tmp, tag + "-state.db")}
+    if "redis" in backends:
+        out["redis"] = stack.enter_context(servers.redis_server()).uri()
+    if "postgres" in backends:
+        out["postgres"] = stack.enter_context(servers.postgres_server(durable=True)).uri()
+    return out
 
 
 def main():
@@ -47,14 +52,19 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="rounds of the three runs; the fastest counts")
     ap.add_argument("--threads", type=int, help="the tool's --threads (default: its own default)")
     ap.add_argument("--baseline", help="another sincehash binary, run beside the first on servers of its own")
+    ap.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite, redis, postgres")
     args = ap.parse_args()
+    backends = [b for b in BACKENDS if b in args.backends.split(",")]
+    unknown = set(args.backends.split(",")) - set(BACKENDS)
+    if unknown or not backends:
+        ap.error(f"--backends: unknown {', '.join(sorted(unknown)) or 'list'}; choose among {', '.join(BACKENDS)}")
     n = args.records
     tools = {"new": args.sincehash}
     if args.baseline:
         tools["base"] = args.baseline
     results = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        where = {tag: states(stack, tmp, tag) for tag in tools}
+        where = {tag: states(stack, tmp, tag, backends) for tag in tools}
         cfg = os.path.join(tmp, "config.json")
         resource = next(iter(compare.CONFIG))
         config = {f"{resource}{k}": compare.CONFIG[resource] for k in range(args.repeat)}
@@ -63,7 +73,7 @@ def main():
         v0, v1 = os.path.join(tmp, "v0.ndjson"), os.path.join(tmp, "v1.ndjson")
         compare.generate(v0, n, args.size, 0)
         compare.generate(v1, n, args.size, 1)
-        for backend in BACKENDS:
+        for backend in backends:
             for k, name in enumerate(config):
                 # The builds take turns at going first, so that neither always runs while the other's
                 # server is still busy with the step before (a checkpoint, autovacuum).
@@ -82,23 +92,25 @@ def main():
                             results[(tag, backend, run)] = (n / secs, rss)
     names = {"sqlite": "SQLite", "redis": "Redis", "postgres": "PostgreSQL"}
     threads = f", --threads {args.threads}" if args.threads else ""
-    print(f"{n} records of about {args.size} bytes{threads}; records/s (peak RSS MiB), ratio to SQLite in this run")
-    print("| run | " + " | ".join(names[b] for b in BACKENDS) + " |")
-    print("|---|---|---|---|")
+    sqlite = "sqlite" in backends
+    print(f"{n} records of about {args.size} bytes{threads}; records/s (peak RSS MiB)" +
+          (", ratio to SQLite in this run" if sqlite else ""))
+    print("| run | " + " | ".join(names[b] for b in backends) + " |")
+    print("|---" * (len(backends) + 1) + "|")
     for run in RUNS:
-        base = results[("new", "sqlite", run)][0]
         cells = []
-        for backend in BACKENDS:
+        for backend in backends:
             rps, rss = results[("new", backend, run)]
-            cells.append(f"{rps:.0f} ({rss:.0f}) {rps / base:.2f}x")
+            ratio = f" {rps / results[('new', 'sqlite', run)][0]:.2f}x" if sqlite else ""
+            cells.append(f"{rps:.0f} ({rss:.0f}){ratio}")
         print(f"| {run} | " + " | ".join(cells) + " |")
     if "base" in tools:
         print(f"\n{args.sincehash} against {args.baseline}: records/s, new / baseline")
-        print("| run | " + " | ".join(names[b] for b in BACKENDS) + " |")
-        print("|---|---|---|---|")
+        print("| run | " + " | ".join(names[b] for b in backends) + " |")
+        print("|---" * (len(backends) + 1) + "|")
         for run in RUNS:
             cells = []
-            for backend in BACKENDS:
+            for backend in backends:
                 new, old = results[("new", backend, run)][0], results[("base", backend, run)][0]
                 cells.append(f"{new:.0f} / {old:.0f} = {new / old:.2f}x")
             print(f"| {run} | " + " | ".join(cells) + " |")

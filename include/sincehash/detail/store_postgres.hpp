@@ -89,6 +89,13 @@ class pg_array {
   bool has_null_ = false;
 };
 
+// A state's fingerprint as the `records.fingerprint` column (an integer) holds it: its 32 bits
+// as a signed value, so that any fingerprint fits; reading the column back as bigint and
+// truncating it to 32 bits gives the fingerprint again.
+[[nodiscard]] inline std::int64_t pg_fingerprint(std::uint32_t fingerprint) noexcept {
+  return static_cast<std::int32_t>(fingerprint);
+}
+
 // pg_migrations[v] brings a schema from version v to v + 1. They run inside one transaction with
 // the store's schema first on the search path.
 inline constexpr const char* pg_migrations[] = {
@@ -248,6 +255,32 @@ inline constexpr const char* pg_migrations[] = {
     // 4 -> 5: the per-field digests of reportChanges (record_state::fields), '' when none; a
     // constant default, so existing rows are not rewritten.
     "ALTER TABLE records ADD COLUMN fields bytea NOT NULL DEFAULT ''::bytea;",
+    // 5 -> 6: a narrower row, rewritten once. The columns each schema added went to the end of
+    // the row, where every 8-byte column after a variable-length one paid alignment padding; the
+    // fingerprint (32 bits) took 8 bytes; it is now an integer holding them (`pg_fingerprint`). Fixed-width
+    // columns now come first, widest first, and the variable-length ones last: 16 bytes less per
+    // row on average, which every first sync writes (in the table and in the WAL).
+    "CREATE TABLE records_next("
+    " partition bigint NOT NULL,"
+    " version bigint NOT NULL,"
+    " last_seen bigint NOT NULL,"
+    " updated bigint,"
+    " expires bigint,"
+    " fingerprint integer NOT NULL,"
+    " hash bytea NOT NULL,"
+    " id bytea NOT NULL,"
+    " sealed bytea NOT NULL DEFAULT ''::bytea,"
+    " fields bytea NOT NULL DEFAULT ''::bytea,"
+    " CONSTRAINT records_next_pkey PRIMARY KEY(partition, id));"
+    "LOCK TABLE records IN ACCESS EXCLUSIVE MODE;"
+    "INSERT INTO records_next(partition, version, last_seen, updated, expires, fingerprint, hash, id,"
+    " sealed, fields) SELECT partition, version, last_seen, updated, expires,"
+    " CASE WHEN fingerprint > 2147483647 THEN fingerprint - 4294967296 ELSE fingerprint END, hash, id,"
+    " sealed, fields FROM records ORDER BY partition, id;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_next RENAME TO records;"
+    "ALTER TABLE records RENAME CONSTRAINT records_next_pkey TO records_pkey;"
+    "CREATE INDEX records_expiry ON records(expires) WHERE expires IS NOT NULL;",
 };
 
 inline constexpr int pg_schema_version = static_cast<int>(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

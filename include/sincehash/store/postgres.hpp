@@ -75,6 +75,10 @@ struct postgres_options {
 /// Per-field digests (schema 5): `records.fields` holds a state's `fields` ('' when none); rows
 /// from before schema 5 get '' by a constant default, without a table rewrite.
 ///
+/// Row layout (schema 6): the fixed-width columns first and `fingerprint` an integer, so a row
+/// carries no alignment padding between its columns. Opening a store of schema 5 rewrites its
+/// `records` table once, holding an exclusive lock on it for as long as the copy takes.
+///
 /// Connection: one per object. When it fails the call throws `errc::store_error` naming what was
 /// running, and the next call reconnects; a commit whose connection broke after it was sent is
 /// reported as possibly applied (whole: it is one transaction). Thread safety: every member
@@ -198,7 +202,7 @@ class postgres_store : public detail::store_fences {
         const auto& u = batch.upserts[op.index];
         ids.add(u.first);
         hashes.add(detail::digest_bytes(u.second.hash));
-        fps.add_int8(static_cast<std::int64_t>(u.second.fingerprint));
+        fps.add_int8(detail::pg_fingerprint(u.second.fingerprint));
         updated.add_int8(detail::ns_of(u.second.updated));
         seen.add_int8(detail::ns_of(u.second.last_seen));
         expires.add_int8(detail::ns_of(u.second.expires));
@@ -549,7 +553,8 @@ class postgres_store : public detail::store_fences {
       case stmt::insert_partition:
         return "INSERT INTO partitions(name) VALUES($1::bytea) ON CONFLICT (name) DO NOTHING";
       case stmt::get_many:
-        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed, r.fields"
+        return "SELECT r.id, r.hash, r.fingerprint::bigint, r.updated, r.last_seen, r.expires, r.sealed,"
+               " r.fields"
                " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
                " AND r.id = ANY($2::bytea[])";
       case stmt::guard:
@@ -601,7 +606,8 @@ class postgres_store : public detail::store_fences {
         return "SELECT f.text FROM fingerprints f JOIN partitions p ON p.id = f.partition"
                " WHERE p.name = $1::bytea AND f.id = $2::bigint";
       case stmt::all_records:
-        return "SELECT r.id, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed, r.fields"
+        return "SELECT r.id, r.hash, r.fingerprint::bigint, r.updated, r.last_seen, r.expires, r.sealed,"
+               " r.fields"
                " FROM records r JOIN partitions p ON p.id = r.partition WHERE p.name = $1::bytea"
                " ORDER BY r.id";
       case stmt::purge_all:
@@ -658,8 +664,9 @@ class postgres_store : public detail::store_fences {
                " FROM partitions WHERE name = $1::bytea)"
                " SELECT NULL::bytea, p.sequence, p.offset_text, p.offset_number, p.offset_kind::bigint,"
                " p.rescan_active::integer::bigint, NULL::bigint, NULL::bytea, NULL::bytea FROM p UNION ALL"
-               " SELECT r.id, r.version, r.hash, r.fingerprint, r.updated, r.last_seen, r.expires, r.sealed,"
-               " r.fields FROM records r JOIN p ON r.partition = p.id WHERE r.id = ANY($2::bytea[])";
+               " SELECT r.id, r.version, r.hash, r.fingerprint::bigint, r.updated, r.last_seen, r.expires,"
+               " r.sealed, r.fields FROM records r JOIN p ON r.partition = p.id WHERE r.id = "
+               "ANY($2::bytea[])";
       case stmt::size_:
         break;
     }
