@@ -52,8 +52,11 @@ void collect(sincehash::record_reader& reader, read_all_result& out, bool keep =
       previous_from = out.records.size();
     }
     out.batch_sizes.push_back(b.size());
+    const bool one_line = reader.records_on_one_line();
+    bool line_break = false;
     for (const auto& r : b) {
       out.records.push_back({std::string(r.bytes), r.position});
+      line_break = line_break || r.bytes.find_first_of("\r\n") != std::string_view::npos;
       // Every record is followed by readable padding (read here, so a sanitizer sees a bad one).
       CHECK(r.padding >= 64);
       unsigned sum = 0;
@@ -61,6 +64,9 @@ void collect(sincehash::record_reader& reader, read_all_result& out, bool keep =
         sum += static_cast<unsigned char>(r.bytes.data()[r.bytes.size() + i]);
       CHECK(sum > 0);
     }
+    // What the reader says of the batch's lines holds; of NDJSON it knows exactly.
+    if (one_line) CHECK_FALSE(line_break);
+    if (reader.input_shape() == sincehash::record_reader::shape::ndjson) CHECK(one_line == !line_break);
   }
   out.shape = reader.input_shape();
 }
@@ -210,6 +216,20 @@ TEST_CASE("NDJSON: one record per line, positions are input lines, blank lines s
   CHECK(r.records[2].position == 4);
   CHECK(r.records[3].bytes == "{\"id\":4}");
   CHECK(r.records[3].position == 5);
+}
+
+TEST_CASE("NDJSON: a batch is known to lie on one line unless a record holds a carriage return") {
+  // CRLF line ends are not part of the records; a carriage return inside one is (JSON white space).
+  const std::string input = "{\"id\":1}\r\n{\"id\":\r2}\r\n{\"id\":3}\r\n";
+  sincehash::record_reader reader(std::string_view(input), 1, 1 << 20, 1 << 20);
+  std::vector<sincehash::input_record> b;
+  std::vector<bool> one_line;
+  while (reader.next_batch(b)) one_line.push_back(reader.records_on_one_line());
+  CHECK(one_line == std::vector<bool>{true, false, true});
+  // An array's elements may span lines: the reader does not vouch for them.
+  sincehash::record_reader array(std::string_view("[{\"id\":1}]"), 10, 1 << 20, 1 << 20);
+  REQUIRE(array.next_batch(b));
+  CHECK_FALSE(array.records_on_one_line());
 }
 
 TEST_CASE("a JSON array: its elements with their exact bytes, strings holding brackets and quotes") {

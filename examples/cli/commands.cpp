@@ -77,14 +77,14 @@ resource_settings load_resource(const options& o) {
 // commit is retried; `total` ends with the batch's final counts.
 template <class Detector>
 void commit_delivered(Detector& d, batch_result& r, sink& out, std::string& buf, run_stats& total,
-                      run_progress& progress, bool counts_input = true) {
+                      run_progress& progress, bool one_line, bool counts_input = true) {
   if (concurrency_switch() == "unchecked") {
     r.pending.batch.expect.clear();
     r.pending.batch.read_sequence.reset();
   }
   const run_stats first = r.stats;
   d.commit(r, [&](const std::vector<event>& extra) {
-    out.write_events(extra, buf);
+    out.write_events(extra, buf, one_line);
     out.flush();
   });
   total.created += r.stats.created - first.created;
@@ -125,9 +125,11 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
     std::vector<input_record> records;
     typename Detector::read_batch read;
     bool more = false;
+    bool one_line = false;  // the reader knows that no record spans lines
   };
   const auto fetch = [&reader, &d](fetched& f) {
     f.more = reader.next_batch(f.records);
+    f.one_line = reader.records_on_one_line();
     if (f.more) f.read = d.read(f.records);
   };
   const auto fetch_or_fail = [](const std::function<void()>& step) {
@@ -149,13 +151,13 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
     if (overlapped) ahead = std::async(std::launch::async, [&] { fetch(next); });
     batch_result r = d.classify(std::move(current.read));
     total += r.stats;
-    out.write_events(r.events, buf);
+    out.write_events(r.events, buf, current.one_line);
     buf.clear();
     for (const auto& x : r.rejected) append_reject_json(buf, x);
     rej.write(buf);
     out.flush();
     rej.flush();
-    if (!o.dry_run) commit_delivered(d, r, out, buf, total, progress);
+    if (!o.dry_run) commit_delivered(d, r, out, buf, total, progress, current.one_line);
     after = r.pending.offset_after;
     if (overlapped)
       fetch_or_fail([&] { ahead.get(); });
@@ -180,7 +182,7 @@ void run_records(Detector& d, const options& o, run_io& io, bool rescan, std::op
     total += r.stats;
     out.write_events(r.events, buf);
     out.flush();
-    if (!o.dry_run) commit_delivered(d, r, out, buf, total, progress, false);
+    if (!o.dry_run) commit_delivered(d, r, out, buf, total, progress, false, false);
   }
   if (io.progress) std::fputs("\r\x1b[K", io.err);
 }

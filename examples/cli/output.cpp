@@ -63,7 +63,7 @@ void sink::write(const std::string& data) {
 }
 // Writes one line per event. Where the stream has a descriptor the records' bytes are written
 // from where they lie in the input (gathered writes), not copied into the output first.
-void sink::write_events(const std::vector<event>& events, std::string& scratch) {
+void sink::write_events(const std::vector<event>& events, std::string& scratch, bool one_line) {
   scratch.clear();
   if (events.empty()) return;
   const int fd = fileno(f_);
@@ -82,7 +82,7 @@ void sink::write_events(const std::vector<event>& events, std::string& scratch) 
     append_event_head(scratch, events[i]);
     head_end.push_back(scratch.size());
     const std::string_view record = event_record(events[i]);
-    if (spans_lines(record)) {
+    if (!one_line && spans_lines(record)) {
       const std::size_t begin = flat_.size();
       append_compact_json(flat_, record);
       flat_at.emplace_back(i, begin);

@@ -50,8 +50,9 @@ class sink {
   void write(const std::string& data);
 
   /// Writes one line per event. Where the stream has a descriptor the records' bytes are written
-  /// from where they lie in the input (gathered writes), not copied into the output first.
-  void write_events(const std::vector<sincehash::event>& events, std::string& scratch);
+  /// from where they lie in the input (gathered writes), not copied into the output first. A
+  /// record that spans lines is written compacted; `one_line` says none does (the reader knows).
+  void write_events(const std::vector<sincehash::event>& events, std::string& scratch, bool one_line = false);
 
   /// Everything written so far has reached the operating system.
   void flush();

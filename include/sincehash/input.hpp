@@ -268,6 +268,7 @@ class record_reader {
     // Reading more input may move the buffer, so records are kept as offsets until the batch is
     // complete and only then turned into views.
     spans_.clear();
+    carriage_return_ = false;
     std::size_t batch_bytes = 0;
     while (spans_.size() < max_batch_ && batch_bytes < max_batch_bytes_) {
       span rec;
@@ -299,6 +300,13 @@ class record_reader {
   /// How the input was recognised.
   [[nodiscard]] shape input_shape() const noexcept { return shape_; }
 
+  /// True when every record of the last batch is known to lie on one line: NDJSON, and none of
+  /// them holds a carriage return (the line feeds end the records). False when they may span
+  /// lines (an array, a page, a record with a carriage return): look at each one then.
+  [[nodiscard]] bool records_on_one_line() const noexcept {
+    return shape_ == shape::ndjson && !carriage_return_;
+  }
+
  private:
   std::FILE* in_;
   int fd_ = -1;
@@ -311,6 +319,7 @@ class record_reader {
     std::size_t position = 0;
   };
   std::vector<span> spans_;
+  bool carriage_return_ = false;  // a record of the current batch holds a '\r'
   detail::input_buffer buf_;
   std::size_t pos_ = 0;   // next unread byte in buf_
   std::size_t base_ = 0;  // input bytes dropped before buf_[0]: the byte offset of buf_[0]
@@ -668,6 +677,10 @@ class record_reader {
       }
       if (end - line_start > max_line_with_space()) throw_line_space(line_, line_start);
       if (first == last) continue;  // blank lines are not records, but they count as lines
+      // Looked for while the line is still in the cache, so that writing the record on one line
+      // needs no second look at its bytes.
+      if (!carriage_return_ && std::memchr(buf_.data() + first, '\r', last - first) != nullptr)
+        carriage_return_ = true;
       rec.offset = first;
       rec.length = last - first;
       rec.position = line_;
