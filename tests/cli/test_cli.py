@@ -858,6 +858,20 @@ class cli_case(unittest.TestCase):
                                  input_text="[\n  " + raw + "\n]\n")
         self.assertTrue(out.splitlines()[0].endswith(',"record":' + raw + "}"), out)
 
+    def test_ndjson_carriage_returns_give_one_line_events(self):
+        # CRLF line ends are not part of a record; a carriage return between a record's tokens
+        # would break its event's line for a reader that splits on it: that record is compacted.
+        t = "2024-03-01T10:00:00.000+0000"
+        crlf, plain = sf("a", "A", "a@x", t), sf("c", "C", "c@x", t)
+        inner = sf("b", "B", "b@x", t).replace(',"Email"', ',\r"Email"')
+        _, out, _ = self.run_cli("process", "--state", os.path.join(self.dir.name, "cr.db"),
+                                 input_text=crlf + "\r\n" + inner + "\r\n" + plain + "\n")
+        lines = out.splitlines()  # splits at "\r" too
+        self.assertEqual([json.loads(line)["id"] for line in lines], ["a", "b", "c"], out)
+        self.assertTrue(lines[0].endswith(',"record":' + crlf + "}"), lines[0])
+        self.assertTrue(lines[1].endswith(',"record":' + inner.replace("\r", "") + "}"), lines[1])
+        self.assertTrue(lines[2].endswith(',"record":' + plain + "}"), lines[2])
+
     def test_truncated_or_trailing_page_is_an_input_error(self):
         recs = [json.loads(sf(str(i), "N", "%d@x" % i, "2024-03-01T10:00:00.000+0000")) for i in range(3)]
         page = json.dumps({"total": 3, "results": recs})
