@@ -5,11 +5,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <future>
 #include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -527,6 +529,72 @@ TEST_CASE("read and classify overlapped: each batch read while the one before is
   CHECK(plain.complete_rescan().pending.batch.erasures ==
         overlapped.complete_rescan().pending.batch.erasures);
   CHECK(plain_store.offset("i/contacts") == overlapped_store.offset("i/contacts"));
+}
+
+namespace {
+
+// Reads as nlohmann_access does, but throws on a record holding "explode" and counts the copies
+// made of it (each reading thread makes its own).
+struct exploding_access {
+  static inline std::atomic<int> copies{0};
+  exploding_access() = default;
+  exploding_access(const exploding_access&) { ++copies; }
+  exploding_access& operator=(const exploding_access&) = default;
+  result<void> read(std::string_view json, record_sink& sink) {
+    if (json.find("explode") != std::string_view::npos) throw std::runtime_error("exploded while reading");
+    return inner.read(json, sink);
+  }
+  nlohmann_access inner;
+};
+
+}  // namespace
+
+TEST_CASE("reading threads: kept from batch to batch, rethrow what they throw, copied and moved") {
+  using exploding_detector =
+      change_detector<memory_store, field_hasher<xxh3_64, exploding_access>, pinnable_clock>;
+  const std::vector<batch> batches = random_batches(21, 4);
+  std::vector<std::vector<input_record>> records;
+  for (const auto& b : batches) records.push_back(b.records());
+  REQUIRE(records[0].size() >= 1024);  // enough for 4 threads
+
+  memory_store expected_store, store;
+  detector plain(expected_store, "p", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+  exploding_detector d(store, "p", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+  d.set_reader_threads(4);
+  const int copies_before = exploding_access::copies.load();
+  const auto step = [&](exploding_detector& x, std::size_t k) {
+    const batch_result e = plain.process(records[k]);
+    plain.commit(e.pending);
+    const batch_result r = x.process(records[k]);
+    check_same(e, r);
+    x.commit(r.pending);
+  };
+  step(d, 0);
+  step(d, 1);
+  // Four threads started once, each with its own copy of the hasher, kept for the second batch.
+  CHECK(exploding_access::copies.load() - copies_before == 4);
+
+  // A record that makes a reading thread throw: the exception comes out of `process`, nothing is
+  // committed, and the threads read the next batch.
+  std::vector<input_record> bad = records[2];
+  const std::string exploding = R"({"id":"x","updated":"2024-03-01T00:00:00Z","email":"explode"})";
+  bad[bad.size() / 2].bytes = exploding;
+  bad[bad.size() / 2].padding = 0;
+  CHECK_THROWS_WITH_AS(d.process(bad), "exploded while reading", std::runtime_error);
+  step(d, 2);
+
+  // A copy reads with as many threads of its own; the original reads on. A moved-to detector
+  // keeps the threads.
+  exploding_detector copy = d;
+  CHECK(copy.reader_threads() == 4);
+  step(d, 3);
+  exploding_detector moved = std::move(d);
+  CHECK(moved.reader_threads() == 4);
+  const batch_result again = moved.process(records[3]);
+  CHECK(again.events.empty());  // batch 3 was committed through `d`
+  const batch_result from_copy = copy.process(records[3]);
+  CHECK(from_copy.events.empty());  // the copy works on the same store
+  CHECK(exploding_access::copies.load() - copies_before >= 8);
 }
 
 TEST_CASE("a known record is updated, never created again, whatever its created date") {

@@ -305,11 +305,13 @@ class change_detector {
     return out;
   }
 
-  /// Reads the records of each batch with up to `n` threads, the calling one included (0 and 1:
-  /// the calling thread alone, the default). Only reading is shared out — parsing, hashing,
-  /// parsing dates; classification stays on the calling thread, in input order, so every `n`
-  /// gives the same results. Batches under 512 records are read by the calling thread alone;
-  /// more than 64 threads count as 64.
+  /// Reads the records of each batch with up to `n` threads (0 and 1: the calling thread alone,
+  /// the default). More than one: reading threads of the detector's own, started when a batch
+  /// first needs them and kept until it goes, each with its own copy of the hasher; the calling
+  /// thread waits for them. Only reading is shared out — parsing, hashing, parsing dates;
+  /// classification stays on the calling thread, in input order, so every `n` gives the same
+  /// results. Batches under 512 records are read by the calling thread alone; more than 64
+  /// threads count as 64. A copy of the detector starts threads of its own.
   void set_reader_threads(unsigned n) { reader_.set_threads(n); }
   /// See `set_reader_threads`.
   [[nodiscard]] unsigned reader_threads() const noexcept { return reader_.threads(); }

@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -51,17 +56,35 @@ struct read_slot {
   bool is_json = false;  // false when the bytes are not JSON at all
 };
 
-// Reads batches of records with up to `threads()` threads, the calling one included. The calling
-// thread reads with the hasher it is given; each extra thread with a copy of it, made when first
-// needed and kept, as is its arena, for the batches after. Not thread-safe: one batch at a time.
+// Reads batches of records with up to `threads()` threads. One thread: the calling one, with the
+// hasher it is given. More: that many reading threads, started when first needed and kept for the
+// batches after, the calling thread waiting for them. Each makes its own copy of the hasher and
+// keeps its own arena, allocated on that thread: what a reading thread writes record after record
+// then shares no cache line with what another thread writes meanwhile (the one that classifies
+// the batch before, or another reader), which would otherwise bounce between the cores' caches
+// and cost about a third of the speed of two threads. Not thread-safe: one batch at a time.
 template <class Hasher>
 class batch_reader {
  public:
+  batch_reader() = default;
+  // A copy reads with the same number of threads, with threads of its own.
+  batch_reader(const batch_reader& other) : threads_(other.threads_) {}
+  batch_reader& operator=(const batch_reader& other) {
+    if (this != &other) {
+      threads_ = other.threads_;
+      pool_.reset();
+    }
+    return *this;
+  }
+  batch_reader(batch_reader&&) noexcept = default;
+  batch_reader& operator=(batch_reader&&) noexcept = default;
+  ~batch_reader() = default;
+
   // 0 and 1: the calling thread alone; more than 64 count as 64.
   void set_threads(unsigned n) noexcept { threads_ = n == 0 ? 1 : (n > 64 ? 64 : n); }
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
 
-  // Reads every input into `slots` (one per input, in input order) with `primary` and copies of
+  // Reads every input into `slots` (one per input, in input order) with `primary` or copies of
   // it, as `settings` say, the ids and updated texts going to `arena`: afterwards every arena
   // offset in `slots` refers to `arena`. Batches under 512 records are read by the calling thread
   // alone, larger ones by at most one thread per 256 records, taking chunks of 64 in turn. What a
@@ -77,8 +100,8 @@ class batch_reader {
       read_range(primary, settings, arena, inputs, slots, 0, n);
       return;
     }
-    while (helper_hashers_.size() < threads - 1) helper_hashers_.push_back(primary);
-    helper_arenas_.resize(std::max(helper_arenas_.size(), threads - 1));
+    if (!pool_) pool_ = std::make_unique<reader_pool>();
+    pool_->grow(threads, primary);
     // Threads take chunks of records in turn, so that one slowed down (by another process, or
     // a classification running beside) does not hold the others up.
     constexpr std::size_t chunk = 64;
@@ -86,37 +109,23 @@ class batch_reader {
     std::vector<std::uint8_t> owner(chunks);
     std::atomic<std::size_t> next_chunk{0};
     std::atomic<bool> failed{false};
-    std::vector<std::exception_ptr> failures(threads);
-    const auto work = [&](std::size_t t) {
-      Hasher& hasher = t == 0 ? primary : helper_hashers_[t - 1];
-      std::string& into = t == 0 ? arena : helper_arenas_[t - 1];
-      try {
-        for (;;) {
-          const std::size_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
-          if (c >= chunks || failed.load(std::memory_order_relaxed)) return;
-          owner[c] = static_cast<std::uint8_t>(t);
+    pool_->run(threads, [&](std::size_t t, Hasher& hasher, std::string& into) {
+      for (;;) {
+        const std::size_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
+        if (c >= chunks || failed.load(std::memory_order_relaxed)) return;
+        owner[c] = static_cast<std::uint8_t>(t);
+        try {
           read_range(hasher, settings, into, inputs, slots, c * chunk, std::min(n, (c + 1) * chunk));
+        } catch (...) {
+          failed = true;
+          throw;
         }
-      } catch (...) {
-        failures[t] = std::current_exception();
-        failed = true;
       }
-    };
-    std::vector<std::thread> workers;
-    workers.reserve(threads - 1);
-    for (std::size_t t = 1; t < threads; ++t) {
-      helper_arenas_[t - 1].clear();
-      workers.emplace_back(work, t);
-    }
-    work(0);
-    for (auto& w : workers) w.join();
-    for (const auto& f : failures) {
-      if (f) std::rethrow_exception(f);
-    }
+    });
     std::vector<std::size_t> base(threads, 0);
-    for (std::size_t t = 1; t < threads; ++t) {
+    for (std::size_t t = 0; t < threads; ++t) {
       base[t] = arena.size();
-      arena += helper_arenas_[t - 1];
+      arena += pool_->arena(t);
     }
     for (std::size_t c = 0; c < chunks; ++c) {
       const std::size_t b = base[owner[c]];
@@ -129,9 +138,119 @@ class batch_reader {
   }
 
  private:
+  // The reading threads: each waits for a batch, reads chunks of it with its own hasher into its
+  // own arena, and reports back; stopped and joined when the reader goes.
+  class reader_pool {
+   public:
+    using job_type = std::function<void(std::size_t, Hasher&, std::string&)>;
+
+    reader_pool() = default;
+    reader_pool(const reader_pool&) = delete;
+    reader_pool& operator=(const reader_pool&) = delete;
+    ~reader_pool() {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+      }
+      wake_.notify_all();
+      for (auto& w : workers_) w->thread.join();
+    }
+
+    // Starts threads until there are `count`; each copies `primary` on its own thread, and this
+    // returns once they all did (`primary` is not read afterwards).
+    void grow(std::size_t count, const Hasher& primary) {
+      if (workers_.size() >= count) return;
+      std::unique_lock<std::mutex> lock(mutex_);
+      const std::size_t first = workers_.size();
+      for (std::size_t t = first; t < count; ++t) {
+        workers_.push_back(std::make_unique<worker>());
+        worker& w = *workers_.back();
+        try {
+          w.thread = std::thread([this, &w, &primary, t] { serve(w, primary, t); });
+        } catch (...) {
+          workers_.pop_back();
+          done_.wait(lock, [&] { return ready_ == workers_.size(); });
+          throw;
+        }
+      }
+      done_.wait(lock, [&] { return ready_ == workers_.size(); });
+      for (std::size_t t = first; t < count; ++t) {
+        if (workers_[t]->failure) std::rethrow_exception(workers_[t]->failure);
+      }
+    }
+
+    // Runs `job` on the first `count` threads and waits for all of them; rethrows the first
+    // exception one of them threw.
+    void run(std::size_t count, const job_type& job) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      job_ = &job;
+      active_ = count;
+      busy_ = count;
+      for (std::size_t t = 0; t < count; ++t) {
+        workers_[t]->arena.clear();
+        workers_[t]->failure = nullptr;
+      }
+      ++generation_;
+      wake_.notify_all();
+      done_.wait(lock, [&] { return busy_ == 0; });
+      job_ = nullptr;
+      for (std::size_t t = 0; t < count; ++t) {
+        if (workers_[t]->failure) std::rethrow_exception(workers_[t]->failure);
+      }
+    }
+
+    [[nodiscard]] const std::string& arena(std::size_t t) const { return workers_[t]->arena; }
+
+   private:
+    struct worker {
+      std::thread thread;
+      std::optional<Hasher> hasher;
+      std::string arena;
+      std::exception_ptr failure;
+    };
+
+    void serve(worker& w, const Hasher& primary, std::size_t t) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      try {
+        w.hasher.emplace(primary);
+      } catch (...) {
+        w.failure = std::current_exception();
+      }
+      ++ready_;
+      done_.notify_all();
+      std::uint64_t seen = generation_;
+      for (;;) {
+        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        if (t >= active_) continue;
+        const job_type* job = job_;
+        lock.unlock();
+        try {
+          if (!w.hasher) throw std::runtime_error("a reading thread could not copy the hasher");
+          (*job)(t, *w.hasher, w.arena);
+        } catch (...) {
+          w.failure = std::current_exception();
+        }
+        lock.lock();
+        if (--busy_ == 0) done_.notify_all();
+      }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;  // a job, or stopping
+    std::condition_variable done_;  // a thread ready, or every active thread done
+    std::vector<std::unique_ptr<worker>> workers_;
+    const job_type* job_ = nullptr;
+    std::uint64_t generation_ = 0;
+    std::size_t active_ = 0;  // the threads that take part in the current job
+    std::size_t busy_ = 0;    // of them, those not done yet
+    std::size_t ready_ = 0;   // threads started that copied the hasher
+    bool stopping_ = false;
+  };
+
   unsigned threads_ = 1;
-  std::vector<Hasher> helper_hashers_;      // one per extra thread (copies of the primary hasher)
-  std::vector<std::string> helper_arenas_;  // their arenas, appended to the batch's after reading
+  std::unique_ptr<reader_pool> pool_;  // the reading threads, once more than one was needed
 
   // Reads inputs[lo, hi) into slots with `hasher`, ids and dates going to `arena`.
   static void read_range(Hasher& hasher, const resource_settings& settings, std::string& arena,
