@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <random>
@@ -16,6 +17,12 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 using namespace sincehash;
 
@@ -596,6 +603,48 @@ TEST_CASE("reading threads: kept from batch to batch, rethrow what they throw, c
   CHECK(from_copy.events.empty());  // the copy works on the same store
   CHECK(exploding_access::copies.load() - copies_before >= 8);
 }
+
+#if defined(__unix__) || defined(__APPLE__)
+TEST_CASE("reading threads: a forked child reads with threads of its own") {
+  // The child inherits a detector whose reading threads did not survive the fork: it reads the
+  // next batches with new ones, with the results of the parent, and is destroyed without hanging.
+  const std::vector<batch> batches = random_batches(31, 3);
+  std::vector<std::vector<input_record>> records;
+  for (const auto& b : batches) records.push_back(b.records());
+  memory_store store;
+  detector d(store, "p", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+  d.set_reader_threads(2);
+  d.commit(d.process(records[0]).pending);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::alarm(60);  // a child that hangs is killed, and fails the test
+    int code = 0;
+    {
+      memory_store child_store;
+      detector fresh(child_store, "p", contacts(), pinnable_clock{at("2024-03-05T00:00:00Z")});
+      fresh.commit(fresh.process(records[0]).pending);
+      detector inherited = d;  // copied, and the original used too: both read with 2 threads
+      for (std::size_t k = 1; k < records.size(); ++k) {
+        const batch_result a = fresh.process(records[k]);
+        const batch_result b = d.process(records[k]);
+        if (a.events.size() != b.events.size() || a.stats.updated != b.stats.updated) code = 1;
+        fresh.commit(a.pending);
+        d.commit(b.pending);
+      }
+      if (inherited.process(records[2]).events.size() != 0) code = 2;  // batch 2 committed above
+    }
+    std::_Exit(code);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // The parent's threads are unaffected.
+  const batch_result r = d.process(records[1]);
+  CHECK(r.stats.processed == records[1].size());
+}
+#endif
 
 TEST_CASE("a known record is updated, never created again, whatever its created date") {
   memory_store store;

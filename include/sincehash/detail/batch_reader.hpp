@@ -21,6 +21,11 @@
 #include <thread>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/types.h>
+#include <unistd.h>
+#endif
+
 #include "sincehash/access.hpp"
 #include "sincehash/cursor.hpp"
 #include "sincehash/detail/hash_types.hpp"
@@ -72,13 +77,21 @@ class batch_reader {
   batch_reader& operator=(const batch_reader& other) {
     if (this != &other) {
       threads_ = other.threads_;
+      drop_inherited_pool();
       pool_.reset();
     }
     return *this;
   }
   batch_reader(batch_reader&&) noexcept = default;
-  batch_reader& operator=(batch_reader&&) noexcept = default;
-  ~batch_reader() = default;
+  batch_reader& operator=(batch_reader&& other) noexcept {
+    if (this != &other) {
+      drop_inherited_pool();
+      threads_ = other.threads_;
+      pool_ = std::move(other.pool_);
+    }
+    return *this;
+  }
+  ~batch_reader() { drop_inherited_pool(); }
 
   // 0 and 1: the calling thread alone; more than 64 count as 64.
   void set_threads(unsigned n) noexcept { threads_ = n == 0 ? 1 : (n > 64 ? 64 : n); }
@@ -100,6 +113,7 @@ class batch_reader {
       read_range(primary, settings, arena, inputs, slots, 0, n);
       return;
     }
+    drop_inherited_pool();
     if (!pool_) pool_ = std::make_unique<reader_pool>();
     pool_->grow(threads, primary);
     // Threads take chunks of records in turn, so that one slowed down (by another process, or
@@ -201,6 +215,15 @@ class batch_reader {
 
     [[nodiscard]] const std::string& arena(std::size_t t) const { return workers_[t]->arena; }
 
+    // True in a child process forked after the threads started: they did not survive the fork.
+    [[nodiscard]] bool inherited() const noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+      return ::getpid() != owner_;
+#else
+      return false;
+#endif
+    }
+
    private:
     struct worker {
       std::thread thread;
@@ -247,7 +270,17 @@ class batch_reader {
     std::size_t busy_ = 0;    // of them, those not done yet
     std::size_t ready_ = 0;   // threads started that copied the hasher
     bool stopping_ = false;
+#if defined(__unix__) || defined(__APPLE__)
+    pid_t owner_ = ::getpid();
+#endif
   };
+
+  // In a process forked from the one that started the reading threads, the pool is left as it
+  // is, neither stopped nor joined (its threads are not there, its lock may be held for ever),
+  // and its memory is not given back; reading starts threads anew.
+  void drop_inherited_pool() noexcept {
+    if (pool_ && pool_->inherited()) (void)pool_.release();
+  }
 
   unsigned threads_ = 1;
   std::unique_ptr<reader_pool> pool_;  // the reading threads, once more than one was needed
