@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 using sincehash::errc;
@@ -350,4 +351,38 @@ TEST_CASE("simdjson: a record read in place agrees whatever bytes follow it") {
   CHECK(sj.hash(with).value() != sj.hash(other).value());
   CHECK(sj.hash(with).value() == nl.hash(with).value());
   CHECK(sj.hash(other).value() == nl.hash(other).value());
+}
+
+TEST_CASE("simdjson: extracted values are those of the record just read, escaped or not") {
+  // Extracted strings are views into the parser's buffer or the text: each read gives its own
+  // record's values, whether they were unescaped, read in place or copied.
+  hasher_settings s;
+  s.watched = {"email"};
+  s.extract = {*field_path::parse("id"), *field_path::parse("updated"), *field_path::parse("n")};
+  field_hasher<xxh3_64, simdjson_access> sj(s);
+  field_hasher<> nl(s);
+  const std::vector<std::string> records = {
+      R"({"id":"a\u00e9\"b","updated":"2024-03-01T10:00:00Z","n":12.50,"email":"x"})",
+      R"({"n":-0,"id":"plain","updated":"2024-03-01T10:00:0\u0031Z","email":"y"})",
+      R"({"id":"\ud83d\ude00","updated":null,"n":true,"email":"z","id":"second"})",
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& rec : records) {
+      const std::string buffer = rec + std::string(64, '"');
+      auto got = pass == 0 ? sj.read(std::string_view(buffer.data(), rec.size()), 64) : sj.read(rec);
+      REQUIRE_MESSAGE(got.has_value(), rec);
+      std::vector<std::pair<sincehash::value_kind, std::string>> mine;
+      for (std::size_t i = 0; i < 3; ++i)
+        mine.emplace_back(got->extra(i).kind, std::string(got->extra(i).text));
+      auto want = nl.read(rec);
+      REQUIRE(want.has_value());
+      for (std::size_t i = 0; i < 3; ++i) {
+        CHECK_MESSAGE(mine[i].first == want->extra(i).kind, rec);
+        CHECK_MESSAGE(mine[i].second == want->extra(i).text, rec);
+      }
+    }
+  }
+  auto last = sj.read(records[2]);
+  REQUIRE(last.has_value());
+  CHECK(last->extra(0).text == "second");
 }

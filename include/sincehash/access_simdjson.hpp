@@ -83,6 +83,9 @@ class simdjson_access {
     }
     od::object root;
     if (auto e = doc.get_object().get(root)) return parse_failure(e, position(doc));
+    // Strings are unescaped into the parser's buffer and numbers are read from the text, both
+    // left alone until the next document.
+    sink.set_stable_text(true);
     sink.begin_record();
     sink.begin_object();
     if (auto e = walk_members(root, sink)) return parse_failure(e, position(doc));

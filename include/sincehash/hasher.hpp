@@ -388,7 +388,8 @@ class field_hasher {
 
   /// `read(json)` for text followed in memory by `padding` readable bytes whose contents do not
   /// matter (the rest of an input buffer): an access policy that can use them (simdjson_access
-  /// with at least 64) reads the text in place instead of copying it.
+  /// with at least 64) reads the text in place instead of copying it, and the view's extras may
+  /// then point into `json`: keep it until they are used.
   result<record_view> read(std::string_view json, std::size_t padding) {
     result<void> r = detail::read_padded(access_, json, padding, sink_);
     if (!r) return r.error();

@@ -123,6 +123,12 @@ class record_sink {
     extra_text_.resize(plan->extra_count());
   }
 
+  /// Says whether the texts handed to the value calls of the records to come stay valid (and
+  /// unchanged) until the next record starts, as an access policy that reads them out of the
+  /// record or out of a parser's buffer can promise: extracted values are then kept as views
+  /// instead of copies. False (copies) until an access policy says otherwise.
+  void set_stable_text(bool stable) noexcept { stable_text_ = stable; }
+
   /// Starts a new record; forgets everything about the previous one.
   void begin_record() noexcept {
     located_ = false;
@@ -437,7 +443,11 @@ class record_sink {
         while (bits) {
           unsigned i = 0;
           while (!((bits >> i) & 1U)) ++i;
-          bits &= ~(std::uint64_t{1} << i);
+          bits &= bits - 1;
+          if (stable_text_) {
+            extras_[i] = value_view{kind, text};
+            continue;
+          }
           std::string& keep = extra_text_[i];
           if (text.empty()) {
             keep.clear();
@@ -577,6 +587,7 @@ class record_sink {
   std::string message_;
   error_info error_;
   bool failed_ = false;
+  bool stable_text_ = false;  // value texts outlive the record's reading: extras are views
   bool located_ = false;
 };
 
