@@ -1,7 +1,8 @@
 // process + commit of CRM-like records with the memory store: first sync (every record new) and
 // repeat sync (every record back, a bulk update that touched 1 in 50 watched fields), beside a
 // baseline connector measured in the same run (nlohmann parse, dump of the watched subset,
-// XXH3, an unordered_map of id → hash). Prints records/s and the ratio to the baseline.
+// XXH3, an unordered_map of id → hash). Prints records/s and the ratio to the baseline; for
+// reading alone with several threads, the ratio to one thread.
 #include <benchmark/benchmark.h>
 
 #include <sincehash/detector.hpp>
@@ -105,6 +106,27 @@ void repeat_sync(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * v0.size()));
 }
 
+// Reading alone (parse, hash, dates; no store) in batches of 5,000 with 1, 2... reader threads:
+// how reading scales with threads. Wall time; the ratio is to one thread.
+template <class Hasher>
+void read_threads(benchmark::State& state) {
+  const page& pg = page_of(static_cast<std::size_t>(state.range(0)), 0);
+  memory_store store;
+  change_detector<memory_store, Hasher> d(store, "bench/contacts", settings());
+  d.set_reader_threads(static_cast<unsigned>(state.range(1)));
+  constexpr std::size_t batch = 5000;
+  std::vector<input_record> in;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < pg.records.size(); i += batch) {
+      in.assign(pg.records.begin() + static_cast<std::ptrdiff_t>(i),
+                pg.records.begin() + static_cast<std::ptrdiff_t>(std::min(pg.records.size(), i + batch)));
+      auto read = d.read(in);
+      benchmark::DoNotOptimize(read.size());
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * pg.records.size()));
+}
+
 // The baseline: what a hand-written connector typically does per record.
 struct naive_connector {
   std::unordered_map<std::string, std::uint64_t> hashes;
@@ -159,6 +181,10 @@ BENCHMARK_TEMPLATE(repeat_sync, nlohmann_hasher)->Arg(1200)->Arg(4000)->Unit(ben
 using simdjson_hasher = field_hasher<xxh3_64, simdjson_access>;
 BENCHMARK_TEMPLATE(first_sync, simdjson_hasher)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(repeat_sync, simdjson_hasher)->Arg(1200)->Arg(4000)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(read_threads, simdjson_hasher)
+    ->ArgsProduct({{1200}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 #endif
 
 // Collects records/s per benchmark and prints each against its baseline at the end.
@@ -176,8 +202,16 @@ class ratio_reporter : public benchmark::ConsoleReporter {
     std::printf("\n%-46s %14s %10s\n", "benchmark", "records/s", "x baseline");
     for (const auto& [name, rate] : rates_) {
       const bool first = name.find("first_sync") != std::string::npos;
-      const std::string size = name.substr(name.rfind('/'));
-      auto base = rates_.find(std::string(first ? "baseline_first_sync" : "baseline_repeat_sync") + size);
+      std::string size = name.substr(name.rfind('/'));
+      std::string base_name = std::string(first ? "baseline_first_sync" : "baseline_repeat_sync") + size;
+      if (name.find("read_threads") != std::string::npos) {
+        // Against one thread: the name with its thread count (after the size) set to 1.
+        const std::size_t threads_at = name.find('/', name.find('/') + 1);
+        const std::size_t threads_end = name.find('/', threads_at + 1);
+        base_name = name.substr(0, threads_at) + "/1" +
+                    (threads_end == std::string::npos ? std::string() : name.substr(threads_end));
+      }
+      auto base = rates_.find(base_name);
       const double ratio = base != rates_.end() && base->second > 0 ? rate / base->second : 0;
       std::printf("%-46s %14.0f %10.2f\n", name.c_str(), rate, ratio);
     }
