@@ -27,11 +27,15 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "../examples/cli/detector_type.hpp"
 #include "../examples/cli/options.hpp"
@@ -645,6 +649,7 @@ class py_detector {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> hold(mutex_);
       const instant now = clock_.now();
+      refuse_inherited();
       if (d_) {
         line = sincehash_cli::status_line(d_->store(), partition_, &settings_, now);
       } else {
@@ -660,14 +665,40 @@ class py_detector {
   void close() {
     py::gil_scoped_release nogil;
     std::lock_guard<std::mutex> hold(mutex_);
+    if (inherited()) {
+      (void)d_.release();
+      return;
+    }
     d_.reset();
+  }
+
+  py_detector(const py_detector&) = delete;
+  py_detector& operator=(const py_detector&) = delete;
+  // In a forked child the opened detector is the parent's: left as it is (see `inherited`).
+  ~py_detector() {
+    if (inherited()) (void)d_.release();
   }
 
   const std::string& partition() const { return partition_; }
 
  private:
+  // True in a process forked after the detector was opened: its connection to the state and
+  // the partition's lease belong to the parent, which goes on using them. Closing the connection
+  // here could end the parent's session, releasing the lease would let another run in beside
+  // the parent, and committing under it would be two runs at once.
+  [[nodiscard]] bool inherited() const noexcept { return d_ && ::getpid() != opened_pid_; }
+
+  void refuse_inherited() const {
+    if (inherited()) {
+      throw std::runtime_error("this Detector was opened by process " + std::to_string(opened_pid_) +
+                               ", which this one was forked from: its state connection and partition "
+                               "lease are that process's; open a new Detector in this process");
+    }
+  }
+
   // The committed offset: from the open detector, else read without opening one for writing.
   std::optional<offset_value> current_offset() {
+    refuse_inherited();
     if (d_) return d_->offset();
     return sincehash_cli::with_store(
         o_, partition_, [&](auto& store, auto) { return store.offset(partition_); }, open_mode::read_only);
@@ -688,7 +719,9 @@ class py_detector {
 
   // The detector, opened (and the partition's lease taken) on first use.
   detector_base& opened(bool leased) {
+    refuse_inherited();
     if (!d_) {
+      opened_pid_ = ::getpid();
       d_ = sincehash_cli::with_store(o_, partition_, [&](any_store& store, auto algorithm) {
         return std::unique_ptr<detector_base>(std::make_unique<detector_impl<decltype(algorithm)>>(
             std::move(store), std::move(algorithm), partition_, settings_, clock_));
@@ -705,6 +738,7 @@ class py_detector {
   std::chrono::milliseconds wait_;
   std::mutex mutex_;
   std::unique_ptr<detector_base> d_;
+  pid_t opened_pid_ = 0;  // the process that opened `d_`
 };
 
 std::size_t purge(const std::string& state, const py::object& now, std::optional<std::string> key_file) {

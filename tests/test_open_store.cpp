@@ -9,8 +9,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/wait.h>
@@ -184,3 +187,35 @@ TEST_CASE("lease_holder: written and read back; this process is alive, a reaped 
   elsewhere.host = me.host + ".elsewhere";
   CHECK_FALSE(elsewhere.dead_on_this_host());  // another host: unknown, so not dead
 }
+
+#ifdef SINCEHASH_HAS_SQLITE
+TEST_CASE("partition_lease: a forked child leaves the parent's lease alone") {
+  // A child forked while the lease is held destroys its copy: it neither waits for the renewing
+  // thread (not in the child) nor releases the lease, which stays the parent's.
+  const auto path = fresh_path("lease-fork");
+  any_store store = open_store(path.string());
+  partition_lease_options o;
+  o.ttl = std::chrono::milliseconds(3000);
+  auto* lease = new partition_lease<any_store>(store, "p", o);
+  const std::uint64_t token = lease->lease().token;
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::alarm(20);  // a child that hangs is killed, and fails the test
+    delete lease;
+    std::_Exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // Still held by the parent, and still renewed: another holder is refused past the first ttl.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  const lease_result other = store.acquire_lease("p", "someone-else", std::chrono::milliseconds(3000));
+  CHECK_FALSE(other.granted);
+  CHECK(other.lease.token == token);
+  CHECK_FALSE(lease->lost());
+  delete lease;
+  CHECK(store.acquire_lease("p", "someone-else", std::chrono::milliseconds(3000)).granted);
+}
+#endif

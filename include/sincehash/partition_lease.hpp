@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -184,20 +185,28 @@ class partition_lease {
       std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
           options_.poll, deadline - std::chrono::steady_clock::now()));
     }
-    renewer_ = std::thread([this] { renew_loop(); });
+    renewal_ = std::make_unique<renewal>();
+    renewal_->thread = std::thread([this] { renew_loop(); });
   }
 
   partition_lease(const partition_lease&) = delete;
   partition_lease& operator=(const partition_lease&) = delete;
 
-  /// Stops renewing and releases the lease (errors are swallowed: the lease then lapses).
+  /// Stops renewing and releases the lease (errors are swallowed: the lease then lapses). In a
+  /// child process forked while the lease was held, it does neither: the lease is the parent's,
+  /// which goes on renewing it, and the renewing thread is not in the child (its state is left
+  /// as it is, its memory not given back).
   ~partition_lease() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+    if (::getpid() != owner_pid_) {
+      (void)renewal_.release();
+      return;
     }
-    wake_.notify_all();
-    if (renewer_.joinable()) renewer_.join();
+    {
+      std::lock_guard<std::mutex> lock(renewal_->mutex);
+      renewal_->stop = true;
+    }
+    renewal_->wake.notify_all();
+    if (renewal_->thread.joinable()) renewal_->thread.join();
     try {
       (void)store_->release_lease(lease_);
     } catch (...) {
@@ -209,15 +218,16 @@ class partition_lease {
 
   /// True once a renewal found the lease gone (expired and taken by another run, or lost).
   [[nodiscard]] bool lost() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return lost_;
+    std::lock_guard<std::mutex> lock(renewal_->mutex);
+    return renewal_->lost;
   }
 
  private:
   void renew_loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!stop_) {
-      if (wake_.wait_for(lock, options_.ttl / 3, [this] { return stop_; })) return;
+    renewal& r = *renewal_;
+    std::unique_lock<std::mutex> lock(r.mutex);
+    while (!r.stop) {
+      if (r.wake.wait_for(lock, options_.ttl / 3, [&r] { return r.stop; })) return;
       lock.unlock();
       bool held = false;
       try {
@@ -227,20 +237,27 @@ class partition_lease {
       }
       lock.lock();
       if (!held) {
-        lost_ = true;
+        r.lost = true;
         return;
       }
     }
   }
 
+  // The renewing thread and what it shares with the holder; on the heap, so that a forked child
+  // can leave it alone.
+  struct renewal {
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool stop = false;
+    bool lost = false;
+    std::thread thread;
+  };
+
   Store* store_;
   partition_lease_options options_;
   store_lease lease_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  bool lost_ = false;
-  std::thread renewer_;
+  pid_t owner_pid_ = ::getpid();
+  std::unique_ptr<renewal> renewal_;
 };
 
 }  // namespace sincehash

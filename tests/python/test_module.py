@@ -5,6 +5,7 @@ import errno
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -100,6 +101,51 @@ def test_busy_when_another_process_holds_the_partition(sqlite_state):
         p.stdin.close()
         p.wait(timeout=30)
     assert [e["id"] for e in d.process([rec("1", T1)]).events] == ["1"]
+    d.close()
+
+
+TRY = textwrap.dedent("""
+    import sys, sincehash
+    try:
+        sincehash.Detector({"contacts": {"idField": "id"}}, sys.argv[1], "contacts").process([])
+        print("free")
+    except sincehash.BusyError:
+        print("busy")
+""")
+
+
+def test_a_forked_child_cannot_use_its_parents_detector_nor_release_its_lease(sqlite_state):
+    d = sincehash.Detector(poller(), sqlite_state, "contacts")
+    d.commit(d.process([rec("1", T1)]))
+    pid = os.fork()
+    if pid == 0:  # the child reports through its exit code and never returns into pytest
+        signal.alarm(30)  # a child that hangs is killed, and fails the test
+        code = 0
+        try:
+            try:
+                d.process([rec("2", T1)])
+                code = 1
+            except RuntimeError as e:
+                code = 0 if "forked" in str(e) else 2
+            try:
+                d.since()
+                code = code or 3
+            except RuntimeError:
+                pass
+            d.close()
+        except BaseException:
+            code = 4
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    # The lease is still the parent's: another process is refused, and the parent goes on.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    other = subprocess.run([sys.executable, "-c", TRY, sqlite_state], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert other.stdout.strip() == "busy", other.stderr
+    b = d.process([rec("2", T1)])
+    d.commit(b)
+    assert [e["id"] for e in b.events] == ["2"]
     d.close()
 
 
