@@ -353,6 +353,37 @@ TEST_CASE("simdjson: a record read in place agrees whatever bytes follow it") {
   CHECK(sj.hash(other).value() == nl.hash(other).value());
 }
 
+TEST_CASE("simdjson: a key one byte off a watched key is not taken for it") {
+  // Watched keys of lengths around the 8- and 16-byte steps at which keys are compared, each
+  // beside keys of its length that differ from it in one byte, at every position.
+  for (std::size_t len : {1, 5, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 40, 62, 63, 64, 70}) {
+    std::string watched;
+    for (std::size_t i = 0; i < len; ++i) watched += static_cast<char>('a' + (i * 7) % 26);
+    hasher_settings s;
+    s.watched = {"props." + watched};
+    field_hasher<xxh3_64, simdjson_access> sj(s);
+    field_hasher<> nl(s);
+    std::string misses;
+    for (std::size_t at = 0; at < len; ++at) {
+      std::string near = watched;
+      near[at] = near[at] == 'z' ? 'y' : static_cast<char>(near[at] + 1);
+      misses += ",\"" + near + "\":\"" + std::to_string(at) + "\"";
+    }
+    const std::string plain = "{\"id\":1,\"props\":{\"" + watched + "\":\"v\"}}";
+    const std::string crowded = "{\"id\":1,\"props\":{\"" + watched + "\":\"v\"" + misses + "}}";
+    const std::string changed = "{\"id\":1,\"props\":{\"" + watched + "\":\"w\"" + misses + "}}";
+    const std::string absent = "{\"id\":1,\"props\":{" + misses.substr(1) + "}}";
+    CAPTURE(len);
+    const auto base = sj.hash(plain).value();
+    CHECK(base == nl.hash(plain).value());
+    CHECK(sj.hash(crowded).value() == base);
+    CHECK(sj.hash(changed).value() != base);
+    CHECK(sj.hash(changed).value() == nl.hash(changed).value());
+    CHECK(sj.hash(absent).value() != base);
+    CHECK(sj.hash(absent).value() == nl.hash(absent).value());
+  }
+}
+
 TEST_CASE("simdjson: extracted values are those of the record just read, escaped or not") {
   // Extracted strings are views into the parser's buffer or the text: each read gives its own
   // record's values, whether they were unescaped, read in place or copied.

@@ -144,6 +144,8 @@ class simdjson_access {
   }
 
   simdjson::error_code walk_members(simdjson::ondemand::object& object, record_sink& sink) {
+    // Most members of a record are not wanted, most of them told by their key's length alone.
+    const std::uint64_t wanted = sink.wanted_key_lengths();
     for (auto field : object) {
       if (field.error()) return field.error();
       // Most keys hold no escape: read them in place; unescape only when a backslash shows up.
@@ -155,7 +157,7 @@ class simdjson_access {
       } else if (auto e = field.unescaped_key().get(key)) {
         return e;
       }
-      if (!sink.key(key)) continue;
+      if ((wanted & detail::length_bit(key.size())) == 0 || !sink.key(key)) continue;
       value v;
       if (auto e = field.value().get(v)) return e;
       if (auto e = walk_value(v, sink)) return e;

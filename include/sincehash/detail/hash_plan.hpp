@@ -46,15 +46,28 @@ inline std::uint64_t length_bit(std::size_t size) noexcept {
 // The first (up to) 8 bytes of a key, packed: compared before the bytes themselves.
 inline std::uint64_t key_head(std::string_view key) noexcept {
   std::uint64_t h = 0;
-  const std::size_t n = key.size() < 8 ? key.size() : 8;
-  for (std::size_t i = 0; i < n; ++i) h |= std::uint64_t{static_cast<unsigned char>(key[i])} << (8 * i);
+  if (key.size() >= 8) {
+    std::memcpy(&h, key.data(), 8);
+    return h;
+  }
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    h |= std::uint64_t{static_cast<unsigned char>(key[i])} << (8 * i);
+  }
   return h;
+}
+
+// The last 8 bytes of a key longer than 8 bytes (else 0): with the head, all of a key of up to 16.
+inline std::uint64_t key_tail(std::string_view key) noexcept {
+  std::uint64_t t = 0;
+  if (key.size() > 8) std::memcpy(&t, key.data() + key.size() - 8, 8);
+  return t;
 }
 
 struct plan_edge {
   std::string key;
   std::uint32_t child = 0;
   std::uint64_t head = 0;
+  std::uint64_t tail = 0;
 };
 
 class hash_plan {
@@ -121,7 +134,7 @@ class hash_plan {
       n.first_edge = static_cast<std::uint32_t>(plan.edges_.size());
       n.edge_count = static_cast<std::uint32_t>(t.children.size());
       for (const auto& c : t.children) {
-        plan.edges_.push_back(plan_edge{c.first, new_index[c.second], key_head(c.first)});
+        plan.edges_.push_back(plan_edge{c.first, new_index[c.second], key_head(c.first), key_tail(c.first)});
         n.child_lengths |= length_bit(c.first.size());
         if (field_path::index_value(c.first) != field_path::npos) n.index_children = true;
       }
@@ -197,9 +210,10 @@ class hash_plan {
     while (e != end && e->key.size() < key.size()) ++e;
     if (e == end || e->key.size() != key.size()) return nullptr;
     const std::uint64_t head = key_head(key);
+    const std::uint64_t tail = key_tail(key);
     for (; e != end && e->key.size() == key.size(); ++e) {
-      if (e->head != head) continue;
-      if (key.size() <= 8 || std::memcmp(e->key.data() + 8, key.data() + 8, key.size() - 8) == 0) {
+      if (e->head != head || e->tail != tail) continue;
+      if (key.size() <= 16 || std::memcmp(e->key.data() + 8, key.data() + 8, key.size() - 16) == 0) {
         return nodes_.data() + e->child;
       }
     }

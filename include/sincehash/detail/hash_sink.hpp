@@ -150,6 +150,16 @@ class record_sink {
     return true;
   }
 
+  /// Which member keys of the object being read can be wanted, by length: a key of n bytes with
+  /// `length_bit(n)` clear here is not (`key` would return false), so a walk may skip it without
+  /// calling `key`. Fixed while the object's members are read; 0 once the sink has failed.
+  [[nodiscard]] std::uint64_t wanted_key_lengths() const noexcept {
+    if (failed_) return 0;
+    const context& c = frames_.back().ctx;
+    if (c.capture) return ~std::uint64_t{0};
+    return c.node ? c.node->child_lengths : 0;
+  }
+
   /// A member key (unescaped bytes); true when its value is wanted.
   bool key(std::string_view k) {
     if (failed_) return false;
