@@ -148,19 +148,19 @@ class simdjson_access {
     const std::uint64_t wanted = sink.wanted_key_lengths();
     for (auto field : object) {
       if (field.error()) return field.error();
+      // The member in place: copying its value out (as `get` does) costs more than reading it.
+      simdjson::ondemand::field& member = field.value_unsafe();
       // Most keys hold no escape: read them in place; unescape only when a backslash shows up.
-      const char* raw = field.value_unsafe().key().raw();
+      const char* raw = member.key().raw();
       const char* at = key_end(raw);
       std::string_view key;
       if (at < end_ && *at == '"') {
         key = std::string_view(raw, static_cast<std::size_t>(at - raw));
-      } else if (auto e = field.unescaped_key().get(key)) {
+      } else if (auto e = member.unescaped_key().get(key)) {
         return e;
       }
       if ((wanted & detail::length_bit(key.size())) == 0 || !sink.key(key)) continue;
-      value v;
-      if (auto e = field.value().get(v)) return e;
-      if (auto e = walk_value(v, sink)) return e;
+      if (auto e = walk_value(member.value(), sink)) return e;
       if (sink.failed()) return simdjson::SUCCESS;
     }
     return simdjson::SUCCESS;
