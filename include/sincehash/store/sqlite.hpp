@@ -46,7 +46,11 @@ struct sqlite_options {
   std::chrono::milliseconds busy_timeout{10'000};  ///< how long to wait for another writer's lock
   std::int64_t cache_kib = 64 * 1024;              ///< page cache of this connection, KiB
   /// Bytes of the file read through a memory map (PRAGMA mmap_size); 0 reads with pread only.
-  std::int64_t mmap_bytes = 256ll * 1024 * 1024;
+  /// SQLite lowers it to its own limit (0x7fff0000 bytes in common builds). A large state read
+  /// at random (a repeat sync over millions of ids) runs faster mapped: no system call and no
+  /// copy per page. The mapped pages are the kernel's cached pages of the file, which it would
+  /// hold anyway; they count in the process's resident memory once touched.
+  std::int64_t mmap_bytes = 2048ll * 1024 * 1024;
   /// WAL pages written before an automatic checkpoint (PRAGMA wal_autocheckpoint). Larger
   /// values write each changed page to the main file less often (random ids touch many pages);
   /// the WAL grows up to about this many 4 KiB pages and is truncated back after a checkpoint.
