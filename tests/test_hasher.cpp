@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -62,6 +63,24 @@ std::string canon(std::string_view literal) {
 }
 
 }  // namespace
+
+TEST_CASE("digest: hexadecimal text of every byte value, 64 and 128 bits") {
+  std::uint64_t v = 0x0123456789abcdefULL;
+  for (int i = 0; i < 300; ++i) {
+    // Every byte value shows up in some position over the runs.
+    v = v * 6364136223846793005ULL + 1442695040888963407ULL;
+    const std::uint64_t w = v ^ (v >> 29);
+    char want[40];
+    std::snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(v));
+    CHECK(sincehash::digest{v, 0, 64}.to_hex() == want);
+    char want128[40];
+    std::snprintf(want128, sizeof want128, "%016llx%016llx", static_cast<unsigned long long>(w),
+                  static_cast<unsigned long long>(v));
+    CHECK(sincehash::digest{v, w, 128}.to_hex() == want128);
+  }
+  CHECK(sincehash::digest{}.to_hex().empty());
+  CHECK(sincehash::digest{0xff, 0, 64}.to_hex() == "00000000000000ff");
+}
 
 TEST_CASE("canonical numbers: equal decimal values, equal text") {
   CHECK(canon("0") == "0");

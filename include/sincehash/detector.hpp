@@ -808,6 +808,10 @@ class change_detector {
           e.record = in.bytes;
           e.position = in.position;
           e.changed = changes_of(d, prior, item, now);
+          // Room for the rest of the batch at the first event: a first sync dispatches them all.
+          if (out.events.size() == out.events.capacity()) {
+            out.events.reserve(out.events.size() + (subset.size() - j));
+          }
           out.events.push_back(std::move(e));
         }
       }
@@ -817,6 +821,9 @@ class change_detector {
           left[j] = prior_ref;
         } else {
           left[j] = -2 - static_cast<std::ptrdiff_t>(batch.upserts.size() - first_upsert);
+          if (batch.upserts.size() == batch.upserts.capacity()) {
+            batch.upserts.reserve(batch.upserts.size() + (subset.size() - j));
+          }
           batch.upserts.emplace_back(std::string(item.id), std::move(d.next));
           if (versioned) batch.expect.emplace_back(std::string(item.id), snap.versions[j]);
         }
