@@ -334,6 +334,23 @@ race_result race(int workers, int commits, int ids, std::function<std::unique_pt
   return out;
 }
 
+// `race` for a control that is meant to lose updates (a naive read-then-write), run again, up
+// to `attempts` times in all, until it does: whether one run loses any depends on how the
+// workers happen to interleave, which a busy machine changes. `clear()` empties what the
+// control wrote before each new attempt.
+template <class Child, class ReadFinal>
+race_result race_until_lost(int attempts, const std::function<void()>& clear, int workers, int commits,
+                            int ids, std::function<std::unique_ptr<Child>()> open_child,
+                            ReadFinal read_final) {
+  race_result r;
+  for (int a = 0; a < attempts; ++a) {
+    if (a > 0) clear();
+    r = race<Child>(workers, commits, ids, open_child, read_final);
+    if (!r.errors.empty() || r.regressions + r.wrong_finals > 0) break;
+  }
+  return r;
+}
+
 // A holder paused (SIGSTOP) past its lease, while another worker takes the partition over,
 // is refused when it resumes and commits: the newer state stays.
 template <class Open>
