@@ -152,9 +152,10 @@ class simdjson_access {
       simdjson::ondemand::field& member = field.value_unsafe();
       // Most keys hold no escape: read them in place; unescape only when a backslash shows up.
       const char* raw = member.key().raw();
-      const char* at = key_end(raw);
+      bool escaped = false;
+      const char* at = key_end(raw, escaped);
       std::string_view key;
-      if (at < end_ && *at == '"') {
+      if (!escaped && at < end_) {
         key = std::string_view(raw, static_cast<std::size_t>(at - raw));
       } else if (auto e = member.unescaped_key().get(key)) {
         return e;
@@ -166,17 +167,23 @@ class simdjson_access {
     return simdjson::SUCCESS;
   }
 
-  // The first '"' or '\\' at or after `p`, sixteen bytes at a time (eight without SSE2). Reading
-  // past the end of the text is safe: at least SIMDJSON_PADDING readable bytes follow it, and a
-  // key always ends before the text does (the structural index found its closing quote).
-  static const char* key_end(const char* p) noexcept {
+  // The first '"' or '\\' at or after `p`, sixteen bytes at a time (eight without SSE2);
+  // `backslash` tells which of the two it is (the escape path), without reading it again.
+  // Reading past the end of the text is safe: at least SIMDJSON_PADDING readable bytes follow
+  // it, and a key always ends before the text does (the structural index found its closing quote).
+  static const char* key_end(const char* p, bool& backslash) noexcept {
 #if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i quote_bytes = _mm_set1_epi8('"');
+    const __m128i backslash_bytes = _mm_set1_epi8('\\');
     for (;;) {
       const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      const int hit = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, backslash)));
-      if (hit != 0) return p + __builtin_ctz(static_cast<unsigned>(hit));
+      const unsigned quotes = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, quote_bytes)));
+      const unsigned escapes = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, backslash_bytes)));
+      if ((quotes | escapes) != 0) {
+        const unsigned at = static_cast<unsigned>(__builtin_ctz(quotes | escapes));
+        backslash = ((escapes >> at) & 1U) != 0;
+        return p + at;
+      }
       p += 16;
     }
 #elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -188,15 +195,20 @@ class simdjson_access {
       const std::uint64_t q = w ^ (ones * '"');
       const std::uint64_t b = w ^ (ones * '\\');
       // A byte of q or b is zero exactly where w holds a quote or a backslash.
-      const std::uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+      const std::uint64_t escapes = ((b - ones) & ~b) & highs;
+      const std::uint64_t hit = (((q - ones) & ~q) & highs) | escapes;
       if (hit != 0) {
-        // The lowest flagged byte is a real match (borrows only run towards higher bytes).
-        return p + (static_cast<unsigned>(__builtin_ctzll(hit)) >> 3);
+        // The lowest flagged byte is a real match (borrows only run towards higher bytes), and
+        // so is the flag of `escapes` there (no false flag lies below a real one).
+        const unsigned at = static_cast<unsigned>(__builtin_ctzll(hit));
+        backslash = ((escapes >> at) & 1U) != 0;
+        return p + (at >> 3);
       }
       p += sizeof w;
     }
 #else
     while (*p != '"' && *p != '\\') ++p;
+    backslash = *p == '\\';
     return p;
 #endif
   }
