@@ -801,3 +801,28 @@ TEST_CASE("sqlite_store: reading connections are not opened for a database in me
   for (const auto& st : got.states) CHECK(st == std::optional<record_state>(state(1, 2, 3)));
   CHECK(shared == 0);
 }
+
+TEST_CASE("sqlite_store: a store whose reading connections read leaves no log behind when closed") {
+  temp_file f("readers-close");
+  const int n = 20'000;
+  fill_spread(f.str(), n);
+  const std::vector<std::string> owned = spread_ids(n);
+  const std::vector<std::string_view> ids(owned.begin(), owned.end());
+  {
+    sincehash::sqlite_options o;
+    o.read_connections = 2;
+    int shared = 0;
+    o.shared_read_hook = [&] { ++shared; };
+    sqlite_store s(f.str(), o);
+    (void)s.snapshot("p", ids);
+    REQUIRE(shared == 1);
+    commit_batch b;
+    b.upserts.emplace_back("r100003", state(5, 5, 5));
+    s.commit("p", b);
+    CHECK(std::filesystem::exists(f.str() + "-wal"));
+  }
+  // The last connection to close wrote the log back into the file and removed it.
+  CHECK_FALSE(std::filesystem::exists(f.str() + "-wal"));
+  sqlite_store again(f.str());
+  CHECK(dump(again, "p").at("r100003") == state(5, 5, 5));
+}

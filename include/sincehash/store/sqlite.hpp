@@ -145,7 +145,10 @@ class sqlite_store : public detail::store_fences {
   }
   sqlite_store(const sqlite_store&) = delete;
   sqlite_store& operator=(const sqlite_store&) = delete;
-  ~sqlite_store() { close(); }
+  ~sqlite_store() {
+    readers_.clear();  // first: the last connection to close writes the log back and removes it
+    close();
+  }
 
   /// See store.hpp. One read transaction; ids looked up `IN (...)` in chunks of one statement.
   [[nodiscard]] std::vector<std::optional<record_state>> get_many(std::string_view partition,
