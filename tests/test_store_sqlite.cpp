@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -675,4 +676,153 @@ TEST_CASE(
   ::close(to_child[1]);
   ::close(to_parent[0]);
   CHECK(dump(s, "p") == std::map<std::string, record_state>{{"x", state(1, 0, 1)}, {"y", state(2, 0, 2)}});
+}
+
+namespace {
+
+// `n` records of partition "p" (and the same ids in "q", other states), committed in several
+// batches so that their versions differ.
+void fill_spread(const std::string& path, int n) {
+  sqlite_store s(path);
+  for (int base = 0; base < n; base += 2500) {
+    commit_batch b, other;
+    for (int i = base; i < std::min(n, base + 2500); ++i) {
+      const std::string id = "r" + std::to_string(100000 + i);
+      b.upserts.emplace_back(id, state(static_cast<std::uint64_t>(i) + 1, 7, i));
+      other.upserts.emplace_back(id, state(static_cast<std::uint64_t>(i) + 5, 9, i));
+    }
+    s.commit("p", b);
+    s.commit("q", other);
+  }
+}
+
+// Every 7th stored id (too thin for one ordered scan), ids never stored, and repeats, shuffled.
+std::vector<std::string> spread_ids(int n) {
+  std::vector<std::string> ids;
+  for (int i = 3; i < n; i += 7) ids.push_back("r" + std::to_string(100000 + i));
+  for (int i = 0; i < 40; ++i) ids.push_back("r" + std::to_string(100000 + i * 131) + "x");
+  ids.emplace_back("");
+  ids.emplace_back("zz");
+  for (int i = 0; i < 30; ++i) ids.push_back(ids[static_cast<std::size_t>(i) * 17]);
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(42));
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite_store: reading connections answer a thin batch exactly as one connection does") {
+  temp_file f("readers");
+  const int n = 20'000;
+  fill_spread(f.str(), n);
+  const std::vector<std::string> owned = spread_ids(n);
+  const std::vector<std::string_view> ids(owned.begin(), owned.end());
+
+  sqlite_store one(f.str());
+  const sincehash::store_snapshot want = one.snapshot("p", ids);
+  std::size_t stored = 0;
+  for (const auto& st : want.states) stored += st.has_value() ? 1 : 0;
+  REQUIRE(stored > 2800);  // the stored ids among them, repeats included
+  REQUIRE(stored < ids.size());
+
+  for (unsigned connections : {2U, 3U, 8U}) {
+    CAPTURE(connections);
+    sincehash::sqlite_options o;
+    o.read_connections = connections;
+    int shared = 0;
+    o.shared_read_hook = [&] { ++shared; };
+    sqlite_store s(f.str(), o);
+    for (int round = 0; round < 2; ++round) {  // the second round reuses the connections
+      const sincehash::store_snapshot got = s.snapshot("p", ids);
+      CHECK(got.sequence == want.sequence);
+      CHECK(got.versions == want.versions);
+      REQUIRE(got.states.size() == want.states.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        CAPTURE(ids[i]);
+        CHECK(got.states[i] == want.states[i]);
+      }
+    }
+    CHECK(shared == 2);
+  }
+}
+
+TEST_CASE("sqlite_store: a commit between a snapshot's start and its reading connections stays out of it") {
+  temp_file f("readers-race");
+  const int n = 20'000;
+  fill_spread(f.str(), n);
+  const std::vector<std::string> owned = spread_ids(n);
+  const std::vector<std::string_view> ids(owned.begin(), owned.end());
+  sqlite_store one(f.str());
+  const sincehash::store_snapshot before = one.snapshot("p", ids);
+
+  sincehash::sqlite_options o;
+  o.read_connections = 2;
+  bool wrote = false;
+  o.shared_read_hook = [&] {
+    if (wrote) return;
+    wrote = true;
+    commit_batch b;  // every stored id of the batch changes, in the lower and the upper part
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (before.states[i]) b.upserts.emplace_back(std::string(ids[i]), state(99, 99, 99));
+    sqlite_store writer(f.str());
+    writer.commit("p", b);
+  };
+  sqlite_store s(f.str(), o);
+  const sincehash::store_snapshot got = s.snapshot("p", ids);
+  REQUIRE(wrote);
+  CHECK(got.sequence == before.sequence);
+  CHECK(got.versions == before.versions);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CAPTURE(ids[i]);
+    CHECK(got.states[i] == before.states[i]);
+  }
+  // The next snapshot sees the commit, through the reading connection as well.
+  const sincehash::store_snapshot after = s.snapshot("p", ids);
+  CHECK(after.sequence == before.sequence + 1);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CAPTURE(ids[i]);
+    CHECK(after.states[i] ==
+          (before.states[i] ? std::optional<record_state>(state(99, 99, 99)) : std::nullopt));
+  }
+}
+
+TEST_CASE("sqlite_store: reading connections are not opened for a database in memory") {
+  sincehash::sqlite_options o;
+  o.read_connections = 4;
+  int shared = 0;
+  o.shared_read_hook = [&] { ++shared; };
+  sqlite_store s(":memory:", o);
+  commit_batch b;
+  for (int i = 0; i < 5000; ++i) b.upserts.emplace_back("r" + std::to_string(100000 + i), state(1, 2, 3));
+  s.commit("p", b);
+  std::vector<std::string> owned;
+  for (int i = 0; i < 5000; i += 9) owned.push_back("r" + std::to_string(100000 + i));
+  const std::vector<std::string_view> ids(owned.begin(), owned.end());
+  const sincehash::store_snapshot got = s.snapshot("p", ids);
+  for (const auto& st : got.states) CHECK(st == std::optional<record_state>(state(1, 2, 3)));
+  CHECK(shared == 0);
+}
+
+TEST_CASE("sqlite_store: a store whose reading connections read leaves no log behind when closed") {
+  temp_file f("readers-close");
+  const int n = 20'000;
+  fill_spread(f.str(), n);
+  const std::vector<std::string> owned = spread_ids(n);
+  const std::vector<std::string_view> ids(owned.begin(), owned.end());
+  {
+    sincehash::sqlite_options o;
+    o.read_connections = 2;
+    int shared = 0;
+    o.shared_read_hook = [&] { ++shared; };
+    sqlite_store s(f.str(), o);
+    (void)s.snapshot("p", ids);
+    REQUIRE(shared == 1);
+    commit_batch b;
+    b.upserts.emplace_back("r100003", state(5, 5, 5));
+    s.commit("p", b);
+    CHECK(std::filesystem::exists(f.str() + "-wal"));
+  }
+  // The last connection to close wrote the log back into the file and removed it.
+  CHECK_FALSE(std::filesystem::exists(f.str() + "-wal"));
+  sqlite_store again(f.str());
+  CHECK(dump(again, "p").at("r100003") == state(5, 5, 5));
 }

@@ -65,7 +65,8 @@ inline key_ring load_key_file(const std::string& path) {
 // for `partition` with keys, XXH3 without (refusing a partition that is encrypted). Returns what
 // `f` returns. Every back end is one store type, so `f` is instantiated once per algorithm.
 // `partition` is empty for commands that work on every partition.
-// With `open_mode::read_only` nothing is created or written (since, status).
+// With `open_mode::read_only` nothing is created or written (since, status). An SQLite state
+// reads a batch's states with as many connections as --threads.
 template <class F>
 decltype(auto) with_store(const options& o, const std::string& partition, F&& f,
                           open_mode mode = open_mode::read_write) {
@@ -73,7 +74,7 @@ decltype(auto) with_store(const options& o, const std::string& partition, F&& f,
   if (uri.find("://") == std::string::npos && uri != "memory:") (void)sqlite_path(uri);
   const auto open = [&](auto&&... keys) {
     try {
-      return open_store(uri, keys..., mode);
+      return open_store(uri, keys..., open_options{mode, o.threads});
     } catch (const error& e) {
       if (e.code() == errc::invalid_argument || e.code() == errc::unsupported)
         usage_error("--state: " + e.message());

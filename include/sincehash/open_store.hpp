@@ -62,6 +62,14 @@ enum class open_mode : std::uint8_t {
   read_only,
 };
 
+/// How `open_store` opens a store, beyond its URI.
+struct open_options {
+  open_mode mode = open_mode::read_write;  ///< see `open_mode`
+  /// SQLite: connections that read a batch's states together (`sqlite_options::read_connections`;
+  /// 1, the default: one). The other back ends ignore it.
+  unsigned read_connections = 1;
+};
+
 namespace detail {
 
 [[nodiscard]] inline bool uri_starts(std::string_view uri, std::string_view prefix) noexcept {
@@ -70,7 +78,7 @@ namespace detail {
 
 // Calls `f(std::unique_ptr<Store>)` with the store `uri` names.
 template <class F>
-decltype(auto) with_opened_store(std::string_view uri, open_mode mode, F&& f) {
+decltype(auto) with_opened_store(std::string_view uri, const open_options& options, F&& f) {
   if (uri == "memory:") return f(std::make_unique<memory_store>(), "memory");
   if (uri_starts(uri, "rediss://")) {
     throw error(errc::unsupported,
@@ -106,10 +114,11 @@ decltype(auto) with_opened_store(std::string_view uri, open_mode mode, F&& f) {
   }
 #ifdef SINCEHASH_HAS_SQLITE
   sqlite_options o;
-  o.read_only = mode == open_mode::read_only;
+  o.read_only = options.mode == open_mode::read_only;
+  o.read_connections = options.read_connections;
   return f(std::make_unique<sqlite_store>(std::string(path), std::move(o)), "sqlite");
 #else
-  (void)mode;
+  (void)options;
   throw error(errc::unsupported, "state URI '" + std::string(uri) +
                                      "': this build has no SQLite back end (sincehash::sqlite, SQLite3)");
 #endif
@@ -137,24 +146,35 @@ class owning_encrypted_store : private inner_owner<Inner>, public encrypted_stor
 /// `errc::invalid_argument` for a malformed URI, `errc::unsupported` for a back end this build
 /// lacks, and what the back end throws when it cannot open (`errc::store_error`, or
 /// `errc::invalid_argument` for a file that is not a sincehash state file).
-[[nodiscard]] inline any_store open_store(std::string_view uri, open_mode mode = open_mode::read_write) {
-  return detail::with_opened_store(uri, mode, [](auto store, const char* kind) {
+[[nodiscard]] inline any_store open_store(std::string_view uri, const open_options& options) {
+  return detail::with_opened_store(uri, options, [](auto store, const char* kind) {
     any_store out(std::move(store));
     out.set_kind(kind);
     return out;
   });
 }
 
+/// As above, with the default options but `mode`.
+[[nodiscard]] inline any_store open_store(std::string_view uri, open_mode mode = open_mode::read_write) {
+  return open_store(uri, open_options{mode});
+}
+
 #ifdef SINCEHASH_HAS_SODIUM
 /// As above, every state sealed with `keys` (an `encrypted_store` over the opened one).
 [[nodiscard]] inline any_store open_store(std::string_view uri, const key_ring& keys,
-                                          open_mode mode = open_mode::read_write) {
-  return detail::with_opened_store(uri, mode, [&](auto store, const char* kind) {
+                                          const open_options& options) {
+  return detail::with_opened_store(uri, options, [&](auto store, const char* kind) {
     using inner_type = typename decltype(store)::element_type;
     any_store out(std::make_unique<detail::owning_encrypted_store<inner_type>>(std::move(store), keys));
     out.set_kind(std::string("encrypted ") + kind);
     return out;
   });
+}
+
+/// As above, with the default options but `mode`.
+[[nodiscard]] inline any_store open_store(std::string_view uri, const key_ring& keys,
+                                          open_mode mode = open_mode::read_write) {
+  return open_store(uri, keys, open_options{mode});
 }
 #endif
 

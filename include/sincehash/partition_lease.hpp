@@ -6,6 +6,7 @@
 // process id and the process's start time — so that a lease left by a process that died on this
 // host (a crash, SIGKILL) is taken over at once instead of being waited out.
 
+#include <sincehash/detail/fork_guard.hpp>
 #include <sincehash/error.hpp>
 #include <sincehash/store/lease.hpp>
 #include <sincehash/time.hpp>
@@ -197,7 +198,7 @@ class partition_lease {
   /// which goes on renewing it, and the renewing thread is not in the child (its state is left
   /// as it is, its memory not given back).
   ~partition_lease() {
-    if (::getpid() != owner_pid_) {
+    if (fork_.inherited()) {
       (void)renewal_.release();
       return;
     }
@@ -256,7 +257,7 @@ class partition_lease {
   Store* store_;
   partition_lease_options options_;
   store_lease lease_;
-  pid_t owner_pid_ = ::getpid();
+  detail::fork_guard fork_;
   std::unique_ptr<renewal> renewal_;
 };
 

@@ -5,18 +5,22 @@
 // each processed and committed in batches of 1,000 as the tool does. It prints records/s, each
 // rate as a ratio of the same store's rate with the fewest states (the baseline, same run), the
 // process's peak resident memory (the servers' not included) and the SQLite state's size on
-// disk (its file with the write-ahead log).
+// disk (its file with the write-ahead log). For SQLite, "SQLite alone" is the rate at which a
+// bare connection looks up the repeat window's ids (lookups/s): what the store itself costs.
 //
 //   bench_scaling [--max N] [--window W] [--bytes B] [--stores memory,sqlite,redis,postgres]
+//                 [--sqlite-connections 1,2]
 //
 // Defaults: --max 10000000 --window 100000 --bytes 1200. Redis and PostgreSQL run as servers
-// started here on 127.0.0.1 (PostgreSQL with fsync on, SQLite with synchronous=FULL).
+// started here on 127.0.0.1 (PostgreSQL with fsync on, SQLite with synchronous=FULL). SQLite runs
+// once per --sqlite-connections value (sqlite_options::read_connections; rows "sqlite xN").
 #include <sincehash/detector.hpp>
 #include <sincehash/store/memory.hpp>
 #ifdef SINCEHASH_HAS_SIMDJSON
 #include <sincehash/access_simdjson.hpp>
 #endif
 #ifdef SINCEHASH_HAS_SQLITE
+#include <sqlite3.h>
 #include <sincehash/store/sqlite.hpp>
 #endif
 #ifdef SINCEHASH_HAS_REDIS
@@ -126,14 +130,16 @@ double sync(change_detector<Store, hasher_type>& d, std::size_t first, std::size
 
 struct row {
   double load_rate = 0, repeat_rate = 0, first_rate = 0;
+  double lookup_rate = 0;  // SQLite alone: the repeat window's ids looked up one by one (0: not run)
   long rss_kib = 0;
   std::uintmax_t disk_bytes = 0;
 };
 
-// Loads `stored` records into a fresh store from `open`, then times the two windows.
+// Loads `stored` records into a fresh store from `open`, then times the two windows; `lookups`
+// (when given) times looking up the repeat window's ids (stride, window), last.
 template <class Store>
 row measure(const std::function<std::unique_ptr<Store>()>& open, std::size_t stored, std::size_t window,
-            std::size_t bytes) {
+            std::size_t bytes, const std::function<double(std::size_t, std::size_t)>& lookups = {}) {
   std::unique_ptr<Store> store = open();
   change_detector<Store, hasher_type> d(*store, "scale/contacts", settings());
   row out;
@@ -145,8 +151,57 @@ row measure(const std::function<std::unique_ptr<Store>()>& open, std::size_t sto
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   out.rss_kib = ru.ru_maxrss;
+  if (lookups) out.lookup_rate = lookups(stride, window);  // after the peak is taken: it maps the file again
   return out;
 }
+
+#ifdef SINCEHASH_HAS_SQLITE
+// What SQLite alone takes for the repeat window: a connection of its own (a memory map of its own,
+// as a new process has) looks the window's ids up one by one with a prepared statement, reading
+// the columns the store reads, in one read transaction per batch. Returns lookups/s.
+double sqlite_lookups(const std::string& path, std::size_t stride, std::size_t window) {
+  sqlite3* db = nullptr;
+  const auto fail = [&](const char* what) {
+    std::fprintf(stderr, "bench_scaling: sqlite %s: %s\n", what, db != nullptr ? sqlite3_errmsg(db) : "");
+    std::_Exit(4);
+  };
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) fail("open");
+  if (sqlite3_exec(db, "PRAGMA mmap_size=2147483648; PRAGMA cache_size=-65536", nullptr, nullptr, nullptr) !=
+      SQLITE_OK)
+    fail("pragma");
+  sqlite3_stmt* find = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT id, hash, fingerprint, updated, last_seen, expires, sealed, fields, version "
+                         "FROM records WHERE partition=(SELECT id FROM partitions WHERE "
+                         "name=CAST('scale/contacts' AS BLOB)) "
+                         "AND id=?1",
+                         -1, &find, nullptr) != SQLITE_OK)
+    fail("prepare");
+  std::size_t found = 0;
+  std::vector<std::string> ids;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t done = 0; done < window; done += batch_size) {
+    ids.clear();
+    for (std::size_t k = 0; k < batch_size && done + k < window; ++k)
+      ids.push_back(std::to_string(1'000'000'000 + (done + k) * stride));
+    if (sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) fail("begin");
+    for (const std::string& id : ids) {
+      sqlite3_bind_blob(find, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+      while (sqlite3_step(find) == SQLITE_ROW) {
+        found += sqlite3_column_bytes(find, 1) > 0 ? 1 : 0;
+        (void)sqlite3_column_int64(find, 3);
+      }
+      sqlite3_reset(find);
+    }
+    if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) fail("commit");
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sqlite3_finalize(find);
+  sqlite3_close(db);
+  if (found != window) fail("lookups: not every id of the window was found");
+  return static_cast<double>(window) / seconds;
+}
+#endif
 
 // Runs `job` in a child process (so peak memory is its own) and returns its row.
 std::optional<row> in_child(const std::function<row()>& job) {
@@ -190,6 +245,7 @@ std::uintmax_t size_of(const fs::path& dir) {
 int main(int argc, char** argv) {
   std::size_t max = 10'000'000, window = 100'000, bytes = 1200;
   std::string stores = "memory,sqlite,redis,postgres";
+  std::vector<unsigned> sqlite_connections{1, 2};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--max") {
@@ -200,8 +256,21 @@ int main(int argc, char** argv) {
       bytes = std::strtoull(argv[i + 1], nullptr, 10);
     } else if (flag == "--stores") {
       stores = argv[i + 1];
+    } else if (flag == "--sqlite-connections") {
+      sqlite_connections.clear();
+      std::stringstream list(argv[i + 1]);
+      for (std::string item; std::getline(list, item, ',');) {
+        const unsigned long n = std::strtoul(item.c_str(), nullptr, 10);
+        if (n == 0 || n > 64) {
+          std::fprintf(stderr, "bench_scaling: --sqlite-connections takes numbers from 1 to 64\n");
+          return 2;
+        }
+        sqlite_connections.push_back(static_cast<unsigned>(n));
+      }
     } else {
-      std::fprintf(stderr, "usage: bench_scaling [--max N] [--window W] [--bytes B] [--stores LIST]\n");
+      std::fprintf(stderr,
+                   "usage: bench_scaling [--max N] [--window W] [--bytes B] [--stores LIST] "
+                   "[--sqlite-connections LIST]\n");
       return 2;
     }
   }
@@ -212,8 +281,8 @@ int main(int argc, char** argv) {
   const auto wanted = [&](const std::string& name) {
     return ("," + stores + ",").find("," + name + ",") != std::string::npos;
   };
-  std::printf("%-9s %12s %14s %14s %8s %14s %8s %10s %12s\n", "store", "states", "load rec/s", "repeat rec/s",
-              "ratio", "first rec/s", "ratio", "peak RSS", "on disk");
+  std::printf("%-9s %12s %14s %14s %8s %14s %8s %10s %12s %14s\n", "store", "states", "load rec/s",
+              "repeat rec/s", "ratio", "first rec/s", "ratio", "peak RSS", "on disk", "SQLite alone");
   // `on_disk`: the state is a file in the run's directory (else its size is not shown).
   const auto table = [&](const char* name, std::size_t limit, bool on_disk,
                          const std::function<row(std::size_t, const fs::path&)>& job) {
@@ -231,9 +300,11 @@ int main(int argc, char** argv) {
       if (on_disk)
         std::snprintf(disk, sizeof disk, "%.1f MiB",
                       static_cast<double>(size_of(dir.path())) / (1024.0 * 1024.0));
-      std::printf("%-9s %12zu %14.0f %14.0f %7.2fx %14.0f %7.2fx %7ld MiB %12s\n", name, stored, r->load_rate,
-                  r->repeat_rate, r->repeat_rate / base->repeat_rate, r->first_rate,
-                  r->first_rate / base->first_rate, r->rss_kib / 1024, disk);
+      char alone[32] = "-";
+      if (r->lookup_rate > 0) std::snprintf(alone, sizeof alone, "%.0f", r->lookup_rate);
+      std::printf("%-9s %12zu %14.0f %14.0f %7.2fx %14.0f %7.2fx %7ld MiB %12s %14s\n", name, stored,
+                  r->load_rate, r->repeat_rate, r->repeat_rate / base->repeat_rate, r->first_rate,
+                  r->first_rate / base->first_rate, r->rss_kib / 1024, disk, alone);
       std::fflush(stdout);
     }
   };
@@ -244,11 +315,17 @@ int main(int argc, char** argv) {
   }
 #ifdef SINCEHASH_HAS_SQLITE
   if (wanted("sqlite")) {
-    table("sqlite", SIZE_MAX, true, [&](std::size_t stored, const fs::path& dir) {
-      const std::string path = (dir / "state.db").string();
-      return measure<sqlite_store>([&] { return std::make_unique<sqlite_store>(path); }, stored, window,
-                                   bytes);
-    });
+    for (unsigned connections : sqlite_connections) {
+      const std::string name = connections == 1 ? "sqlite" : "sqlite x" + std::to_string(connections);
+      table(name.c_str(), SIZE_MAX, true, [&](std::size_t stored, const fs::path& dir) {
+        const std::string path = (dir / "state.db").string();
+        sqlite_options o;
+        o.read_connections = connections;
+        return measure<sqlite_store>(
+            [&] { return std::make_unique<sqlite_store>(path, o); }, stored, window, bytes,
+            [&](std::size_t stride, std::size_t n) { return sqlite_lookups(path, stride, n); });
+      });
+    }
   }
 #endif
 #ifdef SINCEHASH_HAS_REDIS

@@ -21,13 +21,9 @@
 #include <thread>
 #include <vector>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <sys/types.h>
-#include <unistd.h>
-#endif
-
 #include "sincehash/access.hpp"
 #include "sincehash/cursor.hpp"
+#include "sincehash/detail/fork_guard.hpp"
 #include "sincehash/detail/hash_types.hpp"
 #include "sincehash/digest.hpp"
 #include "sincehash/record.hpp"
@@ -216,13 +212,7 @@ class batch_reader {
     [[nodiscard]] const std::string& arena(std::size_t t) const { return workers_[t]->arena; }
 
     // True in a child process forked after the threads started: they did not survive the fork.
-    [[nodiscard]] bool inherited() const noexcept {
-#if defined(__unix__) || defined(__APPLE__)
-      return ::getpid() != owner_;
-#else
-      return false;
-#endif
-    }
+    [[nodiscard]] bool inherited() const noexcept { return fork_.inherited(); }
 
    private:
     struct worker {
@@ -270,9 +260,7 @@ class batch_reader {
     std::size_t busy_ = 0;    // of them, those not done yet
     std::size_t ready_ = 0;   // threads started that copied the hasher
     bool stopping_ = false;
-#if defined(__unix__) || defined(__APPLE__)
-    pid_t owner_ = ::getpid();
-#endif
+    fork_guard fork_;
   };
 
   // In a process forked from the one that started the reading threads, the pool is left as it

@@ -4,6 +4,7 @@
 // Thin helpers over the sqlite3 C API for sqlite_store: error mapping, a statement cursor that
 // always resets, and the schema with its migrations.
 
+#include <sincehash/detail/fork_guard.hpp>
 #include <sincehash/detail/state_codec.hpp>
 #include <sincehash/digest.hpp>
 #include <sincehash/error.hpp>
@@ -11,11 +12,17 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 
 namespace sincehash::detail {
 
@@ -113,6 +120,72 @@ inline void sqlite_exec(sqlite3* db, const char* sql) {
         "sqlite: " + std::string(sql).substr(0, 60) + ": " + text + " (code " + std::to_string(rc) + ")");
   }
 }
+
+// A thread that runs one job at a time for the thread that owns it: `start` hands a job over,
+// `wait` returns when it ran (rethrowing what it threw). Stopped and joined when destroyed.
+class sqlite_side_thread {
+ public:
+  sqlite_side_thread() : thread_([this] { serve(); }) {}
+  sqlite_side_thread(const sqlite_side_thread&) = delete;
+  sqlite_side_thread& operator=(const sqlite_side_thread&) = delete;
+  ~sqlite_side_thread() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  void start(std::function<void()> job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = std::move(job);
+    failure_ = nullptr;
+    pending_ = true;
+    wake_.notify_one();
+  }
+
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return !pending_; });
+    if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+  }
+
+  // True in a child process forked after the thread started: it did not survive the fork.
+  [[nodiscard]] bool inherited() const noexcept { return fork_.inherited(); }
+
+ private:
+  void serve() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || (pending_ && job_); });
+      if (stopping_) return;
+      std::function<void()> job = std::move(job_);
+      job_ = nullptr;
+      lock.unlock();
+      std::exception_ptr failure;
+      try {
+        job();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      lock.lock();
+      failure_ = failure;
+      pending_ = false;
+      done_.notify_one();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;  // a job, or stopping
+  std::condition_variable done_;  // the job ran
+  std::function<void()> job_;
+  std::exception_ptr failure_;
+  bool pending_ = false;
+  bool stopping_ = false;
+  fork_guard fork_;
+  std::thread thread_;  // last: starts once the members above exist
+};
 
 // "SHst" — marks a file as a sincehash state store (PRAGMA application_id).
 inline constexpr std::int32_t sqlite_application_id = 0x53487374;

@@ -18,7 +18,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,7 +61,18 @@ struct sqlite_options {
   /// `errc::store_error`); a missing or empty file reads as a state with nothing in it. For
   /// programs that only look (`sincehash since`, `sincehash status`).
   bool read_only = false;
+  /// Connections that read a batch's states together (1: this one alone, the default). With 2 or
+  /// more, the ids of a batch that one ordered scan does not read (ids spread thinly over a large
+  /// state: a repeat sync over millions of stored records) are looked up in equal parts by this
+  /// connection and up to `read_connections - 1` more, each on a thread of the store's own,
+  /// opened read-only on the same file at the first such batch (none for a database in memory).
+  /// Every part comes from one state: a connection whose snapshot differs from the batch's (a
+  /// commit to the partition in between) leaves its part to the first connection.
+  unsigned read_connections = 1;
   fault_hook fault_injector;  ///< test only: see `fault_hook`
+  /// Test only: called when `snapshot` shares its lookups with reading connections, after its
+  /// own read transaction began and before theirs begin.
+  std::function<void()> shared_read_hook;
 };
 
 /// A state store in one SQLite file (created when missing): WAL journal, one `BEGIN IMMEDIATE`
@@ -90,8 +103,9 @@ struct sqlite_options {
 /// `errc::conflict` (nothing committed). Leases live in the file, so they exclude each other
 /// across processes; fences belong to the object. Thread safety: every member function may be
 /// called concurrently; one object runs one call at a time (open one object per thread for
-/// parallel reads). `for_each`'s callback runs under that lock and must not call the same object.
-/// Errors from SQLite throw `sincehash::error` with `errc::store_error` (or `errc::conflict`).
+/// parallel reads; `sqlite_options::read_connections` shares one snapshot's lookups out). `for_each`'s
+/// callback runs under that lock and must not call the same object. Errors from SQLite throw
+/// `sincehash::error` with `errc::store_error` (or `errc::conflict`).
 class sqlite_store : public detail::store_fences {
  public:
   /// The schema version this library writes and understands.
@@ -131,7 +145,10 @@ class sqlite_store : public detail::store_fences {
   }
   sqlite_store(const sqlite_store&) = delete;
   sqlite_store& operator=(const sqlite_store&) = delete;
-  ~sqlite_store() { close(); }
+  ~sqlite_store() {
+    readers_.clear();  // first: the last connection to close writes the log back and removes it
+    close();
+  }
 
   /// See store.hpp. One read transaction; ids looked up `IN (...)` in chunks of one statement.
   [[nodiscard]] std::vector<std::optional<record_state>> get_many(std::string_view partition,
@@ -160,7 +177,7 @@ class sqlite_store : public detail::store_fences {
     out.offset = std::move(row.offset);
     out.rescan_active = row.rescan_active;
     out.sequence = row.sequence;
-    if (!ids.empty()) read_states(*pid, ids, out.states, &out.versions);
+    if (!ids.empty()) read_states(*pid, ids, out.states, &out.versions, &row.sequence);
     tx.done();
     return out;
   }
@@ -860,12 +877,15 @@ class sqlite_store : public detail::store_fences {
 
   // Calls `found(k, cursor)` for every stored row among `distinct` (sorted, distinct ids of
   // partition `pid`); the cursor's columns are id, hash, fingerprint, updated, last_seen, expires,
-  // sealed, fields, version. A batch that covers much of its id range (a repeat sync, a rescan) is read by
-  // one ordered scan of that range, merged with the sorted ids. The scan gives up as soon as fewer
-  // than one row in four it passes belongs to the batch (a sparse batch); the ids it has not
-  // reached are then looked up by chunks.
+  // sealed, fields, version. A batch that covers much of its id range (a repeat sync, a rescan) is
+  // read by one ordered scan of that range, merged with the sorted ids. The scan gives up as soon
+  // as fewer than one row in four it passes belongs to the batch (a sparse batch); the ids it has
+  // not reached are then looked up by chunks (`look_up`). With `sequence` (the partition's
+  // sequence, read in this transaction), those lookups may be shared with the reading
+  // connections: `found` then runs on several threads at once, for distinct `k`.
   template <class Found>
-  void scan_ids(std::int64_t pid, const std::vector<std::string_view>& distinct, Found&& found) {
+  void scan_ids(std::int64_t pid, const std::vector<std::string_view>& distinct, Found&& found,
+                const std::uint64_t* sequence = nullptr) {
     if (distinct.empty()) return;
     std::size_t resolved = 0;  // distinct[0, resolved) are answered
     {
@@ -891,16 +911,29 @@ class sqlite_store : public detail::store_fences {
       }
       if (complete) resolved = distinct.size();  // the range holds no further id of the batch
     }
-    for (std::size_t base = resolved; base < distinct.size(); base += read_chunk) {
+    if (sequence != nullptr) {
+      look_up_shared(pid, *sequence, distinct, resolved, found);
+    } else {
+      look_up(pid, distinct, resolved, distinct.size(), found);
+    }
+  }
+
+  // Looks up distinct[from, to) by chunks of `read_chunk` ids, one statement each.
+  template <class Found>
+  void look_up(std::int64_t pid, const std::vector<std::string_view>& distinct, std::size_t from,
+               std::size_t to, Found& found) {
+    const auto first = distinct.begin() + static_cast<std::ptrdiff_t>(from);
+    const auto last = distinct.begin() + static_cast<std::ptrdiff_t>(to);
+    for (std::size_t base = from; base < to; base += read_chunk) {
       detail::sqlite_cursor c(db_, statement(stmt::get_chunk));
       c.bind(1, pid);
       for (std::size_t k = 0; k < read_chunk; ++k) {
-        c.bind_blob(static_cast<int>(k + 2), distinct[std::min(base + k, distinct.size() - 1)]);
+        c.bind_blob(static_cast<int>(k + 2), distinct[std::min(base + k, to - 1)]);
       }
       while (c.step()) {
         std::string_view id = c.blob(0);
-        auto at = std::lower_bound(distinct.begin(), distinct.end(), id);
-        if (at != distinct.end() && *at == id) {
+        auto at = std::lower_bound(first, last, id);
+        if (at != last && *at == id) {
           found(static_cast<std::size_t>(at - distinct.begin()),
                 static_cast<const detail::sqlite_cursor&>(c));
         }
@@ -908,18 +941,106 @@ class sqlite_store : public detail::store_fences {
     }
   }
 
+  // Fewest lookups a reading connection takes on: below, handing them over costs more than it saves.
+  static constexpr std::size_t shared_lookups_min = 128;
+
+  // `look_up` of distinct[from, end), shared out in equal parts between this connection and up to
+  // `read_connections - 1` reading connections, each on its own thread. A reading connection
+  // begins its own read transaction, after this one's: it answers only when the partition's
+  // sequence there is still `sequence`, that is when nothing was written to the partition since
+  // this transaction's snapshot, so every answer comes from the same state. Otherwise, or when
+  // it fails, this connection looks its part up itself.
+  template <class Found>
+  void look_up_shared(std::int64_t pid, std::uint64_t sequence, const std::vector<std::string_view>& distinct,
+                      std::size_t from, Found& found) {
+    const std::size_t n = distinct.size() - from;
+    std::size_t parts = std::min<std::size_t>(options_.read_connections, n / shared_lookups_min);
+    if (parts > 1) parts = 1 + reading_connections(parts - 1);
+    if (parts <= 1) {
+      look_up(pid, distinct, from, distinct.size(), found);
+      return;
+    }
+    std::vector<std::size_t> bound(parts + 1);
+    for (std::size_t p = 0; p <= parts; ++p) bound[p] = from + n * p / parts;
+    std::vector<unsigned char> answered(parts, 0);
+    std::size_t started = 1;
+    std::exception_ptr failure;
+    if (options_.shared_read_hook) options_.shared_read_hook();
+    try {
+      for (; started < parts; ++started) {
+        const std::size_t p = started;
+        sqlite_store& reader = *readers_[p - 1]->store;
+        readers_[p - 1]->thread.start([&reader, &distinct, &bound, &answered, &found, pid, sequence, p] {
+          std::lock_guard<std::mutex> lock(reader.mutex_);
+          read_transaction tx(reader);
+          if (reader.read_partition(pid).sequence == sequence) {
+            reader.look_up(pid, distinct, bound[p], bound[p + 1], found);
+            answered[p] = 1;
+          }
+          tx.done();
+        });
+      }
+      look_up(pid, distinct, bound[0], bound[1], found);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    for (std::size_t p = 1; p < started; ++p) {
+      try {
+        readers_[p - 1]->thread.wait();
+      } catch (...) {
+        answered[p] = 0;  // this connection reads that part below: an error there is the one to report
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (std::size_t p = 1; p < parts; ++p) {
+      if (!answered[p]) look_up(pid, distinct, bound[p], bound[p + 1], found);
+    }
+  }
+
+  // Opens reading connections (with their threads) until there are `wanted`, and returns how
+  // many there are: none for a database that is not a file of its own (in memory, temporary),
+  // and fewer when one cannot be opened (reading goes on with those there are).
+  std::size_t reading_connections(std::size_t wanted) {
+    if (!readers_.empty() && readers_.front()->thread.inherited()) {
+      // A forked child: the threads did not survive the fork; leave them be, unjoined.
+      for (auto& r : readers_) (void)r.release();
+      readers_.clear();
+    }
+    const char* file = sqlite3_db_filename(db_, "main");
+    if (file == nullptr || *file == 0) return 0;
+    while (readers_.size() < wanted) {
+      sqlite_options o;
+      o.synchronous = options_.synchronous;
+      o.cache_kib = options_.cache_kib;
+      o.mmap_bytes = options_.mmap_bytes;
+      o.read_only = true;
+      try {
+        auto r = std::make_unique<reading_connection>();
+        r->store = std::make_unique<sqlite_store>(std::string(file), std::move(o));
+        readers_.push_back(std::move(r));
+      } catch (const std::exception&) {
+        break;
+      }
+    }
+    return readers_.size();
+  }
+
   // The states of `ids` of partition `pid` (and their versions, when asked), position by
-  // position, inside the caller's transaction.
+  // position, inside the caller's transaction; `sequence` as for `scan_ids`.
   void read_states(std::int64_t pid, const std::vector<std::string_view>& ids,
-                   std::vector<std::optional<record_state>>& out, std::vector<std::uint64_t>* versions) {
+                   std::vector<std::optional<record_state>>& out, std::vector<std::uint64_t>* versions,
+                   const std::uint64_t* sequence = nullptr) {
     // Sources often list records by id already: sort only when they are not, and answer in place
     // when the ids are sorted and distinct.
     const bool sorted = std::is_sorted(ids.begin(), ids.end());
     if (sorted && std::adjacent_find(ids.begin(), ids.end()) == ids.end()) {
-      scan_ids(pid, ids, [&](std::size_t k, const detail::sqlite_cursor& c) {
-        out[k] = state_of(c, 1);
-        if (versions != nullptr) (*versions)[k] = static_cast<std::uint64_t>(c.integer(version_column));
-      });
+      scan_ids(
+          pid, ids,
+          [&](std::size_t k, const detail::sqlite_cursor& c) {
+            out[k] = state_of(c, 1);
+            if (versions != nullptr) (*versions)[k] = static_cast<std::uint64_t>(c.integer(version_column));
+          },
+          sequence);
       return;
     }
     std::vector<std::uint32_t> order(ids.size());
@@ -935,10 +1056,13 @@ class sqlite_store : public detail::store_fences {
     }
     std::vector<std::optional<record_state>> found(distinct.size());
     std::vector<std::uint64_t> found_versions(versions != nullptr ? distinct.size() : 0, 0);
-    scan_ids(pid, distinct, [&](std::size_t k, const detail::sqlite_cursor& c) {
-      found[k] = state_of(c, 1);
-      if (versions != nullptr) found_versions[k] = static_cast<std::uint64_t>(c.integer(version_column));
-    });
+    scan_ids(
+        pid, distinct,
+        [&](std::size_t k, const detail::sqlite_cursor& c) {
+          found[k] = state_of(c, 1);
+          if (versions != nullptr) found_versions[k] = static_cast<std::uint64_t>(c.integer(version_column));
+        },
+        sequence);
     std::size_t d = 0;
     for (std::size_t i = 0; i < order.size(); ++i) {
       if (i > 0 && ids[order[i]] != ids[order[i - 1]]) ++d;
@@ -1106,6 +1230,12 @@ class sqlite_store : public detail::store_fences {
   sqlite3_stmt* statements_[static_cast<std::size_t>(stmt::size_)] = {};
   std::unordered_map<std::string, std::int64_t> partition_cache_;
   std::unordered_map<std::string, std::uint32_t> fingerprint_cache_;
+  // A connection of its own that reads part of a batch's states, on a thread of its own.
+  struct reading_connection {
+    std::unique_ptr<sqlite_store> store;
+    detail::sqlite_side_thread thread;
+  };
+  std::vector<std::unique_ptr<reading_connection>> readers_;  // see `look_up_shared`
 };
 
 static_assert(is_state_store_v<sqlite_store>, "sincehash::sqlite_store must implement the store contract");
