@@ -85,6 +85,14 @@ struct pinnable_clock {
 
 namespace detail {
 
+// Makes room in `v`, when it is full, for `rest` more elements at once: the first event or write
+// of a batch makes room for the rest of it (a first sync dispatches and writes them all) instead
+// of growing by doubling.
+template <class Vector>
+void room_for_rest(Vector& v, std::size_t rest) {
+  if (v.size() == v.capacity()) v.reserve(v.size() + rest);
+}
+
 // Everything needed to classify a batch's records again after a conflict: the records, their
 // extracted facts and how each was classified. Owned by the batch's pending commit.
 struct batch_memo {
@@ -808,10 +816,7 @@ class change_detector {
           e.record = in.bytes;
           e.position = in.position;
           e.changed = changes_of(d, prior, item, now);
-          // Room for the rest of the batch at the first event: a first sync dispatches them all.
-          if (out.events.size() == out.events.capacity()) {
-            out.events.reserve(out.events.size() + (subset.size() - j));
-          }
+          detail::room_for_rest(out.events, subset.size() - j);
           out.events.push_back(std::move(e));
         }
       }
@@ -821,9 +826,7 @@ class change_detector {
           left[j] = prior_ref;
         } else {
           left[j] = -2 - static_cast<std::ptrdiff_t>(batch.upserts.size() - first_upsert);
-          if (batch.upserts.size() == batch.upserts.capacity()) {
-            batch.upserts.reserve(batch.upserts.size() + (subset.size() - j));
-          }
+          detail::room_for_rest(batch.upserts, subset.size() - j);
           batch.upserts.emplace_back(std::string(item.id), std::move(d.next));
           if (versioned) batch.expect.emplace_back(std::string(item.id), snap.versions[j]);
         }
