@@ -307,37 +307,33 @@ TEST_CASE("sqlite_store: two processes committing to one file lose nothing") {
   { sqlite_store init(f.str()); }
   constexpr int batches = 60;
   constexpr int per_batch = 10;
-  std::vector<pid_t> children;
+  std::vector<std::unique_ptr<sincehash_test::worker>> children;
   for (int who = 0; who < 2; ++who) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      int rc = 0;
-      try {
-        sqlite_store s(f.str());
-        std::uint32_t fp = s.intern_fingerprint("shared", "the same settings");
-        for (int b = 0; b < batches; ++b) {
-          commit_batch batch;
-          for (int i = 0; i < per_batch; ++i) {
-            record_state st = state(static_cast<std::uint64_t>(who), static_cast<std::uint64_t>(b), i);
-            st.fingerprint = fp;
-            batch.upserts.emplace_back(
-                std::to_string(who) + "-" + std::to_string(b) + "-" + std::to_string(i), st);
-          }
-          batch.offset = offset_value::from_integer(2 * b + who);
-          s.commit("shared", batch);
-          commit_batch own = batch;
-          own.offset = offset_value::from_integer(b);
-          s.commit("own-" + std::to_string(who), own);
+    children.push_back(std::make_unique<sincehash_test::worker>([&, who](sincehash_test::channel&) {
+      sqlite_store s(f.str());
+      std::uint32_t fp = s.intern_fingerprint("shared", "the same settings");
+      for (int b = 0; b < batches; ++b) {
+        commit_batch batch;
+        for (int i = 0; i < per_batch; ++i) {
+          record_state st = state(static_cast<std::uint64_t>(who), static_cast<std::uint64_t>(b), i);
+          st.fingerprint = fp;
+          batch.upserts.emplace_back(std::to_string(who) + "-" + std::to_string(b) + "-" + std::to_string(i),
+                                     st);
         }
-      } catch (...) {
-        rc = 1;
+        batch.offset = offset_value::from_integer(2 * b + who);
+        s.commit("shared", batch);
+        commit_batch own = batch;
+        own.offset = offset_value::from_integer(b);
+        s.commit("own-" + std::to_string(who), own);
       }
-      ::_exit(rc);
-    }
-    children.push_back(pid);
+      return std::string("done");
+    }));
   }
-  for (pid_t pid : children) CHECK(reap(pid) == 0);
+  for (auto& child : children) {
+    int code = 0;
+    CHECK(child->finish(code) == "done");
+    CHECK(code == 0);
+  }
   sqlite_store s(f.str());
   auto all = dump(s, "shared");
   CHECK(all.size() == 2 * batches * per_batch);
@@ -541,66 +537,44 @@ TEST_CASE("sqlite_store: a file of schema 3 gains the per-field digests column; 
   CHECK(s.integrity_check() == "ok");
 }
 
-namespace {
-
-void write_byte(int fd, char c) { REQUIRE(::write(fd, &c, 1) == 1); }
-char read_byte(int fd) {
-  char c = 0;
-  return ::read(fd, &c, 1) == 1 ? c : '\0';
-}
-
-}  // namespace
-
 TEST_CASE("sqlite_store: leases live in the file: other processes see them, and take over a dead holder's") {
   temp_file f("leases");
   { sqlite_store init(f.str()); }
-  int to_child[2];
-  int to_parent[2];
-  REQUIRE(::pipe(to_child) == 0);
-  REQUIRE(::pipe(to_parent) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(to_child[1]);
-    ::close(to_parent[0]);
-    int rc = 0;
-    try {
-      sqlite_store s(f.str());
-      sincehash::lease_result l = s.acquire_lease("p", "child", 60s);
-      if (!l.granted) ::_exit(1);
-      write_byte(to_parent[1], 'h');
-      if (read_byte(to_child[0]) != 'g') ::_exit(2);
-      if (!s.release_lease(l.lease)) ::_exit(3);
-      write_byte(to_parent[1], 'r');
-      // Then takes the lease again and dies holding it.
-      if (read_byte(to_child[0]) != 'g') ::_exit(4);
-      if (!s.acquire_lease("p", "child-" + std::to_string(::getpid()), 60s).granted) ::_exit(5);
-      commit_batch b;
-      b.upserts.emplace_back("from-child", state(1, 0, 1));
-      s.commit("p", b);
-    } catch (...) {
-      rc = 6;
+  sincehash_test::worker child([&](sincehash_test::channel& parent) -> std::string {
+    sqlite_store s(f.str());
+    sincehash::lease_result l = s.acquire_lease("p", "child", 60s);
+    if (!l.granted) return "the child was refused the first lease";
+    parent.send('h');
+    if (parent.receive() != 'g') return "no word to release";
+    if (!s.release_lease(l.lease)) return "the child could not release its lease";
+    parent.send('r');
+    // Then takes the lease again and dies holding it: no release, the lease stays in the file.
+    if (parent.receive() != 'g') return "no word to take the lease again";
+    if (!s.acquire_lease("p", "child-" + std::to_string(::getpid()), 60s).granted) {
+      return "the child was refused the second lease";
     }
-    ::_exit(rc);  // no release: the lease stays in the file
-  }
-  ::close(to_child[0]);
-  ::close(to_parent[1]);
+    commit_batch b;
+    b.upserts.emplace_back("from-child", state(1, 0, 1));
+    s.commit("p", b);
+    return "held";
+  });
   sqlite_store s(f.str());
-  REQUIRE(read_byte(to_parent[0]) == 'h');
+  REQUIRE(child.talk().receive() == 'h');
   sincehash::lease_result busy = s.acquire_lease("p", "parent", 60s);
   CHECK_FALSE(busy.granted);
   CHECK(busy.lease.owner == "child");
   CHECK(busy.remaining > 50s);
-  write_byte(to_child[1], 'g');
-  REQUIRE(read_byte(to_parent[0]) == 'r');
+  child.talk().send('g');
+  REQUIRE(child.talk().receive() == 'r');
   sincehash::lease_result mine = s.acquire_lease("p", "parent", 60s);
   REQUIRE(mine.granted);
   CHECK(mine.lease.token > busy.lease.token);
   CHECK(s.release_lease(mine.lease));
-  write_byte(to_child[1], 'g');
-  CHECK(reap(pid) == 0);
-  ::close(to_child[1]);
-  ::close(to_parent[0]);
+  child.talk().send('g');
+  const pid_t pid = child.pid();
+  int code = 0;
+  CHECK(child.finish(code) == "held");
+  CHECK(code == 0);
 
   // The child died holding its lease: the refusal names it, and releasing that takes it over.
   sincehash::lease_result dead = s.acquire_lease("p", "parent", 60s);
@@ -633,48 +607,35 @@ TEST_CASE(
     b.upserts.emplace_back("x", state(1, 0, 1));
     init.commit("p", b);
   }
-  int to_child[2];
-  int to_parent[2];
-  REQUIRE(::pipe(to_child) == 0);
-  REQUIRE(::pipe(to_parent) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(to_child[1]);
-    ::close(to_parent[0]);
-    int rc = 1;
+  sincehash_test::worker child([&](sincehash_test::channel& parent) -> std::string {
+    sqlite_store s(f.str());
+    const std::vector<std::string_view> ids{"x", "y"};
+    const sincehash::store_snapshot snap = s.snapshot("p", ids);
+    parent.send('r');
+    if (parent.receive() != 'w') return "no word to commit";
+    commit_batch b;
+    b.upserts.emplace_back("x", state(10, 0, 10));
+    b.upserts.emplace_back("y", state(20, 0, 20));
+    b.expect = {{"x", snap.versions[0]}, {"y", snap.versions[1]}};
+    b.read_sequence = snap.sequence;
     try {
-      sqlite_store s(f.str());
-      const std::vector<std::string_view> ids{"x", "y"};
-      const sincehash::store_snapshot snap = s.snapshot("p", ids);
-      write_byte(to_parent[1], 'r');
-      if (read_byte(to_child[0]) != 'w') ::_exit(2);
-      commit_batch b;
-      b.upserts.emplace_back("x", state(10, 0, 10));
-      b.upserts.emplace_back("y", state(20, 0, 20));
-      b.expect = {{"x", snap.versions[0]}, {"y", snap.versions[1]}};
-      b.read_sequence = snap.sequence;
-      try {
-        s.commit("p", b);
-      } catch (const sincehash::commit_conflict& e) {
-        rc = e.ids() == std::vector<std::string>{"y"} ? 0 : 3;
-      }
-    } catch (...) {
-      rc = 4;
+      s.commit("p", b);
+    } catch (const sincehash::commit_conflict& e) {
+      std::string named;
+      for (const std::string& id : e.ids()) named += id + ";";
+      return "refused: " + named;
     }
-    ::_exit(rc);
-  }
-  ::close(to_child[0]);
-  ::close(to_parent[1]);
-  REQUIRE(read_byte(to_parent[0]) == 'r');
+    return "committed";
+  });
+  REQUIRE(child.talk().receive() == 'r');
   sqlite_store s(f.str());
   commit_batch theirs;
   theirs.upserts.emplace_back("y", state(2, 0, 2));  // y appears after the child read it as absent
   s.commit("p", theirs);
-  write_byte(to_child[1], 'w');
-  CHECK(reap(pid) == 0);  // 0: refused, naming exactly y
-  ::close(to_child[1]);
-  ::close(to_parent[0]);
+  child.talk().send('w');
+  int code = 0;
+  CHECK(child.finish(code) == "refused: y;");  // refused, naming exactly y
+  CHECK(code == 0);
   CHECK(dump(s, "p") == std::map<std::string, record_state>{{"x", state(1, 0, 1)}, {"y", state(2, 0, 2)}});
 }
 

@@ -11,6 +11,8 @@
 #include <sincehash/store.hpp>
 #include <sincehash/store/lease.hpp>
 
+#include "worker_process.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -66,75 +68,6 @@ struct store_worker {
     auto st = s.get_many("race", {std::to_string(id)})[0];
     return st && st->updated ? static_cast<std::int64_t>(st->updated->time_since_epoch().count()) : 0;
   }
-};
-
-// Runs `body` in a child process; returns what it wrote to its pipe (its report) after it
-// exited. The child leaves with _exit, so it never runs this process's static destructors.
-class worker {
- public:
-  explicit worker(std::function<std::string()> body) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::close(fds[0]);
-      std::string report;
-      int code = 0;
-      try {
-        report = body();
-      } catch (const std::exception& e) {
-        report = std::string("error: ") + e.what();
-        code = 3;
-      }
-      std::size_t off = 0;
-      while (off < report.size()) {
-        ssize_t n = ::write(fds[1], report.data() + off, report.size() - off);
-        if (n <= 0) break;
-        off += static_cast<std::size_t>(n);
-      }
-      ::close(fds[1]);
-      ::_exit(code);
-    }
-    ::close(fds[1]);
-    fd_ = fds[0];
-  }
-  worker(const worker&) = delete;
-  worker& operator=(const worker&) = delete;
-  ~worker() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGCONT);
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-
-  // Reads one line the child wrote (blocking); the child keeps running.
-  std::string read_line() {
-    std::string line;
-    char c = 0;
-    while (::read(fd_, &c, 1) == 1 && c != '\n') line.push_back(c);
-    return line;
-  }
-
-  // Waits for the child; everything it wrote after what was read, and its exit code in `code`.
-  std::string finish(int& code) {
-    std::string out;
-    char buf[4096];
-    ssize_t n = 0;
-    while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return out;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
 };
 
 template <class Store>
@@ -301,7 +234,7 @@ race_result race(int workers, int commits, int ids, std::function<std::unique_pt
   };
   std::vector<std::unique_ptr<worker>> pool;
   for (int w = 0; w < workers; ++w) {
-    pool.push_back(std::make_unique<worker>([&, w] {
+    pool.push_back(std::make_unique<worker>([&, w](channel&) {
       std::unique_ptr<Child> c = open_child();
       long regressions = 0;
       dates_of(w, [&](int id, std::int64_t date) {
@@ -357,39 +290,29 @@ template <class Open>
 void check_paused_holder(Open open) {
   using namespace std::chrono_literals;
   const std::string p = "tenant/paused";
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    int code = 4;
+  worker holder([&](channel& parent) -> std::string {
+    auto s = open();
+    sincehash::lease_result l = s->acquire_lease(p, "holder", 300ms);
+    if (!l.granted) return "the holder was refused its lease";
+    parent.send('r');
+    // The work of one poll: the parent pauses this process during it.
+    std::this_thread::sleep_for(1500ms);
     try {
-      auto s = open();
-      sincehash::lease_result l = s->acquire_lease(p, "holder", 300ms);
-      if (l.granted) {
-        (void)!::write(fds[1], "r", 1);
-        // The work of one poll: the parent pauses this process during it.
-        std::this_thread::sleep_for(1500ms);
-        try {
-          s->commit(p, one_upsert("rec", dated(1, 100)));
-          code = 1;  // the stale holder's commit went through: fencing failed
-        } catch (const sincehash::error& e) {
-          code = e.code() == sincehash::errc::conflict ? 0 : 2;
-        }
-      }
-    } catch (...) {
-      code = 5;
+      s->commit(p, one_upsert("rec", dated(1, 100)));
+      return "the stale holder's commit was applied: fencing failed";
+    } catch (const sincehash::error& e) {
+      if (e.code() != sincehash::errc::conflict)
+        return std::string("refused, not as a conflict: ") + e.what();
     }
-    ::close(fds[1]);
-    ::_exit(code);
+    return "refused";
+  });
+  if (holder.talk().receive() != 'r') {
+    int code = 0;
+    FAIL("the holder did not get as far as its lease: " << holder.finish(code));
   }
-  ::close(fds[1]);
-  char c = 0;
-  REQUIRE(::read(fds[0], &c, 1) == 1);
-  REQUIRE(::kill(pid, SIGSTOP) == 0);
+  REQUIRE(::kill(holder.pid(), SIGSTOP) == 0);
   int status = 0;
-  REQUIRE(::waitpid(pid, &status, WUNTRACED) == pid);
+  REQUIRE(::waitpid(holder.pid(), &status, WUNTRACED) == holder.pid());
   REQUIRE(WIFSTOPPED(status));
   std::this_thread::sleep_for(500ms);  // past the holder's 300 ms lease
 
@@ -398,12 +321,10 @@ void check_paused_holder(Open open) {
   REQUIRE(l.granted);
   taker->commit(p, one_upsert("rec", dated(2, 50)));  // an older date: only fencing protects it
 
-  REQUIRE(::kill(pid, SIGCONT) == 0);
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  ::close(fds[0]);
-  REQUIRE(WIFEXITED(status));
-  CHECK_MESSAGE(WEXITSTATUS(status) == 0,
-                "holder exit code " << WEXITSTATUS(status) << " (1: its stale commit was applied)");
+  REQUIRE(::kill(holder.pid(), SIGCONT) == 0);
+  int code = 0;
+  CHECK(holder.finish(code) == "refused");
+  CHECK(code == 0);
   CHECK(taker->get_many(p, {"rec"})[0] == dated(2, 50));
 }
 
@@ -870,7 +791,7 @@ increment_result race_increments(Open open, const std::string& p, int workers, i
                                  bool conditional) {
   std::vector<std::unique_ptr<worker>> pool;
   for (int w = 0; w < workers; ++w) {
-    pool.push_back(std::make_unique<worker>([&, w] {
+    pool.push_back(std::make_unique<worker>([&, w](channel&) {
       auto s = open();
       long conflicts = 0;
       for (int r = 0; r < rounds; ++r) {
