@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -669,73 +671,79 @@ std::vector<std::string> spread_ids(int n) {
   return ids;
 }
 
+// A file of 20,000 spread states (see `fill_spread`) and a thin batch of its ids (`spread_ids`),
+// with the snapshot one connection takes of them.
+struct thin_batch {
+  temp_file f;
+  std::vector<std::string> owned;
+  std::vector<std::string_view> ids;
+  sincehash::store_snapshot one;
+
+  explicit thin_batch(const char* tag) : f(tag) {
+    fill_spread(f.str(), 20'000);
+    owned = spread_ids(20'000);
+    ids.assign(owned.begin(), owned.end());
+    sqlite_store s(f.str());
+    one = s.snapshot("p", ids);
+  }
+};
+
+// `got` holds exactly what `want` holds, id by id.
+void check_same_snapshot(const sincehash::store_snapshot& got, const sincehash::store_snapshot& want,
+                         const std::vector<std::string_view>& ids) {
+  CHECK(got.sequence == want.sequence);
+  CHECK(got.versions == want.versions);
+  REQUIRE(got.states.size() == want.states.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CAPTURE(ids[i]);
+    CHECK(got.states[i] == want.states[i]);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("sqlite_store: reading connections answer a thin batch exactly as one connection does") {
-  temp_file f("readers");
-  const int n = 20'000;
-  fill_spread(f.str(), n);
-  const std::vector<std::string> owned = spread_ids(n);
-  const std::vector<std::string_view> ids(owned.begin(), owned.end());
-
-  sqlite_store one(f.str());
-  const sincehash::store_snapshot want = one.snapshot("p", ids);
+  const thin_batch t("readers");
   std::size_t stored = 0;
-  for (const auto& st : want.states) stored += st.has_value() ? 1 : 0;
+  for (const auto& st : t.one.states) stored += st.has_value() ? 1 : 0;
   REQUIRE(stored > 2800);  // the stored ids among them, repeats included
-  REQUIRE(stored < ids.size());
+  REQUIRE(stored < t.ids.size());
 
   for (unsigned connections : {2U, 3U, 8U}) {
     CAPTURE(connections);
     sincehash::sqlite_options o;
     o.read_connections = connections;
     int shared = 0;
-    o.shared_read_hook = [&] { ++shared; };
-    sqlite_store s(f.str(), o);
+    o.shared_read_hook = [&](std::size_t part) { shared += part == 0 ? 1 : 0; };
+    sqlite_store s(t.f.str(), o);
     for (int round = 0; round < 2; ++round) {  // the second round reuses the connections
-      const sincehash::store_snapshot got = s.snapshot("p", ids);
-      CHECK(got.sequence == want.sequence);
-      CHECK(got.versions == want.versions);
-      REQUIRE(got.states.size() == want.states.size());
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        CAPTURE(ids[i]);
-        CHECK(got.states[i] == want.states[i]);
-      }
+      check_same_snapshot(s.snapshot("p", t.ids), t.one, t.ids);
     }
     CHECK(shared == 2);
   }
 }
 
 TEST_CASE("sqlite_store: a commit between a snapshot's start and its reading connections stays out of it") {
-  temp_file f("readers-race");
-  const int n = 20'000;
-  fill_spread(f.str(), n);
-  const std::vector<std::string> owned = spread_ids(n);
-  const std::vector<std::string_view> ids(owned.begin(), owned.end());
-  sqlite_store one(f.str());
-  const sincehash::store_snapshot before = one.snapshot("p", ids);
+  const thin_batch t("readers-race");
+  const std::vector<std::string_view>& ids = t.ids;
+  const sincehash::store_snapshot& before = t.one;
 
   sincehash::sqlite_options o;
   o.read_connections = 2;
   bool wrote = false;
-  o.shared_read_hook = [&] {
-    if (wrote) return;
+  o.shared_read_hook = [&](std::size_t part) {
+    if (part != 0 || wrote) return;
     wrote = true;
     commit_batch b;  // every stored id of the batch changes, in the lower and the upper part
     for (std::size_t i = 0; i < ids.size(); ++i)
       if (before.states[i]) b.upserts.emplace_back(std::string(ids[i]), state(99, 99, 99));
-    sqlite_store writer(f.str());
+    sqlite_store writer(t.f.str());
     writer.commit("p", b);
   };
-  sqlite_store s(f.str(), o);
+  sqlite_store s(t.f.str(), o);
   const sincehash::store_snapshot got = s.snapshot("p", ids);
   REQUIRE(wrote);
-  CHECK(got.sequence == before.sequence);
-  CHECK(got.versions == before.versions);
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    CAPTURE(ids[i]);
-    CHECK(got.states[i] == before.states[i]);
-  }
+  check_same_snapshot(got, before, ids);
   // The next snapshot sees the commit, through the reading connection as well.
   const sincehash::store_snapshot after = s.snapshot("p", ids);
   CHECK(after.sequence == before.sequence + 1);
@@ -746,11 +754,37 @@ TEST_CASE("sqlite_store: a commit between a snapshot's start and its reading con
   }
 }
 
+TEST_CASE("sqlite_store: a reading connection that fails leaves its part to the first connection") {
+  const thin_batch t("readers-fail");
+
+  for (std::size_t failing : {std::size_t{1}, std::size_t{2}, std::size_t{0}}) {  // 0: every one
+    CAPTURE(failing);
+    sincehash::sqlite_options o;
+    o.read_connections = 3;
+    std::atomic<int> failed{0};
+    std::atomic<int> read{0};
+    o.shared_read_hook = [&](std::size_t part) {
+      if (part == 0) return;
+      if (failing == 0 || part == failing) {
+        ++failed;
+        throw std::runtime_error("reading connection lost");
+      }
+      ++read;
+    };
+    sqlite_store s(t.f.str(), o);
+    for (int round = 0; round < 2; ++round) {  // the connections that failed are used again
+      check_same_snapshot(s.snapshot("p", t.ids), t.one, t.ids);
+    }
+    CHECK(failed.load() == (failing == 0 ? 4 : 2));
+    CHECK(read.load() == (failing == 0 ? 0 : 2));
+  }
+}
+
 TEST_CASE("sqlite_store: reading connections are not opened for a database in memory") {
   sincehash::sqlite_options o;
   o.read_connections = 4;
   int shared = 0;
-  o.shared_read_hook = [&] { ++shared; };
+  o.shared_read_hook = [&](std::size_t part) { shared += part == 0 ? 1 : 0; };
   sqlite_store s(":memory:", o);
   commit_batch b;
   for (int i = 0; i < 5000; ++i) b.upserts.emplace_back("r" + std::to_string(100000 + i), state(1, 2, 3));
@@ -764,26 +798,23 @@ TEST_CASE("sqlite_store: reading connections are not opened for a database in me
 }
 
 TEST_CASE("sqlite_store: a store whose reading connections read leaves no log behind when closed") {
-  temp_file f("readers-close");
-  const int n = 20'000;
-  fill_spread(f.str(), n);
-  const std::vector<std::string> owned = spread_ids(n);
-  const std::vector<std::string_view> ids(owned.begin(), owned.end());
+  const thin_batch t("readers-close");
+  const std::string file = t.f.str();
   {
     sincehash::sqlite_options o;
     o.read_connections = 2;
     int shared = 0;
-    o.shared_read_hook = [&] { ++shared; };
-    sqlite_store s(f.str(), o);
-    (void)s.snapshot("p", ids);
+    o.shared_read_hook = [&](std::size_t part) { shared += part == 0 ? 1 : 0; };
+    sqlite_store s(file, o);
+    (void)s.snapshot("p", t.ids);
     REQUIRE(shared == 1);
     commit_batch b;
     b.upserts.emplace_back("r100003", state(5, 5, 5));
     s.commit("p", b);
-    CHECK(std::filesystem::exists(f.str() + "-wal"));
+    CHECK(std::filesystem::exists(file + "-wal"));
   }
   // The last connection to close wrote the log back into the file and removed it.
-  CHECK_FALSE(std::filesystem::exists(f.str() + "-wal"));
-  sqlite_store again(f.str());
+  CHECK_FALSE(std::filesystem::exists(file + "-wal"));
+  sqlite_store again(file);
   CHECK(dump(again, "p").at("r100003") == state(5, 5, 5));
 }

@@ -70,9 +70,12 @@ struct sqlite_options {
   /// commit to the partition in between) leaves its part to the first connection.
   unsigned read_connections = 1;
   fault_hook fault_injector;  ///< test only: see `fault_hook`
-  /// Test only: called when `snapshot` shares its lookups with reading connections, after its
-  /// own read transaction began and before theirs begin.
-  std::function<void()> shared_read_hook;
+  /// Test only: called when `snapshot` shares its lookups with reading connections: with part
+  /// 0 on the calling thread, after its own read transaction began and before theirs begin; then
+  /// with part p on the thread of reading connection p, in its read transaction, before it reads
+  /// (at the same time as the others: the hook must be safe to call so). An exception thrown in
+  /// part p is that connection failing.
+  std::function<void(std::size_t part)> shared_read_hook;
 };
 
 /// A state store in one SQLite file (created when missing): WAL journal, one `BEGIN IMMEDIATE`
@@ -965,20 +968,23 @@ class sqlite_store : public detail::store_fences {
     std::vector<unsigned char> answered(parts, 0);
     std::size_t started = 1;
     std::exception_ptr failure;
-    if (options_.shared_read_hook) options_.shared_read_hook();
+    const std::function<void(std::size_t)>& hook = options_.shared_read_hook;
+    if (hook) hook(0);
     try {
       for (; started < parts; ++started) {
         const std::size_t p = started;
         sqlite_store& reader = *readers_[p - 1]->store;
-        readers_[p - 1]->thread.start([&reader, &distinct, &bound, &answered, &found, pid, sequence, p] {
-          std::lock_guard<std::mutex> lock(reader.mutex_);
-          read_transaction tx(reader);
-          if (reader.read_partition(pid).sequence == sequence) {
-            reader.look_up(pid, distinct, bound[p], bound[p + 1], found);
-            answered[p] = 1;
-          }
-          tx.done();
-        });
+        readers_[p - 1]->thread.start(
+            [&reader, &distinct, &bound, &answered, &found, &hook, pid, sequence, p] {
+              std::lock_guard<std::mutex> lock(reader.mutex_);
+              read_transaction tx(reader);
+              if (hook) hook(p);
+              if (reader.read_partition(pid).sequence == sequence) {
+                reader.look_up(pid, distinct, bound[p], bound[p + 1], found);
+                answered[p] = 1;
+              }
+              tx.done();
+            });
       }
       look_up(pid, distinct, bound[0], bound[1], found);
     } catch (...) {
