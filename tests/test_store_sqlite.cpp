@@ -539,6 +539,28 @@ TEST_CASE("sqlite_store: a file of schema 3 gains the per-field digests column; 
   CHECK(s.integrity_check() == "ok");
 }
 
+TEST_CASE("test workers: each sees the end of its input when the test closes it, while a later one runs") {
+  // The processes of the tests below talk through these; a worker that kept another's pipe open
+  // would wait for it for ever.
+  sincehash_test::worker first([](sincehash_test::channel& parent) {
+    ::alarm(30);  // waiting for ever: killed, and the check below fails
+    std::string got;
+    for (char c = parent.receive(); c != '\0'; c = parent.receive()) got.push_back(c);
+    return "read " + got;
+  });
+  REQUIRE(first.talk().send('a'));
+  sincehash_test::worker second([](sincehash_test::channel& parent) {
+    ::alarm(60);  // still there when the first is killed
+    return std::string("read ") + parent.receive();
+  });
+  int code = 0;
+  CHECK(first.finish(code) == "read a");
+  CHECK(code == 0);
+  REQUIRE(second.talk().send('b'));
+  CHECK(second.finish(code) == "read b");
+  CHECK(code == 0);
+}
+
 TEST_CASE("sqlite_store: leases live in the file: other processes see them, and take over a dead holder's") {
   temp_file f("leases");
   { sqlite_store init(f.str()); }

@@ -6,12 +6,14 @@
 // throws), the worker is resumed if stopped, killed and reaped, and the pipes are closed: no
 // stopped or orphaned process outlives a failed test, and no descriptor leaks into the next.
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <exception>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -53,14 +55,24 @@ class channel {
   int out_ = -1;
 };
 
+// The parent's ends of the pipes of this process's live workers. A new worker's child closes
+// them first: a worker keeps no other worker's pipe open, so each one's `receive` returns '\0'
+// as soon as the test closes its own end. Workers are started from one thread.
+inline std::vector<int>& parent_ends() {
+  static std::vector<int> ends;
+  return ends;
+}
+
 // Runs `body` in a child process, which may talk to this one through its channel; what `body`
 // returns is the child's report, sent after everything else it sent. The child leaves with
 // _exit (code 0, or 3 when `body` threw; its report then names the exception), so it never runs
-// this process's static destructors. A child inherits the parent's ends of earlier workers'
-// pipes: a worker waiting for `receive` should not outlive the next worker's start.
+// this process's static destructors. The first worker makes this process ignore SIGPIPE: a
+// byte sent to a worker that already exited makes `send` return false instead of ending the test.
 class worker {
  public:
   explicit worker(const std::function<std::string(channel&)>& body) {
+    static const bool pipe_signal_ignored = (std::signal(SIGPIPE, SIG_IGN), true);
+    (void)pipe_signal_ignored;
     int to_child[2];
     int to_parent[2];
     if (::pipe(to_child) != 0) throw std::runtime_error("pipe failed");
@@ -75,6 +87,8 @@ class worker {
       throw std::runtime_error("fork failed");
     }
     if (pid_ == 0) {
+      for (int fd : parent_ends()) ::close(fd);
+      parent_ends().clear();
       ::close(to_child[1]);
       ::close(to_parent[0]);
       channel mine(to_child[0], to_parent[1]);
@@ -101,6 +115,8 @@ class worker {
     ::close(to_child[0]);
     ::close(to_parent[1]);
     parent_ = channel(to_parent[0], to_child[1]);
+    parent_ends().push_back(to_parent[0]);
+    parent_ends().push_back(to_child[1]);
   }
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -110,6 +126,8 @@ class worker {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    forget(parent_.in());
+    forget(parent_.out());
     parent_.close();
   }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -120,6 +138,7 @@ class worker {
   // Waits for the child (its `receive` returns '\0' from now on); everything it wrote after what
   // was read, and its exit code in `code` (128 + the signal when a signal ended it).
   std::string finish(int& code) {
+    forget(parent_.out());
     parent_.close_out();
     std::string out;
     char buf[4096];
@@ -139,6 +158,11 @@ class worker {
   }
 
  private:
+  static void forget(int fd) {
+    std::vector<int>& ends = parent_ends();
+    ends.erase(std::remove(ends.begin(), ends.end(), fd), ends.end());
+  }
+
   pid_t pid_ = -1;
   channel parent_;
 };
